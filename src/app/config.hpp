@@ -1,0 +1,65 @@
+// Configuration: a JSON file (docs/config.md) overridden by command-line flags. With neither, the
+// embedded development project on loopback ports is used and printed at start-up.
+#pragma once
+#include <boost/system/result.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sb::app {
+
+struct ProjectConfig {
+  std::string api_key;
+  std::string api_secret;
+  std::string callback_url;  // SIP-monitoring URL (SPEC §6); empty = none
+};
+
+struct Config {
+  unsigned threads = 0;                    // 0 = one shard per core
+  std::string http_address = "127.0.0.1";  // REST + (later) WebSocket signaling
+  std::uint16_t http_port = 8080;          // 0 = any free port (see ready_file)
+  std::vector<ProjectConfig> projects;     // empty = the embedded development project
+  bool dev_project = false;                // set when the embedded project is in use
+
+  struct Limits {
+    std::size_t http_header_bytes = 8 * 1024;
+    std::size_t http_body_bytes = 1024 * 1024;
+    std::size_t dial_body_bytes = 64 * 1024;
+    std::chrono::milliseconds http_read_timeout{10000};
+    std::chrono::milliseconds http_idle_timeout{30000};
+    std::size_t http_connections_per_shard = 4096;
+    std::size_t sessions_per_shard = 100000;
+    std::int64_t jwt_skew_s = 60;
+  } limits;
+
+  struct Webhooks {
+    std::size_t queue_limit = 10000;
+    int max_attempts = 6;
+    std::chrono::milliseconds request_timeout{5000};
+    std::chrono::milliseconds backoff_initial{250};
+    std::chrono::milliseconds backoff_max{8000};
+    bool verify_tls = true;
+    std::string ca_file;
+  } webhooks;
+
+  std::string log_level = "info";
+  std::chrono::milliseconds drain_timeout{10000};  // SIGTERM: time to finish calls and webhooks
+  std::string ready_file;                          // written with {"httpPort":N} once listening
+};
+
+// The embedded development project (loopback only; printed at start-up).
+inline constexpr const char* kDevApiKey = "46000001";
+inline constexpr const char* kDevApiSecret = "5b0a7f9c3e1d4a2b8c6e0f1a2b3c4d5e6f708192";
+
+// Parses a config file's text; errors carry a message naming the bad field.
+boost::system::result<Config> parse_config(std::string_view json_text, std::string* why);
+// Applies argv over `cfg` (argv[0] skipped). Returns false with `why` on a bad flag; sets
+// `exit_now` for --help/--version after printing.
+bool apply_flags(Config& cfg, int argc, char** argv, std::string* why, bool* exit_now);
+// Fills in the dev project when none is configured and validates cross-field rules.
+bool finalize(Config& cfg, std::string* why);
+std::string usage();
+
+}  // namespace sb::app

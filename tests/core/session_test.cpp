@@ -1,0 +1,81 @@
+#include "core/session.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+using namespace sb::core;
+
+namespace {
+struct Recorder {
+  std::vector<std::string> events;
+  void attach(Session& s) {
+    s.subscribe([this](const Session&, const SessionEvent& e) {
+      switch (e.type) {
+        case SessionEvent::Type::connection_created: events.push_back("connectionCreated"); break;
+        case SessionEvent::Type::connection_destroyed: events.push_back("connectionDestroyed"); break;
+        case SessionEvent::Type::stream_created: events.push_back("streamCreated"); break;
+        case SessionEvent::Type::stream_destroyed: events.push_back("streamDestroyed"); break;
+        case SessionEvent::Type::signal: events.push_back("signal:" + std::string(e.signal_type)); break;
+      }
+    });
+  }
+};
+}  // namespace
+
+TEST_CASE("a connection's streams are destroyed before the connection, in event order") {
+  Session s("sid", "123456", MediaMode::routed, ArchiveMode::manual, "", 1);
+  Recorder r;
+  r.attach(s);
+  auto* c = s.add_connection(ConnectionKind::sip, Role::publisher, "phone", 10);
+  REQUIRE(c);
+  std::string cid = c->id;
+  Stream st;
+  st.name = "SIP";
+  auto* stream = s.add_stream(cid, st);
+  REQUIRE(stream);
+  CHECK(stream->connection_id == cid);
+  CHECK(s.streams().size() == 1);
+  CHECK(s.remove_connection(cid, DestroyReason::force_disconnected));
+  CHECK(r.events == std::vector<std::string>{"connectionCreated", "streamCreated", "streamDestroyed", "connectionDestroyed"});
+  CHECK(s.streams().empty());
+  CHECK_FALSE(s.remove_connection(cid, DestroyReason::force_disconnected));
+}
+
+TEST_CASE("a stream needs an existing connection and a bounded count per connection") {
+  Session s("sid", "k", MediaMode::routed, ArchiveMode::manual, "", 1);
+  CHECK(s.add_stream("nope", Stream{}) == nullptr);
+  auto* c = s.add_connection(ConnectionKind::client, Role::publisher, "", 1);
+  std::string cid = c->id;
+  for (std::size_t i = 0; i < Session::kMaxStreamsPerConnection; ++i) CHECK(s.add_stream(cid, Stream{}));
+  CHECK(s.add_stream(cid, Stream{}) == nullptr);
+}
+
+TEST_CASE("a listener may unsubscribe itself while an event is dispatched") {
+  Session s("sid", "k", MediaMode::routed, ArchiveMode::manual, "", 1);
+  int calls = 0;
+  std::uint64_t h = 0;
+  h = s.subscribe([&](const Session& ses, const SessionEvent&) {
+    ++calls;
+    const_cast<Session&>(ses).unsubscribe(h);
+  });
+  s.signal("", "a", "b");
+  s.signal("", "a", "b");
+  CHECK(calls == 1);
+}
+
+TEST_CASE("the session table evicts the oldest idle session at its limit and never a busy one") {
+  SessionTable t(2);
+  auto* a = t.create("a", "k", MediaMode::routed, ArchiveMode::manual, "", 1);
+  REQUIRE(a);
+  a->add_connection(ConnectionKind::client, Role::publisher, "", 1);
+  REQUIRE(t.create("b", "k", MediaMode::routed, ArchiveMode::manual, "", 2));
+  REQUIRE(t.create("c", "k", MediaMode::routed, ArchiveMode::manual, "", 3));  // evicts b (a is busy)
+  CHECK(t.find("a"));
+  CHECK_FALSE(t.find("b"));
+  CHECK(t.find("c"));
+  CHECK(t.evicted() == 1);
+  t.find("c")->add_connection(ConnectionKind::client, Role::publisher, "", 1);
+  CHECK(t.create("d", "k", MediaMode::routed, ArchiveMode::manual, "", 4) == nullptr);  // all busy
+}
