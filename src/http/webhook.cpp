@@ -38,6 +38,7 @@
 #include <deque>
 #include <exception>
 #include <random>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -513,9 +514,14 @@ asio::awaitable<AttemptResult> WebhookSender::Impl::attempt_once(std::shared_ptr
   Connection& c = *d->conn;  // owned by d, which this frame keeps alive; only stop() closes it
   AttemptResult r;
   c.lowest().expires_at(deadline);
-  auto [wec, wn] = c.tls ? co_await bhttp::async_write(*c.tls, req, use_tuple)
-                         : co_await bhttp::async_write(*c.plain, req, use_tuple);
-  if (wec) {
+  // if/else rather than `?:` around co_await: GCC 12 miscompiles temporaries in conditional
+  // expressions inside coroutines.
+  std::tuple<error_code, std::size_t> io;
+  if (c.tls)
+    io = co_await bhttp::async_write(*c.tls, req, use_tuple);
+  else
+    io = co_await bhttp::async_write(*c.plain, req, use_tuple);
+  if (const auto wec = std::get<0>(io)) {
     r.ec = wec;
     r.phase = "write";
     d->conn.reset();
@@ -525,8 +531,11 @@ asio::awaitable<AttemptResult> WebhookSender::Impl::attempt_once(std::shared_ptr
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(kMaxResponseBody);
   c.lowest().expires_at(deadline);
-  auto [rec, rn] = c.tls ? co_await bhttp::async_read(*c.tls, c.buffer, parser, use_tuple)
-                         : co_await bhttp::async_read(*c.plain, c.buffer, parser, use_tuple);
+  if (c.tls)
+    io = co_await bhttp::async_read(*c.tls, c.buffer, parser, use_tuple);
+  else
+    io = co_await bhttp::async_read(*c.plain, c.buffer, parser, use_tuple);
+  const error_code rec = std::get<0>(io);
   const bool oversized = rec == bhttp::error::body_limit && parser.is_header_done();
   if (rec && !oversized) {
     r.ec = rec;

@@ -155,6 +155,15 @@ TEST_CASE("T1 from RUBY without expire_time or layout list") {
   CHECK(ct->layout_classes.empty());
 }
 
+TEST_CASE("T1 from the old RUBY SDK: extra sdk_version in the meta part is ignored") {
+  const std::string data = sid_field() + "&create_time=" + s(t0) + "&role=subscriber&nonce=0.1";
+  const std::string meta = "partner_id=123456&sdk_version=tokbox-v2.2.0&sig=" +
+                           to_hex(hmac_sha1(secret, data));
+  const auto ct = check("T1==" + base64_encode(meta + ":" + data));
+  REQUIRE(ct.has_value());
+  CHECK(ct->role == Role::subscriber);
+}
+
 TEST_CASE("T1 from NET: negative integer nonce and encoded connection data") {
   const std::string data = "session_id=" + std::string(sid) + "&create_time=" + s(t0) +
                            "&nonce=-1248163264&role=publisher&connection_data=a%2Bb%3Dc";

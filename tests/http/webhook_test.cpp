@@ -132,8 +132,11 @@ asio::awaitable<void> serve_tls(std::shared_ptr<ReceiverState> st,
     co_return;
   }
   beast::get_lowest_layer(*s).expires_never();
+  // A named local, not a conditional temporary inside the co_await expression (GCC 12 destroys
+  // such temporaries wrongly in coroutines).
   const char* name = SSL_get_servername(s->native_handle(), TLSEXT_NAMETYPE_host_name);
-  co_await serve(st, s, id, name ? std::string(name) : std::string());
+  std::string sni = name ? name : "";
+  co_await serve(st, s, id, std::move(sni));
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<ReceiverState> st) {
@@ -197,7 +200,7 @@ class Receiver {
   std::uint16_t port_ = 0;
 };
 
-Reply always(unsigned status) { return Reply{status}; }
+Reply always(unsigned status) { return Reply{.status = status}; }
 
 // A port nobody listens on: bound, then closed, so a connect is refused at once.
 std::uint16_t closed_port(asio::io_context& ioc) {
@@ -420,7 +423,7 @@ TEST_CASE("webhook: events for one URL arrive in enqueue order over one kept-ali
 
 TEST_CASE("webhook: a receiver that closes after each answer gets a new connection per event, in order") {
   asio::io_context ioc;
-  Receiver rx(ioc, [](std::size_t) { return Reply{200, false, true}; });
+  Receiver rx(ioc, [](std::size_t) { return Reply{.status = 200, .close = true}; });
   WebhookSender tx(ioc.get_executor(), fast_options());
 
   for (int i = 0; i < 5; ++i) REQUIRE(tx.enqueue(event(rx.url(), i)));
@@ -439,7 +442,7 @@ TEST_CASE("webhook: a receiver that closes after each answer gets a new connecti
 TEST_CASE("webhook: a kept-alive connection the receiver closed while idle is not reused") {
   asio::io_context ioc;
   // The 500 says keep-alive, then the receiver closes during the backoff wait.
-  Receiver rx(ioc, [](std::size_t i) { return i == 0 ? Reply{500, false, false, 0, "", true} : always(200); });
+  Receiver rx(ioc, [](std::size_t i) { return i == 0 ? Reply{.status = 500, .drop_after = true} : always(200); });
   WebhookSender tx(ioc.get_executor(), fast_options());
   REQUIRE(tx.enqueue(event(rx.url(), 1)));
   REQUIRE(run_until(ioc, [&] { return tx.stats().backlog == 0; }));
@@ -510,7 +513,7 @@ TEST_CASE("webhook: 408 and 429 are retried, 404 is dropped at once and the next
 
 TEST_CASE("webhook: Retry-After stretches a retry up to backoff_max, never beyond") {
   asio::io_context ioc;
-  Receiver rx(ioc, [](std::size_t i) { return i == 0 ? Reply{429, false, false, 0, "30"} : always(200); });
+  Receiver rx(ioc, [](std::size_t i) { return i == 0 ? Reply{.status = 429, .retry_after = "30"} : always(200); });
   auto o = fast_options();
   o.backoff_max = 300ms;
   WebhookSender tx(ioc.get_executor(), o);
@@ -547,7 +550,7 @@ TEST_CASE("webhook: a refused connection is retried max_attempts times, dropped,
 
 TEST_CASE("webhook: a receiver that never answers times out at request_timeout on every attempt") {
   asio::io_context ioc;
-  Receiver rx(ioc, [](std::size_t) { return Reply{200, true}; });
+  Receiver rx(ioc, [](std::size_t) { return Reply{.status = 200, .hang = true}; });
   auto o = fast_options();
   o.request_timeout = 300ms;
   o.max_attempts = 2;
@@ -570,7 +573,7 @@ TEST_CASE("webhook: a receiver that never answers times out at request_timeout o
 
 TEST_CASE("webhook: a stuck destination does not delay another destination") {
   asio::io_context ioc;
-  Receiver stuck(ioc, [](std::size_t) { return Reply{200, true}; });
+  Receiver stuck(ioc, [](std::size_t) { return Reply{.status = 200, .hang = true}; });
   Receiver fine(ioc, [](std::size_t) { return always(200); });
   WebhookSender tx(ioc.get_executor(), fast_options());  // 2 s request timeout
 
@@ -710,7 +713,7 @@ TEST_CASE("webhook: drain returns as soon as the queues are empty, then refuses 
 
 TEST_CASE("webhook: drain gives up at its deadline and what is left counts as dropped_shutdown") {
   asio::io_context ioc;
-  Receiver rx(ioc, [](std::size_t) { return Reply{200, true}; });
+  Receiver rx(ioc, [](std::size_t) { return Reply{.status = 200, .hang = true}; });
   auto o = fast_options();
   o.request_timeout = 5s;
   WebhookSender tx(ioc.get_executor(), o);
@@ -737,7 +740,7 @@ TEST_CASE("webhook: drain gives up at its deadline and what is left counts as dr
 
 TEST_CASE("webhook: an oversized answer body is not buffered; its status still counts") {
   asio::io_context ioc;
-  Receiver rx(ioc, [](std::size_t) { return Reply{200, false, false, 1 << 20}; });
+  Receiver rx(ioc, [](std::size_t) { return Reply{.status = 200, .body_bytes = 1 << 20}; });
   WebhookSender tx(ioc.get_executor(), fast_options());
   REQUIRE(tx.enqueue(event(rx.url(), 1)));
   REQUIRE(tx.enqueue(event(rx.url(), 2)));

@@ -1,0 +1,144 @@
+// REST load harness: starts Switchboard in-process (N shards) on a loopback port, then drives it
+// from one client thread with C keep-alive connections for S seconds per scenario, and prints
+// throughput and latency percentiles. Usage: bench_rest_load [shards=1] [connections=16] [seconds=3]
+#include "app/app.hpp"
+#include "base/clock.hpp"
+#include "core/client_token.hpp"
+#include "core/jwt.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using namespace std::chrono;
+
+namespace {
+constexpr const char* kKey = "123456";
+constexpr const char* kSecret = "1234567890abcdef1234567890abcdef1234567890";
+
+std::string auth() {
+  auto iat = sb::unix_s();
+  return sb::core::jwt_encode_hs256(boost::json::object{{"iss", kKey}, {"ist", "project"}, {"iat", iat}, {"exp", iat + 300}},
+                                    kSecret);
+}
+
+struct Scenario {
+  const char* name;
+  http::verb method;
+  std::string target, body, content_type, accept;
+  unsigned expect;
+};
+
+asio::awaitable<void> client(std::uint16_t port, const Scenario* sc, steady_clock::time_point until,
+                             std::vector<double>* lat, std::size_t* errors) {
+  auto ex = co_await asio::this_coro::executor;
+  beast::tcp_stream s(ex);
+  co_await s.async_connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), asio::use_awaitable);
+  beast::flat_buffer buf;
+  const std::string token = auth();
+  while (steady_clock::now() < until) {
+    http::request<http::string_body> req{sc->method, sc->target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    req.set("X-OPENTOK-AUTH", token);
+    if (!sc->content_type.empty()) req.set(http::field::content_type, sc->content_type);
+    if (!sc->accept.empty()) req.set(http::field::accept, sc->accept);
+    req.body() = sc->body;
+    req.prepare_payload();
+    auto t0 = steady_clock::now();
+    co_await http::async_write(s, req, asio::use_awaitable);
+    http::response<http::string_body> res;
+    co_await http::async_read(s, buf, res, asio::use_awaitable);
+    lat->push_back(duration<double, std::micro>(steady_clock::now() - t0).count());
+    if (res.result_int() != sc->expect) ++*errors;
+  }
+}
+
+double pct(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
+  return v[i];
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  unsigned shards = argc > 1 ? static_cast<unsigned>(std::atoi(argv[1])) : 1;
+  int conns = argc > 2 ? std::atoi(argv[2]) : 16;
+  int secs = argc > 3 ? std::atoi(argv[3]) : 3;
+
+  sb::app::Config cfg;
+  cfg.threads = shards;
+  cfg.http_port = 0;
+  cfg.log_level = "error";
+  cfg.projects.push_back({kKey, kSecret, ""});
+  std::string why;
+  sb::app::finalize(cfg, &why);
+  sb::app::App app(cfg);
+  app.start();
+  const auto port = app.http_port();
+
+  // A routed session for the per-session scenarios.
+  std::string sid;
+  {
+    asio::io_context io;
+    beast::tcp_stream s(io);
+    s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    http::request<http::string_body> req{http::verb::post, "/session/create", 11};
+    req.set(http::field::host, "x");
+    req.set("X-OPENTOK-AUTH", auth());
+    req.set(http::field::accept, "application/json");
+    req.set(http::field::content_type, "application/x-www-form-urlencoded");
+    req.body() = "p2p.preference=disabled";
+    req.prepare_payload();
+    http::write(s, req);
+    beast::flat_buffer b;
+    http::response<http::string_body> res;
+    http::read(s, b, res);
+    sid = std::string(boost::json::parse(res.body()).as_array()[0].as_object()["session_id"].as_string());
+  }
+  auto now = sb::unix_s();
+  auto tok = sb::core::make_t1_token(kKey, kSecret, sid, sb::core::Role::publisher, now, now + 3600, "", "1");
+  std::vector<Scenario> scenarios = {
+      {"session create (JSON)", http::verb::post, "/session/create", "p2p.preference=disabled",
+       "application/x-www-form-urlencoded", "application/json", 200},
+      {"list streams", http::verb::get, fmt::format("/v2/project/{}/session/{}/stream", kKey, sid), "", "", "", 200},
+      {"signal", http::verb::post, fmt::format("/v2/project/{}/session/{}/signal", kKey, sid),
+       R"({"type":"chat","data":"hello"})", "application/json", "", 204},
+      {"dial (validated; 501 until SIP)", http::verb::post, fmt::format("/v2/project/{}/dial", kKey),
+       fmt::format(R"({{"sessionId":"{}","token":"{}","sip":{{"uri":"sip:alice@127.0.0.1:5060","secure":true}}}})", sid, tok),
+       "application/json", "", 501},
+  };
+  std::printf("| scenario | shards | conns | req/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|---|\n");
+  for (auto& sc : scenarios) {
+    asio::io_context io(1);
+    std::vector<std::vector<double>> lats(static_cast<std::size_t>(conns));
+    std::vector<std::size_t> errs(static_cast<std::size_t>(conns), 0);
+    auto until = steady_clock::now() + seconds(secs);
+    for (int i = 0; i < conns; ++i)
+      asio::co_spawn(io, client(port, &sc, until, &lats[static_cast<std::size_t>(i)], &errs[static_cast<std::size_t>(i)]),
+                     [](std::exception_ptr e) {
+                       if (e) try { std::rethrow_exception(e); } catch (const std::exception& x) {
+                           std::fprintf(stderr, "client: %s\n", x.what());
+                         }
+                     });
+    auto t0 = steady_clock::now();
+    io.run();
+    double el = duration<double>(steady_clock::now() - t0).count();
+    std::vector<double> all;
+    std::size_t e = 0;
+    for (auto& l : lats) all.insert(all.end(), l.begin(), l.end());
+    for (auto x : errs) e += x;
+    std::printf("| %s | %u | %d | %.0f | %.0f | %.0f | %zu |\n", sc.name, shards, conns,
+                static_cast<double>(all.size()) / el, pct(all, 0.5), pct(all, 0.99), e);
+  }
+  app.drain(milliseconds(1000));
+  return 0;
+}
