@@ -120,6 +120,36 @@ void exercise_headers(const Message& m) {
   for (const auto& h : m.find_all(HeaderId::via)) touch(h.value);
 }
 
+std::size_t list_size(std::string_view v, bool& malformed) {
+  ListCursor c(v);
+  std::size_t n = 0;
+  while (c.next()) ++n;
+  malformed = c.malformed();
+  return n;
+}
+
+// Folding is presentation only (RFC 3261 §7.3.1): every helper must give the same verdict on a
+// raw folded value and on its unfolded text.
+void same_verdicts(std::string_view raw, std::string_view flat) {
+  require(parse_via(raw).has_value() == parse_via(flat).has_value(), "via verdict unfolded");
+  require(parse_name_addr(raw).has_value() == parse_name_addr(flat).has_value(),
+          "name-addr verdict unfolded");
+  require(parse_cseq(raw).has_value() == parse_cseq(flat).has_value(), "cseq verdict unfolded");
+  require(parse_content_length(raw) == parse_content_length(flat), "content-length unfolded");
+  require(parse_max_forwards(raw) == parse_max_forwards(flat), "max-forwards unfolded");
+  require(parse_call_id(raw).has_value() == parse_call_id(flat).has_value(), "call-id unfolded");
+  require(parse_session_expires(raw).has_value() == parse_session_expires(flat).has_value(),
+          "session-expires unfolded");
+  require(parse_min_se(raw) == parse_min_se(flat), "min-se unfolded");
+  require(parse_retry_after(raw).has_value() == parse_retry_after(flat).has_value(),
+          "retry-after unfolded");
+  require(parse_auth(raw).has_value() == parse_auth(flat).has_value(), "auth verdict unfolded");
+  bool bad_raw = false;
+  bool bad_flat = false;
+  require(list_size(raw, bad_raw) == list_size(flat, bad_flat) && bad_raw == bad_flat,
+          "list elements unfolded");
+}
+
 // write_message, then parse again (stream and datagram): same start line, headers, body.
 void round_trip(const Message& m) {
   std::string wire;
@@ -146,7 +176,9 @@ void round_trip(const Message& m) {
       flat.clear();
       append_unfolded(flat, h.value);
       require(g.name == h.name && g.value == flat && !g.folded, "round trip header");
+      if (h.folded && stream) same_verdicts(h.value, g.value);
     }
+    require(check_core_headers(again) == check_core_headers(m), "core checks survive the round trip");
     require(j + 1 == again.headers.size() && again.headers[j].id == HeaderId::content_length,
             "round trip ends with one Content-Length");
     require(parse_content_length(again.headers[j].value) == again.body.size(),

@@ -4,6 +4,7 @@
 #include "http/rest_api.hpp"
 #include "http/server.hpp"
 #include "http/shard_services.hpp"
+#include "rtp/audio_leg.hpp"
 #include "runtime/runtime.hpp"
 
 #include <boost/asio.hpp>
@@ -35,6 +36,43 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
     services_.push_back(std::make_unique<http::ShardServices>(rt_->shard(i), projects,
                                                               cfg_.limits.sessions_per_shard, wopts));
     raw.push_back(services_.back().get());
+  }
+  for (unsigned i = 0; i < rt_->size(); ++i) {
+    sip::UserAgentOptions uo;
+    auto& to = uo.transport;
+    to.bind_address = asio::ip::make_address(cfg_.sip.listen_address);
+    to.advertised_host = cfg_.sip.advertised_host;
+    const std::uint16_t base = cfg_.sip.port_base;
+    to.udp_port = base ? static_cast<std::uint16_t>(base + 2 * i) : 0;
+    to.tcp_port = to.udp_port;
+    to.tls_port = base ? static_cast<std::uint16_t>(base + 2 * i + 1) : 0;
+    to.enable_tcp = cfg_.sip.tcp;
+    to.enable_tls = !cfg_.sip.tls_cert.empty();
+    to.tls_cert_file = cfg_.sip.tls_cert;
+    to.tls_key_file = cfg_.sip.tls_key;
+    to.tls_ca_file = cfg_.sip.tls_ca;
+    to.tls_verify = cfg_.sip.tls_verify;
+    for (const auto& d : cfg_.sip.dns_servers) {
+      auto colon = d.rfind(':');
+      std::string host = colon == std::string::npos ? d : d.substr(0, colon);
+      if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+      auto port = colon == std::string::npos ? 53 : std::stoi(d.substr(colon + 1));
+      uo.resolver.servers.emplace_back(asio::ip::make_address(host), static_cast<std::uint16_t>(port));
+    }
+    uo.timers = sip::TimerConfig{cfg_.sip.t1, cfg_.sip.t2, cfg_.sip.t4};
+    uo.max_calls = cfg_.sip.max_calls_per_shard;
+    auto& svc = *services_[i];
+    svc.sip = std::make_unique<sip::UserAgent>(rt_->shard(i).executor(), std::move(uo));
+    // Each shard takes an equal, disjoint slice of the RTP range (even ports: RTP, odd: RTCP).
+    const unsigned span = (cfg_.media.rtp_port_max - cfg_.media.rtp_port_min + 1u) / rt_->size();
+    rtp::PortRange range{static_cast<std::uint16_t>(cfg_.media.rtp_port_min + i * span),
+                         static_cast<std::uint16_t>(cfg_.media.rtp_port_min + (i + 1) * span - 1)};
+    auto media_addr = asio::ip::make_address(cfg_.media.address.empty() ? cfg_.sip.listen_address : cfg_.media.address);
+    auto ports = std::make_shared<rtp::PortAllocator>(range);
+    svc.rtp_ports = ports;
+    svc.make_media = [ex = rt_->shard(i).executor(), ports, media_addr](bool secure) {
+      return rtp::AudioLeg::create(ex, ports, media_addr, secure);
+    };
   }
   http::RestOptions ropts;
   ropts.jwt_skew_s = cfg_.limits.jwt_skew_s;
@@ -69,10 +107,18 @@ void App::start() {
     port = servers_.back()->listen();
   }
   http_port_ = port;
+  for (auto& svc : services_) svc->sip->start();  // binds each shard's SIP ports (throws on failure)
   rt_->start();
   started_ = true;
   log::info("app", "listening on http://{}:{} with {} shard(s)", cfg_.http_address, http_port_, rt_->size());
 }
+
+std::array<std::uint16_t, 3> App::sip_ports(unsigned i) const {
+  auto& ua = *services_.at(i)->sip;
+  return {ua.port(sip::Transport::udp), ua.port(sip::Transport::tcp), ua.port(sip::Transport::tls)};
+}
+
+unsigned App::shards() const { return rt_->size(); }
 
 namespace {
 // Runs on each shard: stop taking work, then flush that shard's webhooks until the deadline.
@@ -80,8 +126,16 @@ asio::awaitable<void> drain_shard(http::Server* server, http::ShardServices* s,
                                   std::chrono::steady_clock::time_point deadline) {
   server->stop_accepting();
   s->draining = true;
-  // Calls are hung up here once SIP lands (issue 3); their callDestroyed goes out before the flush.
+  // Hang up every call (CANCEL or BYE) and give them until the deadline to end, so their
+  // callDestroyed is queued before the webhook flush.
+  s->sip->hangup_all();
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  while (s->sip->active_calls() > 0 && std::chrono::steady_clock::now() < deadline) {
+    t.expires_after(std::chrono::milliseconds(20));
+    co_await t.async_wait(asio::use_awaitable);
+  }
   co_await s->webhooks.drain(deadline);
+  s->sip->stop();
 }
 }  // namespace
 

@@ -3,6 +3,7 @@
 #pragma once
 #include "app/config.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -23,6 +24,9 @@ class App {
   // Binds the listeners and starts the shard threads. Throws on bind failure (setup error).
   void start();
   std::uint16_t http_port() const { return http_port_; }
+  // SIP ports of shard i after start(): {udp, tcp, tls} (0 = not listening).
+  std::array<std::uint16_t, 3> sip_ports(unsigned shard) const;
+  unsigned shards() const;
   const Config& config() const { return cfg_; }
 
   // Graceful drain (SIGTERM): refuse new work, end what runs, flush webhooks, all within the

@@ -141,6 +141,35 @@ boost::system::result<Config> parse_config(std::string_view text, std::string* w
         !read_string(wo, "caFile", W.ca_file, &err))
       return fail(err);
   }
+  if (auto* sp = o.if_contains("sip")) {
+    if (!sp->is_object()) return fail("'sip' must be an object");
+    const auto& so = sp->as_object();
+    auto& S = c.sip;
+    if (!read_string(so, "listen", S.listen_address, &err) || !read_string(so, "advertisedHost", S.advertised_host, &err) ||
+        !read_uint(so, "portBase", S.port_base, &err, 65000) || !read_bool(so, "tcp", S.tcp, &err) ||
+        !read_string(so, "tlsCert", S.tls_cert, &err) || !read_string(so, "tlsKey", S.tls_key, &err) ||
+        !read_string(so, "tlsCa", S.tls_ca, &err) || !read_bool(so, "tlsVerify", S.tls_verify, &err) ||
+        !read_ms(so, "t1Ms", S.t1, &err) || !read_ms(so, "t2Ms", S.t2, &err) || !read_ms(so, "t4Ms", S.t4, &err) ||
+        !read_uint(so, "maxCallsPerShard", S.max_calls_per_shard, &err, 1'000'000))
+      return fail(err);
+    if (auto* d = so.if_contains("dnsServers")) {
+      if (!d->is_array()) return fail("'sip.dnsServers' must be an array of \"ip:port\" strings");
+      for (const auto& e : d->as_array()) {
+        if (!e.is_string()) return fail("'sip.dnsServers' must be an array of \"ip:port\" strings");
+        S.dns_servers.emplace_back(e.as_string());
+      }
+    }
+    if (S.tls_cert.empty() != S.tls_key.empty()) return fail("'sip.tlsCert' and 'sip.tlsKey' go together");
+  }
+  if (auto* m = o.if_contains("media")) {
+    if (!m->is_object()) return fail("'media' must be an object");
+    const auto& mo = m->as_object();
+    if (!read_string(mo, "address", c.media.address, &err) ||
+        !read_uint(mo, "rtpPortMin", c.media.rtp_port_min, &err, 65534) ||
+        !read_uint(mo, "rtpPortMax", c.media.rtp_port_max, &err, 65535))
+      return fail(err);
+    if (c.media.rtp_port_min >= c.media.rtp_port_max) return fail("'media.rtpPortMin' must be below 'media.rtpPortMax'");
+  }
   if (auto* lg = o.if_contains("log")) {
     if (!lg->is_object()) return fail("'log' must be an object");
     if (!read_string(lg->as_object(), "level", c.log_level, &err)) return fail(err);
@@ -151,7 +180,7 @@ boost::system::result<Config> parse_config(std::string_view text, std::string* w
 
 std::string usage() {
   return "usage: switchboard [--config FILE] [--threads N] [--http-listen HOST:PORT] [--log-level LEVEL]\n"
-         "                   [--drain-timeout-ms N] [--ready-file PATH] [--help] [--version]\n"
+         "                   [--sip-port-base N] [--drain-timeout-ms N] [--ready-file PATH] [--help] [--version]\n"
          "With no --config, an embedded development project is used (its key and secret are printed).\n"
          "Flags override the file. See docs/config.md.\n";
 }
@@ -210,6 +239,9 @@ bool apply_flags(Config& cfg, int argc, char** argv, std::string* why, bool* exi
     } else if (a == "--drain-timeout-ms") {
       if (!number(n, 3600 * 1000)) return false;
       cfg.drain_timeout = std::chrono::milliseconds(n);
+    } else if (a == "--sip-port-base") {
+      if (!number(n, 65000)) return false;
+      cfg.sip.port_base = static_cast<std::uint16_t>(n);
     } else if (a == "--ready-file") {
       if (!value(v)) return false;
       cfg.ready_file = std::string(v);

@@ -44,6 +44,28 @@ struct Config {
     std::string ca_file;
   } webhooks;
 
+  // SIP (issue 3). Each shard has its own ports so the far end's in-dialog requests, sent to our
+  // Contact, reach the shard that owns the dialog: shard k listens on UDP+TCP port_base + 2k and
+  // TLS port_base + 2k + 1 (port_base 0: ephemeral ports, for tests).
+  struct Sip {
+    std::string listen_address = "127.0.0.1";
+    std::string advertised_host;  // Via/Contact host; empty = listen address
+    std::uint16_t port_base = 5060;
+    bool tcp = true;
+    std::string tls_cert, tls_key;  // TLS listener + client certificate (mutual TLS); empty = no listener
+    std::string tls_ca;             // verify far ends against this bundle; empty = system store
+    bool tls_verify = true;
+    std::vector<std::string> dns_servers;  // "ip:port"; empty = /etc/resolv.conf
+    std::chrono::milliseconds t1{500}, t2{4000}, t4{5000};  // RFC 3261 timers
+    std::size_t max_calls_per_shard = 10000;
+  } sip;
+
+  // RTP (the media layer, issue 4): every shard takes an equal slice of the port range.
+  struct Media {
+    std::string address;  // RTP bind/advertise address; empty = the SIP listen address
+    std::uint16_t rtp_port_min = 20000, rtp_port_max = 29999;
+  } media;
+
   std::string log_level = "info";
   std::chrono::milliseconds drain_timeout{10000};  // SIGTERM: time to finish calls and webhooks
   std::string ready_file;                          // written with {"httpPort":N} once listening

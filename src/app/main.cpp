@@ -39,7 +39,12 @@ int main(int argc, char** argv) {
     }
     if (!cfg.ready_file.empty()) {
       std::ofstream f(cfg.ready_file + ".tmp");
-      f << "{\"httpPort\":" << server.http_port() << "}\n";
+      f << "{\"httpPort\":" << server.http_port() << ",\"sip\":[";
+      for (unsigned i = 0; i < server.shards(); ++i) {
+        auto p = server.sip_ports(i);
+        f << (i ? "," : "") << "{\"udp\":" << p[0] << ",\"tcp\":" << p[1] << ",\"tls\":" << p[2] << "}";
+      }
+      f << "]}\n";
       f.close();
       std::rename((cfg.ready_file + ".tmp").c_str(), cfg.ready_file.c_str());
     }

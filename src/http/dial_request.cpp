@@ -63,8 +63,11 @@ bool is_token(std::string_view s) {
 // the dialog or the body framing. Compact forms per RFC 3261 §7.3.3 / §20. Every Content-* header
 // is ours too (SPEC §2.1 "Content-*"), since the gateway owns the SDP body.
 bool is_core_header(std::string_view name) {
-  static constexpr std::array<std::string_view, 9> full = {
-      "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Route", "Record-Route"};
+  // Also ours: the digest answers (RFC 3261 §22) and X-OpenTok-SessionId (SPEC §7), which a far
+  // end may route on and so must name the session actually dialed, never a caller's choice.
+  static constexpr std::array<std::string_view, 12> full = {
+      "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Route", "Record-Route",
+      "Authorization", "Proxy-Authorization", "X-OpenTok-SessionId"};
   // v Via, f From, t To, i Call-ID, m Contact, c Content-Type, l Content-Length,
   // e Content-Encoding.
   static constexpr std::array<std::string_view, 8> compact = {"v", "f", "t", "i",

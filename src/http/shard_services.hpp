@@ -5,8 +5,11 @@
 #include "core/session.hpp"
 #include "http/webhook.hpp"
 #include "runtime/runtime.hpp"
+#include "sip/user_agent.hpp"
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 
 namespace sb::http {
@@ -20,7 +23,11 @@ struct RestCounters {
   std::uint64_t dial_rejected = 0;
   std::uint64_t signals = 0;
   std::uint64_t force_disconnects = 0;
+  std::uint64_t calls_by_outcome[3] = {};  // [0] answered then ended normally, [1] failed, [2] other
 };
+
+// Builds the media side of a new SIP leg (the rtp layer's AudioLeg); null when no port is free.
+using MediaFactory = std::function<std::unique_ptr<sip::CallMedia>(bool secure)>;
 
 struct ShardServices {
   ShardServices(runtime::Shard& s, core::ProjectTable projects, std::size_t session_limit, WebhookOptions wopts)
@@ -32,6 +39,13 @@ struct ShardServices {
   WebhookSender webhooks;
   RestCounters counters;
   bool draining = false;
+
+  // SIP dial-out (issue 3): this shard's user agent, the media factory, and which call each SIP
+  // connection carries (force-disconnect of the connection hangs the call up).
+  std::unique_ptr<sip::UserAgent> sip;
+  MediaFactory make_media;
+  std::shared_ptr<void> rtp_ports;  // the shard's RTP port allocator, owned here
+  std::map<std::string, std::string, std::less<>> call_of_connection;  // connection id → call id
 };
 
 }  // namespace sb::http

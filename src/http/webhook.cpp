@@ -69,6 +69,8 @@ constexpr std::string_view kUserAgent = "Switchboard/0.1";
 // a hostile or broken receiver cannot make a shard buffer more. Headers are capped by Beast's
 // default header_limit (8 KiB).
 constexpr std::uint64_t kMaxResponseBody = 64 * 1024;
+// Unsolicited 1xx answers skipped before the final one (more than this is treated as final).
+constexpr int kMaxInterimAnswers = 4;
 
 // The lead will move this to the project logger. Never pass secrets or bodies here.
 template <class... Args>
@@ -80,6 +82,18 @@ bool is_tls_verify_failure(const error_code& ec) {
   return ec.category() == asio::error::get_ssl_category() &&
          ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED;
 }
+
+// RFC 9110 §4.3.4 / RFC 6125 host check (Asio's host_name_verification: X509_check_host, or
+// X509_check_ip_asc for IP literals) that also records why it failed, so the drop log says
+// "hostname mismatch" instead of OpenSSL's "unspecified certificate verification error".
+struct VerifyHost {
+  asio::ssl::host_name_verification check;
+  bool operator()(bool preverified, asio::ssl::verify_context& ctx) {
+    const bool ok = check(preverified, ctx);
+    if (preverified && !ok) X509_STORE_CTX_set_error(ctx.native_handle(), X509_V_ERR_HOSTNAME_MISMATCH);
+    return ok;
+  }
+};
 
 bool retryable_status(unsigned status) {
   return status == 408 || status == 429 || (status >= 500 && status <= 599);
@@ -155,12 +169,14 @@ std::optional<WebhookTarget> parse_webhook_url(std::string_view url) {
   }
 
   t.port = t.tls ? 443 : 80;
-  if (u.has_port() && !u.port().empty()) {
-    for (char c : u.port())
-      if (c < '0' || c > '9') return std::nullopt;
-    if (u.port_number() == 0) return std::nullopt;  // 0, or not representable in 16 bits
-    t.port = u.port_number();
-    t.host_header += fmt::format(":{}", t.port);
+  if (u.has_port() && !u.port().empty()) {  // "host:" with no digits means the default port
+    // Parsed here: Boost 1.81's port_number() wraps values above 65535 instead of refusing them.
+    const std::string_view p = u.port();
+    std::uint32_t n = 0;
+    const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), n);
+    if (ec != std::errc{} || end != p.data() + p.size() || n == 0 || n > 65535) return std::nullopt;
+    t.port = static_cast<std::uint16_t>(n);
+    t.host_header += fmt::format(":{}", p);
   }
 
   t.target = u.encoded_path().empty() ? std::string("/") : std::string(u.encoded_path());
@@ -237,8 +253,11 @@ struct Destination {
   std::unique_ptr<Connection> conn;
 };
 
+// "http://a.example/x" and "http://A.example:80/x" are one destination (one queue, one order).
 std::string destination_key(const WebhookTarget& t) {
-  return fmt::format("{}://{}:{}{}", t.tls ? "https" : "http", t.host_header, t.port, t.target);
+  const bool v6 = t.host_is_ip && t.host.find(':') != std::string::npos;
+  return fmt::format("{}://{}{}{}:{}{}", t.tls ? "https" : "http", v6 ? "[" : "", t.host, v6 ? "]" : "", t.port,
+                     t.target);
 }
 
 }  // namespace
@@ -452,7 +471,7 @@ asio::awaitable<AttemptResult> WebhookSender::Impl::connect(std::shared_ptr<Dest
   if (t.tls) {
     conn->ctx = tls_ctx_;
     conn->tls.emplace(ex_, *tls_ctx_);
-    if (opts_.verify_tls) conn->tls->set_verify_callback(asio::ssl::host_name_verification(t.host));
+    if (opts_.verify_tls) conn->tls->set_verify_callback(VerifyHost{asio::ssl::host_name_verification(t.host)});
     // SNI carries DNS names only (RFC 6066 §3).
     if (!t.host_is_ip) SSL_set_tlsext_host_name(conn->tls->native_handle(), t.host.c_str());
   } else {
@@ -476,8 +495,7 @@ asio::awaitable<AttemptResult> WebhookSender::Impl::connect(std::shared_ptr<Dest
       if (is_tls_verify_failure(hec)) {
         r.verdict = Verdict::rejected;
         const long v = SSL_get_verify_result(d->conn->tls->native_handle());
-        r.detail = v != X509_V_OK ? fmt::format(" ({})", X509_verify_cert_error_string(v))
-                                  : fmt::format(" (certificate does not match host {})", t.host);
+        r.detail = fmt::format(" ({})", X509_verify_cert_error_string(v));
       }
     }
   }
@@ -528,15 +546,22 @@ asio::awaitable<AttemptResult> WebhookSender::Impl::attempt_once(std::shared_ptr
     co_return r;
   }
 
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(kMaxResponseBody);
-  c.lowest().expires_at(deadline);
-  if (c.tls)
-    io = co_await bhttp::async_read(*c.tls, c.buffer, parser, use_tuple);
-  else
-    io = co_await bhttp::async_read(*c.plain, c.buffer, parser, use_tuple);
+  // RFC 9110 §15.2: a client must accept 1xx interim answers it did not ask for; skip a few,
+  // each with a fresh parser, and judge the final answer.
+  std::optional<bhttp::response_parser<bhttp::string_body>> parser;
+  for (int interim = 0;; ++interim) {
+    parser.emplace();
+    parser->body_limit(kMaxResponseBody);
+    c.lowest().expires_at(deadline);
+    if (c.tls)
+      io = co_await bhttp::async_read(*c.tls, c.buffer, *parser, use_tuple);
+    else
+      io = co_await bhttp::async_read(*c.plain, c.buffer, *parser, use_tuple);
+    const unsigned status = parser->is_header_done() ? parser->get().result_int() : 0;
+    if (std::get<0>(io) || status < 100 || status > 199 || status == 101 || interim == kMaxInterimAnswers) break;
+  }
   const error_code rec = std::get<0>(io);
-  const bool oversized = rec == bhttp::error::body_limit && parser.is_header_done();
+  const bool oversized = rec == bhttp::error::body_limit && parser->is_header_done();
   if (rec && !oversized) {
     r.ec = rec;
     r.phase = "read";
@@ -544,16 +569,16 @@ asio::awaitable<AttemptResult> WebhookSender::Impl::attempt_once(std::shared_ptr
     co_return r;
   }
 
-  const auto& res = parser.get();
+  const auto& res = parser->get();
   r.status = res.result_int();
-  if (oversized || !parser.is_done() || !res.keep_alive()) d->conn.reset();
+  if (oversized || !parser->is_done() || !res.keep_alive()) d->conn.reset();
   if (r.status >= 200 && r.status <= 299) {
     r.verdict = Verdict::delivered;
   } else if (retryable_status(r.status)) {
     r.verdict = Verdict::retry;
     if (auto it = res.find(bhttp::field::retry_after); it != res.end()) r.retry_after = parse_retry_after(it->value());
   } else {
-    r.verdict = Verdict::rejected;  // 1xx (final), 3xx (redirects are not followed), other 4xx
+    r.verdict = Verdict::rejected;  // 101, too many 1xx, 3xx (redirects are not followed), other 4xx
   }
   co_return r;
 }

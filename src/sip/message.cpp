@@ -353,6 +353,49 @@ std::optional<std::uint64_t> content_length_value(std::string_view v) noexcept {
   return n;
 }
 
+/// What the current logical header of a header section looks like, for classify_line.
+struct HeadState {
+  std::size_t headers = 0;                         // header lines started so far
+  std::size_t hdr_begin = std::string_view::npos;  // offset of the current logical header
+};
+
+enum class LineKind : std::uint8_t { header, continuation, blank, fail };
+
+struct LineVerdict {
+  LineKind kind;
+  parse_status status = parse_status::ok;
+  std::string_view reason;
+};
+
+/// The rules for one complete physical line after the start line ([line, end): no CR LF).
+/// parse_message and StreamParser both use it, so both reject a stream on the same line.
+LineVerdict classify_line(const char* d, std::size_t line, std::size_t end, HeadState& st,
+                          const Limits& lim) noexcept {
+  const auto fail = [](parse_status status, std::string_view why) {
+    return LineVerdict{LineKind::fail, status, why};
+  };
+  if (std::memchr(d + line, '\r', end - line) != nullptr)
+    return fail(parse_status::malformed, "bare CR inside a line");
+  if (end == line) return {LineKind::blank, parse_status::ok, {}};
+  if (is_wsp(d[line])) { // continuation of a folded header (RFC 3261 §7.3.1)
+    if (st.hdr_begin == std::string_view::npos)
+      return fail(parse_status::malformed, "continuation line before the first header");
+    if (end - st.hdr_begin > lim.max_header_line)
+      return fail(parse_status::too_large, "header longer than Limits::max_header_line");
+    return {LineKind::continuation, parse_status::ok, {}};
+  }
+  // message-header = field-name HCOLON field-value; HCOLON = *( SP / HTAB ) ":" SWS
+  std::size_t i = line;
+  while (i < end && is(d[i], cc_token)) ++i;
+  if (i == line) return fail(parse_status::malformed, "header name is not a token");
+  while (i < end && is_wsp(d[i])) ++i;
+  if (i == end || d[i] != ':') return fail(parse_status::malformed, "header line without ':'");
+  if (++st.headers > lim.max_headers)
+    return fail(parse_status::too_large, "more than Limits::max_headers headers");
+  st.hdr_begin = line;
+  return {LineKind::header, parse_status::ok, {}};
+}
+
 } // namespace
 
 ParseResult parse_message(std::string_view buf, Message& out, const Limits& lim,
@@ -380,39 +423,24 @@ ParseResult parse_message(std::string_view buf, Message& out, const Limits& lim,
   if (!stream && n - skipped > lim.max_message)
     return result(parse_status::too_large, "datagram larger than Limits::max_message");
 
-  std::size_t line = pos;                            // start of the current physical line
-  std::size_t hdr_begin = std::string_view::npos;    // start of the header being collected
-  std::size_t hdr_end = 0;                           // content end of its last physical line
+  std::size_t line = pos; // start of the current physical line
+  std::size_t hdr_end = 0; // content end of the current logical header's last physical line
   bool start_done = false;
-  std::size_t head_end = 0;                          // first byte after the blank line
-  parse_status fail_status = parse_status::malformed;
-  std::string_view fail_reason;
+  std::size_t head_end = 0; // first byte after the blank line
+  HeadState head;
 
-  // Splits the logical header [hdr_begin, hdr_end) into name and value.
-  const auto finish_header = [&]() -> bool {
-    const std::string_view h(d + hdr_begin, hdr_end - hdr_begin);
+  // Splits the complete logical header [begin, hdr_end) into name and value; the line rules
+  // (token name, colon, count) were already checked by classify_line.
+  const auto finish_header = [&](std::size_t begin) {
+    const std::string_view h(d + begin, hdr_end - begin);
     std::size_t i = 0;
     while (i < h.size() && is(h[i], cc_token)) ++i;
-    if (i == 0) {
-      fail_reason = "header name is not a token";
-      return false;
-    }
     const std::string_view name = h.substr(0, i);
-    while (i < h.size() && is_wsp(h[i])) ++i; // HCOLON = *( SP / HTAB ) ":" SWS
-    if (i == h.size() || h[i] != ':') {
-      fail_reason = "header line without ':'";
-      return false;
-    }
-    if (out.headers.size() >= lim.max_headers) {
-      fail_status = parse_status::too_large;
-      fail_reason = "more than Limits::max_headers headers";
-      return false;
-    }
+    while (h[i] != ':') ++i;
     const std::string_view value = trim_lws(h.substr(i + 1));
-    // Capacity was reserved above, so this never reallocates.
+    // Capacity was reserved above and classify_line bounds the count, so this never reallocates.
     out.headers.push_back(
         Header{name, header_id(name), value, value.find('\n') != std::string_view::npos});
-    return true;
   };
 
   for (;;) {
@@ -432,28 +460,27 @@ ParseResult parse_message(std::string_view buf, Message& out, const Limits& lim,
       return result(parse_status::too_large, "headers larger than Limits::max_message");
     if (end - line > lim.max_header_line)
       return result(parse_status::too_large, "line longer than Limits::max_header_line");
-    if (std::memchr(d + line, '\r', end - line) != nullptr)
-      return result(parse_status::malformed, "bare CR inside a line");
 
     if (!start_done) {
+      if (std::memchr(d + line, '\r', end - line) != nullptr)
+        return result(parse_status::malformed, "bare CR inside a line");
       const auto why = parse_start_line(std::string_view(d + line, end - line), out);
       if (!why.empty()) return result(parse_status::malformed, why);
       start_done = true;
-    } else if (end == line) { // the empty line ending the header section
-      if (hdr_begin != std::string_view::npos && !finish_header())
-        return result(fail_status, fail_reason);
-      head_end = lf + 1;
-      break;
-    } else if (is_wsp(d[line])) { // continuation of a folded header (RFC 3261 §7.3.1)
-      if (hdr_begin == std::string_view::npos)
-        return result(parse_status::malformed, "continuation line before the first header");
+      line = lf + 1;
+      continue;
+    }
+    const std::size_t previous = head.hdr_begin;
+    const LineVerdict v = classify_line(d, line, end, head, lim);
+    if (v.kind == LineKind::fail) return result(v.status, v.reason);
+    if (v.kind == LineKind::continuation) {
       hdr_end = end;
-      if (hdr_end - hdr_begin > lim.max_header_line)
-        return result(parse_status::too_large, "header longer than Limits::max_header_line");
     } else {
-      if (hdr_begin != std::string_view::npos && !finish_header())
-        return result(fail_status, fail_reason);
-      hdr_begin = line;
+      if (previous != std::string_view::npos) finish_header(previous);
+      if (v.kind == LineKind::blank) {
+        head_end = lf + 1;
+        break;
+      }
       hdr_end = end;
     }
     line = lf + 1;
@@ -496,6 +523,8 @@ void StreamParser::reset() noexcept {
   scanned_ = 0;
   line_start_ = 0;
   expected_ = 0;
+  headers_ = 0;
+  hdr_begin_ = std::string_view::npos;
   start_line_checked_ = false;
 }
 
@@ -522,25 +551,31 @@ ParseResult StreamParser::parse(std::string_view buf, Message& out) noexcept {
     if (lead_ == n) return delegate(buf, out); // nothing but keep-alives (or nothing)
     scanned_ = line_start_ = lead_;
   }
-  // Look at each byte once: only bytes after `scanned_` are new.
+  // Only bytes after `scanned_` are new; each complete line gets the same rules parse_message
+  // applies, and parse_message itself runs only when a line breaks one (to report it), at the
+  // start line, and at the end of the header section. Trickled input costs O(n) overall.
+  HeadState head{headers_, hdr_begin_};
   std::size_t i = scanned_;
   while (i < n) {
     const void* hit = std::memchr(d + i, '\n', n - i);
     if (hit == nullptr) break;
     const std::size_t lf = static_cast<std::size_t>(static_cast<const char*>(hit) - d);
     const std::size_t end = (lf > line_start_ && d[lf - 1] == '\r') ? lf - 1 : lf;
-    if (lf - line_start_ > lim_.max_header_line) return delegate(buf, out); // too_large
+    if (end - line_start_ > lim_.max_header_line) return delegate(buf, out); // too_large
     if (!start_line_checked_) {
       // Fail fast on a garbage start line instead of buffering up to max_message.
       start_line_checked_ = true;
       const ParseResult r = delegate(buf, out);
       if (r.status != parse_status::need_more || r.consumed != 0 || expected_ != 0) return r;
-    } else if (end == line_start_) {
-      return delegate(buf, out); // end of the header section: parse it, learn the body size
+    } else {
+      const LineVerdict v = classify_line(d, line_start_, end, head, lim_);
+      if (v.kind == LineKind::fail || v.kind == LineKind::blank) return delegate(buf, out);
     }
     line_start_ = lf + 1;
     i = lf + 1;
   }
+  headers_ = head.headers;
+  hdr_begin_ = head.hdr_begin;
   scanned_ = n;
   if (n - line_start_ > lim_.max_header_line || n - lead_ > lim_.max_message)
     return delegate(buf, out); // reports too_large
@@ -636,7 +671,9 @@ std::size_t quoted_end(std::string_view s, std::size_t i) noexcept {
     const char c = s[i];
     if (c == '"') return i + 1;
     if (c == '\\') {
-      if (i + 1 == s.size() || s[i + 1] == '\r' || s[i + 1] == '\n') return std::string_view::npos;
+      if (i + 1 == s.size()) return std::string_view::npos;
+      // A fold right after '\' is, once unfolded (§7.3.1), one SP, and the '\' escapes it.
+      while (i + 2 < s.size() && (s[i + 1] == '\r' || s[i + 1] == '\n') && is_lws(s[i + 2])) ++i;
       ++i;
       continue;
     }

@@ -251,6 +251,8 @@ class StreamParser {
   std::size_t scanned_ = 0;     ///< bytes already searched for the blank line (0: fresh)
   std::size_t line_start_ = 0;  ///< start of the physical line being scanned
   std::size_t expected_ = 0;    ///< total bytes needed once the headers are known, else 0
+  std::size_t headers_ = 0;     ///< header lines seen so far
+  std::size_t hdr_begin_ = static_cast<std::size_t>(-1); ///< start of the current header, or npos
   bool start_line_checked_ = false;
 };
 

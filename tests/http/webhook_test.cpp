@@ -60,8 +60,9 @@ struct Reply {
   bool hang = false;          // read the request and never answer
   bool close = false;         // answer with `Connection: close` and close
   std::size_t body_bytes = 0; // size of the answer body
-  std::string retry_after;    // Retry-After value, if any
+  std::string retry_after{};  // Retry-After value, if any
   bool drop_after = false;    // answer as keep-alive, then close anyway (an idle-timeout close)
+  bool interim_100 = false;   // send an unsolicited `100 Continue` first
 };
 
 struct Received {
@@ -113,6 +114,11 @@ asio::awaitable<void> serve(std::shared_ptr<ReceiverState> st, std::shared_ptr<S
     const Reply r = st->policy(index);
     if (r.hang) continue;  // the next read ends when the client times out and closes
 
+    if (r.interim_100) {
+      auto [iec, in] = co_await asio::async_write(*s, asio::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")),
+                                                  use_tuple);
+      if (iec) co_return;
+    }
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), 11};
     if (!r.retry_after.empty()) res.set(bhttp::field::retry_after, r.retry_after);
     res.body() = std::string(r.body_bytes, 'x');
@@ -439,6 +445,24 @@ TEST_CASE("webhook: a receiver that closes after each answer gets a new connecti
   CHECK(settles(ioc));
 }
 
+TEST_CASE("webhook: one destination however its URL is spelled, and unsolicited 100 Continue is skipped") {
+  asio::io_context ioc;
+  Receiver rx(ioc, [](std::size_t) { return Reply{.status = 200, .interim_100 = true}; });
+  WebhookSender tx(ioc.get_executor(), fast_options());
+  REQUIRE(tx.enqueue(event(rx.url("/hook"), 1)));
+  REQUIRE(tx.enqueue(event(fmt::format("HTTP://127.0.0.1:{}/hook", rx.port()), 2)));
+  REQUIRE(tx.enqueue(event(fmt::format("http://127.0.0.1:{}/hook#x", rx.port()), 3)));
+  REQUIRE(run_until(ioc, [&] { return tx.stats().backlog == 0; }));
+  CHECK(tx.stats().delivered == 3);
+  CHECK(tx.stats().retried == 0);
+  REQUIRE(rx.requests().size() == 3);
+  for (int i = 0; i < 3; ++i) CHECK(rx.requests()[i].body == body_of(i + 1));
+  CHECK(rx.connections() == 1);  // one queue, one kept-alive connection
+  tx.stop();
+  rx.stop();
+  CHECK(settles(ioc));
+}
+
 TEST_CASE("webhook: a kept-alive connection the receiver closed while idle is not reused") {
   asio::io_context ioc;
   // The 500 says keep-alive, then the receiver closes during the backoff wait.
@@ -633,12 +657,14 @@ TEST_CASE("webhook: URLs are validated at enqueue and split into host, port and 
                        "http:///path",
                        "https://example.com:0/",
                        "https://example.com:99999/",
+                       "https://example.com:65536/",
+                       "https://example.com:8x/",
                        "http://user:pw@example.com/",
                        "http://exa mple.com/",
                        "http://ex%00ample.com/",
                        "/relative/path"};
   for (const char* u : bad) {
-    INFO(u);
+    INFO(std::string(u));
     CHECK_FALSE(parse_webhook_url(u));
     CHECK_FALSE(tx.enqueue(event(u, 0)));
   }
@@ -665,10 +691,15 @@ TEST_CASE("webhook: URLs are validated at enqueue and split into host, port and 
   CHECK(c->host_is_ip);
   CHECK(c->port == 443);
   CHECK(c->host_header == "[::1]");
-  auto d = parse_webhook_url("http://10.0.0.7:8080?q");
+  auto d = parse_webhook_url("http://10.0.0.7:65535?q");
   REQUIRE(d);
   CHECK(d->host_is_ip);
+  CHECK(d->port == 65535);
   CHECK(d->target == "/?q");
+  auto e = parse_webhook_url("http://example.com:/x");  // empty port = default (RFC 3986 §3.2.3)
+  REQUIRE(e);
+  CHECK(e->port == 80);
+  CHECK(e->host_header == "example.com");
 }
 
 TEST_CASE("webhook: backoff doubles from backoff_initial, keeps at least half and never passes backoff_max") {

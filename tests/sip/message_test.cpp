@@ -796,6 +796,22 @@ TEST_CASE("several Contacts on one line keep commas inside quotes and brackets")
   CHECK(all[2].uri == "sip:y@example.com");
 }
 
+TEST_CASE("helpers read folded values as if they were unfolded") {
+  // RFC 3261 §7.3.1: a fold is one SP, even right after the '\\' of a quoted-pair.
+  const std::string_view raw = "\"a\\\r\n b\" <sip:x@example.com>;\r\n tag=1";
+  std::string flat;
+  append_unfolded(flat, raw);
+  CHECK(flat == "\"a\\ b\" <sip:x@example.com>; tag=1");
+  const auto folded = parse_name_addr(raw);
+  const auto unfolded = parse_name_addr(flat);
+  REQUIRE(folded);
+  REQUIRE(unfolded);
+  CHECK(folded->tag == "1");
+  CHECK(unfolded->tag == "1");
+  CHECK(parse_cseq("12\r\n\tACK")->method == Method::ack);
+  CHECK_FALSE(parse_call_id("abc\r\n def"));
+}
+
 TEST_CASE("an invalid name-addr is rejected") {
   for (std::string_view bad :
        {"\"unterminated <sip:a@example.com>"sv, "<sip:a@example.com"sv, "< sip:a@example.com>"sv,

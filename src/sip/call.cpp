@@ -1,0 +1,750 @@
+#include "sip/call.hpp"
+
+#include "base/crypto.hpp"
+#include "base/log.hpp"
+#include "sip/uri.hpp"
+#include "sip/user_agent.hpp"
+
+#include <boost/asio.hpp>
+
+#include <algorithm>
+
+namespace sb::sip {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+std::string_view to_string(CallState s) {
+  switch (s) {
+    case CallState::dialing: return "DIALING";
+    case CallState::ringing: return "RINGING";
+    case CallState::active: return "ACTIVE";
+    case CallState::on_hold: return "ON_HOLD";
+    case CallState::hangup: return "HANGUP";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr std::string_view kAllow = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
+
+// Reason phrases for when a response carries none (RFC 3261 §21).
+std::string default_reason(unsigned code) {
+  switch (code) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 407: return "Proxy Authentication Required";
+    case 408: return "Request Timeout";
+    case 480: return "Temporarily Unavailable";
+    case 481: return "Call/Transaction Does Not Exist";
+    case 486: return "Busy Here";
+    case 487: return "Request Terminated";
+    case 488: return "Not Acceptable Here";
+    case 500: return "Server Internal Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 603: return "Decline";
+    default: return code < 400 ? "Redirection" : code < 500 ? "Client Error" : code < 600 ? "Server Error" : "Global Failure";
+  }
+}
+
+CallEnd end_from(const Message& r) {
+  return CallEnd{r.status_code, r.reason.empty() ? default_reason(r.status_code) : std::string(r.reason)};
+}
+
+// Top Via branch and CSeq method of a message: how a response finds its transaction (§17.1.3).
+struct TxKey {
+  std::string_view branch;
+  Method method = Method::extension;
+  std::uint32_t cseq = 0;
+};
+std::optional<TxKey> tx_key(const Message& m) {
+  const Header* v = m.find(HeaderId::via);
+  const Header* c = m.find(HeaderId::cseq);
+  if (!v || !c) return std::nullopt;
+  ListCursor list(v->value);
+  auto first = list.next();
+  if (!first) return std::nullopt;
+  auto via = parse_via(*first);
+  auto cs = parse_cseq(c->value);
+  if (!via || !cs) return std::nullopt;
+  return TxKey{via->branch, cs->method, cs->number};
+}
+
+// Strips URI headers ("?…"), which a Request-URI or To may not carry (§19.1.5).
+std::string without_uri_headers(std::string_view uri) {
+  auto q = uri.find('?');
+  return std::string(q == std::string_view::npos ? uri : uri.substr(0, q));
+}
+
+bool reliable(Transport t) { return t != Transport::udp; }
+
+}  // namespace
+
+Call::Call(UserAgent& ua, CallParams params, std::unique_ptr<CallMedia> media, CallObserver observer)
+    : ua_(ua), params_(std::move(params)), media_(std::move(media)), observer_(std::move(observer)),
+      wake_(ua.executor()), digest_(params_.auth ? *params_.auth : Credentials{}) {
+  call_id_ = random_alnum(24) + "@switchboard";
+  local_tag_ = random_alnum(16);
+  request_uri_ = without_uri_headers(params_.uri);
+  to_uri_ = request_uri_;
+  // sip.from: "user@host" or a full URI (SPEC §2.1); without one, a From that names this gateway.
+  if (params_.from.empty()) {
+    from_uri_ = fmt::format("sip:switchboard@{}", ua_.advertised_host());
+    from_display_ = "Switchboard";
+  } else if (params_.from.starts_with("sip:") || params_.from.starts_with("sips:")) {
+    from_uri_ = params_.from;
+  } else if (params_.from.find('@') != std::string::npos) {
+    from_uri_ = "sip:" + params_.from;
+  } else {
+    from_uri_ = fmt::format("sip:{}@{}", params_.from, ua_.advertised_host());
+  }
+}
+
+Call::~Call() = default;
+
+void Call::start() {
+  asio::co_spawn(ua_.executor(), run(), [self = shared_from_this()](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        log::error("sip", "call {} failed with exception: {}", self->params_.id, x.what());
+      }
+      // Whatever happened, the session must learn the call is gone.
+      if (!self->ended_) {
+        self->ended_ = true;
+        if (self->observer_.on_end) self->observer_.on_end(CallEnd{703, "Unexpected Clearing"});
+      }
+      self->ua_.call_finished(self.get());
+    }
+  });
+}
+
+void Call::hangup() {
+  hangup_requested_ = true;
+  wake_.cancel();
+}
+
+void Call::deliver(std::shared_ptr<Inbound> in) {
+  if (inbox_.size() >= kInboxLimit) {
+    ua_.count_inbox_overflow();
+    return;
+  }
+  inbox_.push_back(std::move(in));
+  wake_.cancel();
+}
+
+void Call::set_state(CallState s) {
+  if (state_ == s) return;
+  state_ = s;
+  log::info("sip", "call {} {}", params_.id, to_string(s));
+  if (observer_.on_state) observer_.on_state(s);
+}
+
+asio::awaitable<void> Call::wait_input(SipTime deadline) {
+  if (!inbox_.empty() || hangup_requested_) co_return;
+  wake_.expires_at(deadline);
+  co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+std::string Call::via(std::string_view transport, const std::string& branch) const {
+  return fmt::format("SIP/2.0/{} {}:{};branch={};rport", transport, ua_.via_host(), ua_.port_for(transport), branch);
+}
+
+std::string Call::contact(std::string_view transport) const {
+  // Our per-shard port: in-dialog requests must come back to this shard (README, "SIP").
+  std::string t(transport);
+  for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return fmt::format("<sip:switchboard@{}:{};transport={}>", ua_.via_host(), ua_.port_for(transport), t);
+}
+
+std::string Call::build_invite(const std::string& branch, std::string_view transport, bool with_sdp) {
+  MessageWriter w;
+  w.request(Method::invite, request_uri_)
+      .header(HeaderId::via, via(transport, branch))
+      .header(HeaderId::max_forwards, "70")
+      .header(HeaderId::from, (from_display_.empty() ? "" : "\"" + from_display_ + "\" ") + "<" + from_uri_ + ">;tag=" + local_tag_)
+      .header(HeaderId::to, "<" + to_uri_ + ">")
+      .header(HeaderId::call_id, call_id_)
+      .header(HeaderId::cseq, fmt::format("{} INVITE", cseq_))
+      .header(HeaderId::contact, contact(transport))
+      .header(HeaderId::allow, kAllow)
+      // RFC 4028 §7.1: offer session timers; the UAS picks the refresher.
+      .header(HeaderId::supported, "timer")
+      .header(HeaderId::session_expires, std::to_string(params_.session_expires))
+      .header(HeaderId::min_se, std::to_string(params_.min_se))
+      .header(HeaderId::user_agent, ua_.user_agent())
+      .header("X-OpenTok-SessionId", params_.session_id);
+  for (const auto& [k, v] : params_.headers) w.header(k, v);
+  std::vector<CredentialsHeader> creds;
+  digest_.authorize("INVITE", request_uri_, with_sdp ? offer_sdp_ : std::string_view(), creds);
+  for (const auto& c : creds) w.header(c.id, c.value);
+  if (with_sdp) w.body("application/sdp", offer_sdp_);
+  std::string out;
+  if (auto ec = w.finish(out)) log::warn("sip", "call {}: cannot build INVITE: {}", params_.id, ec.message());
+  return out;
+}
+
+std::string Call::build_in_dialog(Method m, const std::string& branch, std::string_view transport,
+                                  std::string_view sdp, std::vector<std::pair<std::string, std::string>> extra) {
+  auto a = dialog_->addressing();
+  MessageWriter w;
+  w.request(m, a.request_uri).header(HeaderId::via, via(transport, branch)).header(HeaderId::max_forwards, "70");
+  for (const auto& r : a.routes) w.header(HeaderId::route, r);
+  std::uint32_t cseq = m == Method::ack ? cseq_ : ++dialog_->local_cseq;
+  w.header(HeaderId::from, dialog_->from_header())
+      .header(HeaderId::to, dialog_->to_header())
+      .header(HeaderId::call_id, call_id_)
+      .header(HeaderId::cseq, fmt::format("{} {}", cseq, to_string(m)))
+      .header(HeaderId::user_agent, ua_.user_agent());
+  if (m == Method::invite || m == Method::update) {
+    w.header(HeaderId::contact, contact(transport)).header(HeaderId::allow, kAllow);
+  }
+  for (const auto& [k, v] : extra) w.header(k, v);
+  // Digest credentials are reused for in-dialog requests to the same realm (§22.3).
+  if (m != Method::ack && m != Method::cancel) {
+    std::vector<CredentialsHeader> creds;
+    digest_.start_request();
+    digest_.authorize(to_string(m), a.request_uri, sdp, creds);
+    for (const auto& c : creds) w.header(c.id, c.value);
+  }
+  if (!sdp.empty()) w.body("application/sdp", sdp);
+  std::string out;
+  if (auto ec = w.finish(out)) log::warn("sip", "call {}: cannot build {}: {}", params_.id, to_string(m), ec.message());
+  return out;
+}
+
+asio::awaitable<void> Call::run() {
+  auto self = shared_from_this();  // the call lives until its coroutine ends
+  set_state(CallState::dialing);
+  offer_sdp_ = media_->offer();
+  CallEnd end;
+  auto failed = co_await invite_phase();
+  if (failed) {
+    end = *failed;
+  } else {
+    end = co_await dialog_phase();
+    set_state(CallState::hangup);
+  }
+  media_->stop();
+  if (!invite_branch_.empty()) ua_.unbind_branch(invite_branch_);
+  if (dialog_) ua_.unbind_dialog(call_id_, local_tag_);
+  ended_ = true;
+  log::info("sip", "call {} ended {} {}", params_.id, end.code, end.reason);
+  if (observer_.on_end) observer_.on_end(end);
+  ua_.call_finished(this);
+}
+
+// One client transaction of ours in flight, with its request bytes and where they go.
+struct Call::Pending {
+  Method method = Method::invite;
+  std::string branch;
+  std::string wire;
+  Target target;
+  std::optional<ClientTransaction> tx;
+  std::string ack;  // INVITE non-2xx: the hop-by-hop ACK (§17.1.1.3)
+};
+
+asio::awaitable<std::error_code> Call::send_request(Pending& p) {
+  co_return co_await ua_.send(p.target, p.wire);
+}
+
+asio::awaitable<std::optional<CallEnd>> Call::invite_phase() {
+  const auto ring_deadline = SipClock::now() + params_.ring_timeout;
+  std::optional<CallEnd> forced;  // set once we decide to give up (hangup, ring timeout)
+  std::string target_uri = request_uri_;
+  int redirects = 0;
+  CallEnd last_failure{503, "Service Unavailable"};
+
+  for (;;) {  // one pass per Request-URI (the dialed one, then redirect targets)
+    auto targets = co_await ua_.resolve(target_uri);
+    if (!targets || targets->empty()) {
+      log::info("sip", "call {}: no target for {}", params_.id, target_uri);
+      co_return forced ? *forced : CallEnd{503, "Service Unavailable"};
+    }
+    bool redirected = false;
+    for (std::size_t ti = 0; ti < targets->size() && !redirected; ++ti) {
+      Pending inv;
+      inv.target = (*targets)[ti];
+      const std::string_view tname = to_string(inv.target.transport);
+      bool next_target = false;
+      digest_.start_request();
+      while (!next_target && !redirected) {  // one INVITE per pass (digest retries repeat it)
+        ++cseq_;
+        inv.branch = ua_.new_branch();
+        inv.wire = build_invite(inv.branch, tname, true);
+        inv.ack.clear();
+        inv.tx.emplace(ClientTransaction::Kind::invite, reliable(inv.target.transport), ua_.timers(), SipClock::now());
+        ua_.bind_branch(inv.branch, weak_from_this());
+        bool provisional = false;
+        std::optional<Pending> cancel;
+        std::optional<SipTime> cancel_give_up;
+        // CANCEL shares the INVITE's branch, so the UA routes its responses here as well.
+        auto finish_attempt = [&] { ua_.unbind_branch(inv.branch); };
+        if (co_await send_request(inv)) {
+          inv.tx->on_transport_error();
+          finish_attempt();
+          last_failure = CallEnd{503, "Service Unavailable"};
+          next_target = true;
+          break;
+        }
+        for (;;) {
+          auto now = SipClock::now();
+          if (!forced && (hangup_requested_ || now >= ring_deadline))
+            forced = hangup_requested_ ? CallEnd{487, "Request Terminated"} : CallEnd{408, "Request Timeout"};
+          // §9.1: CANCEL only once a provisional response has arrived.
+          if (forced && provisional && !cancel) {
+            cancel.emplace();
+            cancel->method = Method::cancel;
+            cancel->branch = inv.branch;  // CANCEL shares the INVITE's branch (§9.1)
+            cancel->target = inv.target;
+            MessageWriter w;
+            w.request(Method::cancel, request_uri_)
+                .header(HeaderId::via, via(tname, inv.branch))
+                .header(HeaderId::max_forwards, "70")
+                .header(HeaderId::from, (from_display_.empty() ? "" : "\"" + from_display_ + "\" ") + "<" + from_uri_ + ">;tag=" + local_tag_)
+                .header(HeaderId::to, "<" + to_uri_ + ">")
+                .header(HeaderId::call_id, call_id_)
+                .header(HeaderId::cseq, fmt::format("{} CANCEL", cseq_))
+                .header(HeaderId::user_agent, ua_.user_agent())
+                .finish(cancel->wire);
+            cancel->tx.emplace(ClientTransaction::Kind::non_invite, reliable(inv.target.transport), ua_.timers(), now);
+            // §9.1: without a final response to the INVITE 64*T1 after the CANCEL, give up.
+            cancel_give_up = now + ua_.timers().timer_b();
+            if (co_await send_request(*cancel)) cancel->tx->on_transport_error();
+          }
+          SipTime deadline = now + 1h;
+          if (auto d = inv.tx->next_deadline()) deadline = std::min(deadline, *d);
+          if (cancel && cancel->tx->next_deadline()) deadline = std::min(deadline, *cancel->tx->next_deadline());
+          if (!forced) deadline = std::min(deadline, ring_deadline);
+          if (cancel_give_up) deadline = std::min(deadline, *cancel_give_up);
+          co_await wait_input(deadline);
+          now = SipClock::now();
+          if (cancel_give_up && now >= *cancel_give_up) {
+            finish_attempt();
+            co_return forced;
+          }
+
+          auto fx = inv.tx->on_timer(now);
+          if (fx.send_request) co_await send_request(inv);
+          if (fx.notify == ClientTransaction::Notify::timeout) {
+            // Timer B: as a 408 (§8.1.3.1); RFC 3263 §4.3 moves on to the next target.
+            finish_attempt();
+            if (forced) co_return forced;
+            last_failure = CallEnd{408, "Request Timeout"};
+            next_target = true;
+            break;
+          }
+          if (cancel) {
+            auto cfx = cancel->tx->on_timer(now);
+            if (cfx.send_request) co_await send_request(*cancel);
+          }
+          bool done = false;
+          while (!inbox_.empty() && !done) {
+            auto in = std::move(inbox_.front());
+            inbox_.pop_front();
+            if (!in->msg.is_response()) continue;  // no dialog yet: the UA routes nothing else here
+            auto key = tx_key(in->msg);
+            if (!key) continue;
+            const unsigned status = in->msg.status_code;
+            if (cancel && key->branch == cancel->branch && key->method == Method::cancel) {
+              cancel->tx->on_response(status, now);
+              continue;
+            }
+            if (key->branch != inv.branch || key->method != Method::invite) continue;
+            auto rfx = inv.tx->on_response(status, now);
+            if (rfx.send_ack) {
+              if (inv.ack.empty()) {
+                // §17.1.1.3: same Request-URI, Call-ID, From, CSeq number and top Via; To from
+                // the response (with its tag); method ACK.
+                const Header* to = in->msg.find(HeaderId::to);
+                MessageWriter w;
+                w.request(Method::ack, request_uri_)
+                    .header(HeaderId::via, via(tname, inv.branch))
+                    .header(HeaderId::max_forwards, "70")
+                    .header(HeaderId::from, (from_display_.empty() ? "" : "\"" + from_display_ + "\" ") + "<" + from_uri_ + ">;tag=" + local_tag_)
+                    .header(HeaderId::to, to ? to->value : std::string_view("<" + to_uri_ + ">"))
+                    .header(HeaderId::call_id, call_id_)
+                    .header(HeaderId::cseq, fmt::format("{} ACK", cseq_))
+                    .finish(inv.ack);
+              }
+              co_await ua_.send(inv.target, inv.ack);
+            }
+            if (rfx.notify == ClientTransaction::Notify::provisional) {
+              provisional = true;
+              // 180 and 183 both mean the far end is alerting; early media stays off (SPEC §7).
+              if ((status == 180 || status == 183) && state_ != CallState::ringing) set_state(CallState::ringing);
+              continue;
+            }
+            if (rfx.notify != ClientTransaction::Notify::final_response) continue;
+            finish_attempt();
+            if (status >= 200 && status < 300) {
+              ua_.bind_branch(inv.branch, weak_from_this());  // 2xx retransmissions → re-ACK
+              invite_branch_ = inv.branch;
+              invite_target_ = inv.target;
+              dialog_ = Dialog::from_response(in->msg, call_id_, local_tag_, from_uri_, to_uri_, cseq_, from_display_);
+              if (!dialog_) {
+                log::warn("sip", "call {}: 2xx without a usable To tag/Contact", params_.id);
+                co_return CallEnd{502, "Bad Gateway"};
+              }
+              ua_.bind_dialog(call_id_, local_tag_, weak_from_this());
+              // §13.2.2.4: the 2xx ACK is end to end, sent through the dialog, new branch.
+              const std::string ack = build_in_dialog(Method::ack, ua_.new_branch(), tname, {});
+              co_await ua_.send(inv.target, ack);
+              inv.ack = ack;
+              inv_ack_ = ack;
+              // RFC 4028 §7.2: the 2xx's Session-Expires sets interval and refresher.
+              if (const Header* se = in->msg.find(HeaderId::session_expires)) {
+                if (auto v = parse_session_expires(se->value); v && v->seconds > 0) {
+                  session_interval_ = v->seconds;
+                  we_refresh_ = v->refresher == SessionExpires::Refresher::uac;
+                }
+              }
+              if (auto ec = media_->apply_answer(in->msg.body)) {
+                log::warn("sip", "call {}: answer refused: {}", params_.id, ec.message());
+                co_await send_bye();
+                co_return CallEnd{488, "Not Acceptable Here"};
+              }
+              if (forced) {
+                // Hangup crossed the 2xx: the call was answered, so it ends by BYE (§15).
+                co_await send_bye();
+                co_return CallEnd{700, "Normal Clearing"};
+              }
+              co_return std::nullopt;
+            }
+            if (forced) co_return forced;
+            if (status == 401 || status == 407) {
+              if (digest_.on_challenge(in->msg) == DigestSession::Next::retry) {
+                done = true;  // re-send the INVITE with credentials (same Call-ID and tag)
+                break;
+              }
+              log::info("sip", "call {}: digest gave up: {}", params_.id, digest_.last_error().message());
+              co_return end_from(in->msg);
+            }
+            if (status >= 300 && status < 400) {
+              auto c = first_contact_uri(in->msg);
+              if (redirects < params_.max_redirects && !c.empty() && parse_uri(c)) {
+                ++redirects;
+                target_uri = without_uri_headers(c);
+                request_uri_ = target_uri;
+                redirected = true;
+                done = true;
+                break;
+              }
+              co_return end_from(in->msg);
+            }
+            if (status == 503) {  // RFC 3263 §4.3: try the next target
+              last_failure = end_from(in->msg);
+              next_target = true;
+              done = true;
+              break;
+            }
+            co_return end_from(in->msg);
+          }
+          if (done) break;
+        }
+      }
+    }
+    if (!redirected) co_return forced ? *forced : last_failure;
+  }
+}
+
+asio::awaitable<void> Call::send_bye() {
+  if (!dialog_) co_return;
+  Pending bye;
+  bye.method = Method::bye;
+  bye.branch = ua_.new_branch();
+  bye.target = *invite_target_;
+  auto hop = co_await ua_.resolve(dialog_->addressing().next_hop);
+  if (hop && !hop->empty()) bye.target = hop->front();
+  bye.wire = build_in_dialog(Method::bye, bye.branch, to_string(bye.target.transport), {});
+  bye.tx.emplace(ClientTransaction::Kind::non_invite, reliable(bye.target.transport), ua_.timers(), SipClock::now());
+  ua_.bind_branch(bye.branch, weak_from_this());
+  if (co_await send_request(bye)) {
+    ua_.unbind_branch(bye.branch);
+    co_return;
+  }
+  // Wait for the final response or Timer F; nothing else matters now (§15.1.1).
+  for (;;) {
+    auto d = bye.tx->next_deadline();
+    if (!d || bye.tx->state() == ClientTransaction::State::completed ||
+        bye.tx->state() == ClientTransaction::State::terminated)
+      break;
+    hangup_requested_ = false;  // a second hangup while we already say goodbye changes nothing
+    co_await wait_input(*d);
+    auto fx = bye.tx->on_timer(SipClock::now());
+    if (fx.send_request) co_await send_request(bye);
+    if (fx.notify == ClientTransaction::Notify::timeout) break;
+    while (!inbox_.empty()) {
+      auto in = std::move(inbox_.front());
+      inbox_.pop_front();
+      if (in->msg.is_response()) {
+        auto key = tx_key(in->msg);
+        if (key && key->branch == bye.branch) bye.tx->on_response(in->msg.status_code, SipClock::now());
+      } else if (in->msg.method == Method::bye) {
+        co_await answer_request(*in, 200, "OK");  // BYEs crossed
+      }
+    }
+  }
+  ua_.unbind_branch(bye.branch);
+}
+
+asio::awaitable<void> Call::answer_request(const Inbound& in, unsigned code, std::string_view reason,
+                                           std::vector<std::pair<std::string, std::string>> extra,
+                                           std::string_view sdp) {
+  // §8.2.6.2: copy Via, From, To (adding our tag), Call-ID and CSeq from the request.
+  MessageWriter w;
+  w.response(code, reason);
+  for (const Header& h : in.msg.find_all(HeaderId::via)) w.header(HeaderId::via, h.value);
+  if (const Header* f = in.msg.find(HeaderId::from)) w.header(HeaderId::from, f->value);
+  if (const Header* t = in.msg.find(HeaderId::to)) {
+    auto na = parse_name_addr(t->value);
+    if (na && na->tag.empty()) w.header(HeaderId::to, std::string(t->value) + ";tag=" + local_tag_);
+    else w.header(HeaderId::to, t->value);
+  }
+  if (const Header* c = in.msg.find(HeaderId::call_id)) w.header(HeaderId::call_id, c->value);
+  if (const Header* c = in.msg.find(HeaderId::cseq)) w.header(HeaderId::cseq, c->value);
+  w.header(HeaderId::server, ua_.user_agent());
+  for (const auto& [k, v] : extra) w.header(k, v);
+  if (!sdp.empty()) w.body("application/sdp", sdp);
+  std::string out;
+  if (w.finish(out)) co_return;
+  co_await ua_.reply(in.from, out);
+}
+
+asio::awaitable<bool> Call::handle_in_dialog_request(std::shared_ptr<Inbound> in, CallEnd& end) {
+  const Message& m = in->msg;
+  auto cs = m.find(HeaderId::cseq) ? parse_cseq(m.find(HeaderId::cseq)->value) : std::nullopt;
+  if (!cs) co_return false;
+  if (m.method == Method::ack) co_return false;  // ACK to our 2xx answer: nothing to send
+  // §12.2.2: a lower CSeq than the last is out of order → 500.
+  if (m.method != Method::cancel && !dialog_->accept_remote_cseq(cs->number)) {
+    co_await answer_request(*in, 500, "Server Internal Error");
+    co_return false;
+  }
+  switch (m.method) {
+    case Method::bye:
+      co_await answer_request(*in, 200, "OK");
+      end = CallEnd{700, "Normal Clearing"};
+      co_return true;
+    case Method::invite:
+    case Method::update: {
+      // A target refresh and, with SDP, a new offer (RFC 3264 §8): hold/resume/codec change.
+      dialog_->refresh_target(m);
+      std::vector<std::pair<std::string, std::string>> extra{{"Contact", contact(to_string(in->from.transport))},
+                                                             {"Allow", std::string(kAllow)},
+                                                             {"Supported", "timer"}};
+      if (const Header* se = m.find(HeaderId::session_expires)) {
+        // RFC 4028 §9: a refresh from the far end; echo the interval, they stay the refresher
+        // unless they named us.
+        if (auto v = parse_session_expires(se->value); v && v->seconds > 0) {
+          session_interval_ = v->seconds;
+          we_refresh_ = v->refresher == SessionExpires::Refresher::uas;
+          extra.emplace_back("Session-Expires",
+                             fmt::format("{};refresher={}", v->seconds, we_refresh_ ? "uas" : "uac"));
+          extra.emplace_back("Require", "timer");
+        }
+      }
+      refresh_timer_reset_ = true;
+      if (m.body.empty()) {
+        // Offer-less re-INVITE: our offer goes in the 2xx, their answer in the ACK (§14.1).
+        co_await answer_request(*in, 200, "OK", extra, media_->current_offer());
+        co_return false;
+      }
+      bool hold = false;
+      auto answer = media_->answer_offer(m.body, hold);
+      if (!answer) {
+        co_await answer_request(*in, 488, "Not Acceptable Here");
+        co_return false;
+      }
+      co_await answer_request(*in, 200, "OK", extra, *answer);
+      set_state(hold ? CallState::on_hold : CallState::active);
+      co_return false;
+    }
+    case Method::options:
+      co_await answer_request(*in, 200, "OK",
+                              {{"Allow", std::string(kAllow)}, {"Accept", "application/sdp"}, {"Supported", "timer"}});
+      co_return false;
+    case Method::info:
+      // DTMF over INFO is not used (SPEC §7: RFC 4733 only); INFO is acknowledged (RFC 6086).
+      co_await answer_request(*in, 200, "OK");
+      co_return false;
+    case Method::cancel:
+      // Nothing to cancel: we answer in-dialog requests at once (§9.2: 200 to the CANCEL).
+      co_await answer_request(*in, 200, "OK");
+      co_return false;
+    default:
+      co_await answer_request(*in, 405, "Method Not Allowed", {{"Allow", std::string(kAllow)}});
+      co_return false;
+  }
+}
+
+asio::awaitable<CallEnd> Call::dialog_phase() {
+  set_state(CallState::active);
+  const auto start = SipClock::now();
+  const auto max_deadline = start + params_.max_duration;
+  auto session_deadline = [&](SipTime from) -> std::optional<SipTime> {
+    if (session_interval_ == 0) return std::nullopt;
+    auto interval = std::chrono::seconds(session_interval_);
+    // RFC 4028 §10: the refresher refreshes at half the interval; the other side ends the
+    // session if nothing came by interval − min(32 s, interval/3).
+    if (we_refresh_) return from + interval / 2;
+    return from + interval - std::min<std::chrono::seconds>(32s, interval / 3);
+  };
+  auto session_at = session_deadline(start);
+  std::optional<Pending> refresh;
+  const auto inactivity_step = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::min<std::chrono::seconds>(params_.max_inactive, 5s));
+  auto inactivity_check = start + inactivity_step;
+
+  for (;;) {
+    auto now = SipClock::now();
+    if (hangup_requested_) {
+      co_await send_bye();
+      co_return CallEnd{700, "Normal Clearing"};
+    }
+    if (now >= max_deadline) {
+      co_await send_bye();
+      co_return CallEnd{705, "Max Duration"};
+    }
+    if (now >= inactivity_check) {
+      inactivity_check = now + inactivity_step;
+      // SPEC §7: 5 minutes without received media ends the call; not while the far end holds
+      // the call (it may legitimately stop sending), see README "Timers".
+      if (state_ != CallState::on_hold) {
+        auto since = media_->since_last_packet();
+        auto elapsed = now - start;
+        if (!since && elapsed >= params_.max_inactive) {
+          co_await send_bye();
+          co_return CallEnd{704, "Media Timeout"};
+        }
+        if (since && *since >= params_.max_inactive) {
+          co_await send_bye();
+          co_return CallEnd{706, "Max Inactive"};
+        }
+      }
+    }
+    if (session_at && now >= *session_at) {
+      if (!we_refresh_) {
+        // The refresher went silent: the session is over (RFC 4028 §10).
+        co_await send_bye();
+        co_return CallEnd{703, "Unexpected Clearing"};
+      }
+      if (!refresh) {
+        refresh.emplace();
+        refresh->method = Method::invite;
+        refresh->branch = ua_.new_branch();
+        refresh->target = *invite_target_;
+        auto hop = co_await ua_.resolve(dialog_->addressing().next_hop);
+        if (hop && !hop->empty()) refresh->target = hop->front();
+        refresh->wire = build_in_dialog(Method::invite, refresh->branch, to_string(refresh->target.transport),
+                                        media_->current_offer(),
+                                        {{"Supported", "timer"},
+                                         {"Session-Expires", fmt::format("{};refresher=uac", session_interval_)},
+                                         {"Min-SE", std::to_string(params_.min_se)}});
+        refresh->tx.emplace(ClientTransaction::Kind::invite, reliable(refresh->target.transport), ua_.timers(), now);
+        ua_.bind_branch(refresh->branch, weak_from_this());
+        if (co_await send_request(*refresh)) refresh->tx->on_transport_error();
+      }
+      session_at = now + std::chrono::seconds(session_interval_);  // re-armed on the 2xx
+    }
+
+    SipTime deadline = std::min(max_deadline, inactivity_check);
+    if (session_at) deadline = std::min(deadline, *session_at);
+    if (refresh && refresh->tx->next_deadline()) deadline = std::min(deadline, *refresh->tx->next_deadline());
+    co_await wait_input(deadline);
+    now = SipClock::now();
+
+    if (refresh) {
+      auto fx = refresh->tx->on_timer(now);
+      if (fx.send_request) co_await send_request(*refresh);
+      if (fx.notify == ClientTransaction::Notify::timeout ||
+          fx.notify == ClientTransaction::Notify::transport_error) {
+        ua_.unbind_branch(refresh->branch);
+        co_await send_bye();
+        co_return CallEnd{408, "Request Timeout"};
+      }
+    }
+    while (!inbox_.empty()) {
+      auto in = std::move(inbox_.front());
+      inbox_.pop_front();
+      if (in->msg.is_request()) {
+        CallEnd end;
+        if (co_await handle_in_dialog_request(in, end)) co_return end;
+        if (refresh_timer_reset_) {
+          refresh_timer_reset_ = false;
+          session_at = session_deadline(SipClock::now());
+        }
+        continue;
+      }
+      auto key = tx_key(in->msg);
+      if (!key) continue;
+      const unsigned status = in->msg.status_code;
+      if (key->branch == invite_branch_ && key->method == Method::invite && status >= 200 && status < 300) {
+        co_await ua_.send(*invite_target_, inv_ack_);  // our ACK was lost: the 2xx came again
+        continue;
+      }
+      if (!refresh || key->branch != refresh->branch) continue;
+      auto fx = refresh->tx->on_response(status, now);
+      if (fx.send_ack) {
+        // Non-2xx to the refresh: hop-by-hop ACK as in §17.1.1.3.
+        MessageWriter w;
+        const Header* to = in->msg.find(HeaderId::to);
+        std::string ack;
+        auto a = dialog_->addressing();
+        w.request(Method::ack, a.request_uri)
+            .header(HeaderId::via, via(to_string(refresh->target.transport), refresh->branch))
+            .header(HeaderId::max_forwards, "70");
+        for (const auto& r : a.routes) w.header(HeaderId::route, r);
+        w.header(HeaderId::from, dialog_->from_header())
+            .header(HeaderId::to, to ? std::string(to->value) : dialog_->to_header())
+            .header(HeaderId::call_id, call_id_)
+            .header(HeaderId::cseq, fmt::format("{} ACK", key->cseq))
+            .finish(ack);
+        co_await ua_.send(refresh->target, ack);
+      }
+      if (fx.notify == ClientTransaction::Notify::retransmitted_2xx) {
+        co_await ua_.send(refresh->target, refresh->ack);
+        continue;
+      }
+      if (fx.notify != ClientTransaction::Notify::final_response) continue;
+      if (status >= 200 && status < 300) {
+        // ACK the refresh end to end with its own CSeq number (§13.2.2.4).
+        auto saved = cseq_;
+        cseq_ = key->cseq;
+        refresh->ack = build_in_dialog(Method::ack, ua_.new_branch(), to_string(refresh->target.transport), {});
+        cseq_ = saved;
+        co_await ua_.send(refresh->target, refresh->ack);
+        if (const Header* se = in->msg.find(HeaderId::session_expires))
+          if (auto v = parse_session_expires(se->value); v && v->seconds > 0) {
+            session_interval_ = v->seconds;
+            we_refresh_ = v->refresher != SessionExpires::Refresher::uas;
+          }
+        session_at = session_deadline(now);
+        ua_.unbind_branch(refresh->branch);
+        refresh.reset();
+      } else if (status == 422) {
+        // RFC 4028 §6: interval too small; retry with their Min-SE.
+        if (const Header* mse = in->msg.find(HeaderId::min_se))
+          if (auto v = parse_min_se(mse->value)) session_interval_ = std::max(session_interval_, *v);
+        ua_.unbind_branch(refresh->branch);
+        refresh.reset();
+        session_at = now;
+      } else if (status == 481 || status == 408) {
+        // §12.2.1.2: the dialog is gone on the far end.
+        ua_.unbind_branch(refresh->branch);
+        co_return CallEnd{status == 481 ? 703 : 408, status == 481 ? "Unexpected Clearing" : "Request Timeout"};
+      } else {
+        // Another failure of a refresh leaves the session as it was (RFC 3261 §14.1).
+        ua_.unbind_branch(refresh->branch);
+        refresh.reset();
+        session_at = session_deadline(now);
+      }
+    }
+  }
+}
+
+}  // namespace sb::sip
