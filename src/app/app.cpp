@@ -128,7 +128,7 @@ asio::awaitable<void> drain_shard(http::Server* server, http::ShardServices* s,
   s->draining = true;
   // Hang up every call (CANCEL or BYE) and give them until the deadline to end, so their
   // callDestroyed is queued before the webhook flush.
-  s->sip->hangup_all();
+  s->sip->hangup_all(/*abandon_unanswered=*/true);
   asio::steady_timer t(co_await asio::this_coro::executor);
   while (s->sip->active_calls() > 0 && std::chrono::steady_clock::now() < deadline) {
     t.expires_after(std::chrono::milliseconds(20));

@@ -546,9 +546,18 @@ struct Snapshot {
   RestCounters rest;
   WebhookStats webhooks{};
   std::size_t sessions = 0, evicted = 0;
+  sip::UserAgentStats ua{};
+  sip::TransportStats transport{};
+  std::size_t active_calls = 0;
 };
 asio::awaitable<Snapshot> snapshot_on(ShardServices* s) {
-  co_return Snapshot{s->counters, s->webhooks.stats(), s->sessions.size(), s->sessions.evicted()};
+  Snapshot x{s->counters, s->webhooks.stats(), s->sessions.size(), s->sessions.evicted()};
+  if (s->sip) {
+    x.ua = s->sip->stats();
+    x.transport = s->sip->transport_stats();
+    x.active_calls = s->sip->active_calls();
+  }
+  co_return x;
 }
 }  // namespace
 
@@ -573,6 +582,20 @@ asio::awaitable<std::string> RestApi::metrics_text() {
     total.webhooks.backlog += x.webhooks.backlog;
     total.sessions += x.sessions;
     total.evicted += x.evicted;
+    total.active_calls += x.active_calls;
+    total.ua.calls_started += x.ua.calls_started;
+    total.ua.calls_ended += x.ua.calls_ended;
+    total.ua.unmatched_responses += x.ua.unmatched_responses;
+    total.ua.out_of_dialog_requests += x.ua.out_of_dialog_requests;
+    total.ua.inbox_overflow += x.ua.inbox_overflow;
+    total.ua.invalid_messages += x.ua.invalid_messages;
+    total.transport.received += x.transport.received;
+    total.transport.sent += x.transport.sent;
+    total.transport.malformed += x.transport.malformed;
+    total.transport.too_large += x.transport.too_large;
+    total.transport.rate_limited += x.transport.rate_limited;
+    total.transport.send_errors += x.transport.send_errors;
+    for (int i = 0; i < 3; ++i) total.rest.calls_by_outcome[i] += x.rest.calls_by_outcome[i];
   }
   std::string out;
   auto add = [&](std::string_view name, std::string_view type, std::string_view help, auto value,
@@ -600,6 +623,26 @@ asio::awaitable<std::string> RestApi::metrics_text() {
   out += fmt::format("switchboard_webhook_dropped_total{{cause=\"exhausted\"}} {}\n", total.webhooks.dropped_exhausted);
   out += fmt::format("switchboard_webhook_dropped_total{{cause=\"rejected\"}} {}\n", total.webhooks.dropped_rejected);
   add("switchboard_webhook_backlog", "gauge", "Webhook events waiting for delivery", total.webhooks.backlog);
+  add("switchboard_calls_active", "gauge", "SIP calls in progress", total.active_calls);
+  add("switchboard_calls_started_total", "counter", "SIP calls placed", total.ua.calls_started);
+  out += "# HELP switchboard_calls_ended_total SIP calls ended, by outcome\n# TYPE switchboard_calls_ended_total counter\n";
+  out += fmt::format("switchboard_calls_ended_total{{outcome=\"normal\"}} {}\n", total.rest.calls_by_outcome[0]);
+  out += fmt::format("switchboard_calls_ended_total{{outcome=\"sip_failure\"}} {}\n", total.rest.calls_by_outcome[1]);
+  out += fmt::format("switchboard_calls_ended_total{{outcome=\"timeout_or_limit\"}} {}\n", total.rest.calls_by_outcome[2]);
+  add("switchboard_sip_messages_received_total", "counter", "SIP messages received", total.transport.received);
+  add("switchboard_sip_messages_sent_total", "counter", "SIP messages sent", total.transport.sent);
+  add("switchboard_sip_send_errors_total", "counter", "SIP sends that failed", total.transport.send_errors);
+  out += "# HELP switchboard_sip_dropped_total SIP input dropped, by reason\n# TYPE switchboard_sip_dropped_total counter\n";
+  auto drop = [&](std::string_view reason, std::uint64_t v) {
+    out += fmt::format("switchboard_sip_dropped_total{{reason=\"{}\"}} {}\n", reason, v);
+  };
+  drop("malformed", total.transport.malformed);
+  drop("too_large", total.transport.too_large);
+  drop("rate_limited", total.transport.rate_limited);
+  drop("invalid", total.ua.invalid_messages);
+  drop("out_of_dialog", total.ua.out_of_dialog_requests);
+  drop("unmatched_response", total.ua.unmatched_responses);
+  drop("inbox_full", total.ua.inbox_overflow);
   co_return out;
 }
 

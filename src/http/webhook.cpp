@@ -276,10 +276,11 @@ struct WebhookSender::Impl : std::enable_shared_from_this<WebhookSender::Impl> {
   void spawn_worker(const std::shared_ptr<Destination>& d);
   void worker_ended(const std::shared_ptr<Destination>& d, std::exception_ptr e);
   void retire(const std::shared_ptr<Destination>& d);
+  const std::shared_ptr<asio::ssl::context>& tls_context();
 
   asio::any_io_executor ex_;
   const WebhookOptions opts_;
-  std::shared_ptr<asio::ssl::context> tls_ctx_;  // shared with every TLS Connection
+  std::shared_ptr<asio::ssl::context> tls_ctx_;  // built once by tls_context(); shared with every TLS Connection
   WebhookStats stats_;
   bool stopping_ = false;
   std::uint64_t overflow_burst_ = 0;  // refusals since the last accepted event (log once per burst)
@@ -289,21 +290,28 @@ struct WebhookSender::Impl : std::enable_shared_from_this<WebhookSender::Impl> {
 };
 
 WebhookSender::Impl::Impl(asio::any_io_executor ex, WebhookOptions opts)
-    : ex_(std::move(ex)),
-      opts_(std::move(opts)),
-      tls_ctx_(std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client)),
-      rng_(std::random_device{}()) {
-  SSL_CTX_set_min_proto_version(tls_ctx_->native_handle(), TLS1_2_VERSION);
+    : ex_(std::move(ex)), opts_(std::move(opts)), rng_(std::random_device{}()) {
+  // A configured CA file is loaded now so a bad path fails at start-up; the system store (whose
+  // parsing costs tens of milliseconds) waits for the first https destination.
+  if (!opts_.verify_tls || !opts_.ca_file.empty()) tls_context();
+}
+
+const std::shared_ptr<asio::ssl::context>& WebhookSender::Impl::tls_context() {
+  if (tls_ctx_) return tls_ctx_;
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
   if (opts_.verify_tls) {
     if (opts_.ca_file.empty())
-      tls_ctx_->set_default_verify_paths();
+      ctx->set_default_verify_paths();
     else
-      tls_ctx_->load_verify_file(opts_.ca_file);
-    tls_ctx_->set_verify_mode(asio::ssl::verify_peer);
+      ctx->load_verify_file(opts_.ca_file);
+    ctx->set_verify_mode(asio::ssl::verify_peer);
   } else {
-    tls_ctx_->set_verify_mode(asio::ssl::verify_none);
+    ctx->set_verify_mode(asio::ssl::verify_none);
     log_line("TLS certificate verification is OFF (verify_tls=false)");
   }
+  tls_ctx_ = std::move(ctx);
+  return tls_ctx_;
 }
 
 bool WebhookSender::Impl::enqueue(WebhookEvent ev) {
@@ -413,7 +421,7 @@ asio::awaitable<void> WebhookSender::Impl::run_destination(std::shared_ptr<Desti
     switch (v) {
       case Verdict::delivered: ++stats_.delivered; break;
       case Verdict::rejected: ++stats_.dropped_rejected; break;
-      case Verdict::retry: ++stats_.dropped_exhausted; break;
+      case Verdict::retry: ++stats_.dropped_exhausted; break;  // still failing after max_attempts
     }
     --stats_.backlog;
     d->queue.pop_front();
@@ -469,8 +477,8 @@ asio::awaitable<AttemptResult> WebhookSender::Impl::connect(std::shared_ptr<Dest
 
   auto conn = std::make_unique<Connection>();
   if (t.tls) {
-    conn->ctx = tls_ctx_;
-    conn->tls.emplace(ex_, *tls_ctx_);
+    conn->ctx = tls_context();
+    conn->tls.emplace(ex_, *conn->ctx);
     if (opts_.verify_tls) conn->tls->set_verify_callback(VerifyHost{asio::ssl::host_name_verification(t.host)});
     // SNI carries DNS names only (RFC 6066 §3).
     if (!t.host_is_ip) SSL_set_tlsext_host_name(conn->tls->native_handle(), t.host.c_str());

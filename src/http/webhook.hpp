@@ -9,7 +9,7 @@
 //
 // @par Thread Safety
 // None. Every member, the destructor included, must run on the executor given to the constructor
-// (the shard's io_context thread).
+// (the shard's io_context thread), and the sender must be destroyed before that io_context.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>

@@ -123,8 +123,10 @@ void Call::start() {
   });
 }
 
-void Call::hangup() {
+void Call::hangup(bool abandon_unanswered) {
   hangup_requested_ = true;
+  abandon_ = abandon_ || abandon_unanswered;
+  kick_ = true;
   wake_.cancel();
 }
 
@@ -145,7 +147,11 @@ void Call::set_state(CallState s) {
 }
 
 asio::awaitable<void> Call::wait_input(SipTime deadline) {
-  if (!inbox_.empty() || hangup_requested_) co_return;
+  // A kick (hangup) wakes the loop once; it must not keep it from ever waiting again.
+  if (!inbox_.empty() || kick_) {
+    kick_ = false;
+    co_return;
+  }
   wake_.expires_at(deadline);
   co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
 }
@@ -295,6 +301,10 @@ asio::awaitable<std::optional<CallEnd>> Call::invite_phase() {
           auto now = SipClock::now();
           if (!forced && (hangup_requested_ || now >= ring_deadline))
             forced = hangup_requested_ ? CallEnd{487, "Request Terminated"} : CallEnd{408, "Request Timeout"};
+          if (forced && abandon_ && !provisional) {
+            finish_attempt();  // drain: nobody answered yet, nothing to CANCEL
+            co_return forced;
+          }
           // §9.1: CANCEL only once a provisional response has arrived.
           if (forced && provisional && !cancel) {
             cancel.emplace();
@@ -314,6 +324,7 @@ asio::awaitable<std::optional<CallEnd>> Call::invite_phase() {
             cancel->tx.emplace(ClientTransaction::Kind::non_invite, reliable(inv.target.transport), ua_.timers(), now);
             // §9.1: without a final response to the INVITE 64*T1 after the CANCEL, give up.
             cancel_give_up = now + ua_.timers().timer_b();
+            log::debug("sip", "call {}: CANCEL ({})", params_.id, forced->reason);
             if (co_await send_request(*cancel)) cancel->tx->on_transport_error();
           }
           SipTime deadline = now + 1h;
@@ -473,7 +484,6 @@ asio::awaitable<void> Call::send_bye() {
     if (!d || bye.tx->state() == ClientTransaction::State::completed ||
         bye.tx->state() == ClientTransaction::State::terminated)
       break;
-    hangup_requested_ = false;  // a second hangup while we already say goodbye changes nothing
     co_await wait_input(*d);
     auto fx = bye.tx->on_timer(SipClock::now());
     if (fx.send_request) co_await send_request(bye);
@@ -564,10 +574,13 @@ asio::awaitable<bool> Call::handle_in_dialog_request(std::shared_ptr<Inbound> in
       set_state(hold ? CallState::on_hold : CallState::active);
       co_return false;
     }
-    case Method::options:
-      co_await answer_request(*in, 200, "OK",
-                              {{"Allow", std::string(kAllow)}, {"Accept", "application/sdp"}, {"Supported", "timer"}});
+    case Method::options: {
+      // Named, not a braced list inside co_await: GCC 12 miscompiles the latter.
+      std::vector<std::pair<std::string, std::string>> caps{
+          {"Allow", std::string(kAllow)}, {"Accept", "application/sdp"}, {"Supported", "timer"}};
+      co_await answer_request(*in, 200, "OK", std::move(caps));
       co_return false;
+    }
     case Method::info:
       // DTMF over INFO is not used (SPEC §7: RFC 4733 only); INFO is acknowledged (RFC 6086).
       co_await answer_request(*in, 200, "OK");
@@ -576,9 +589,11 @@ asio::awaitable<bool> Call::handle_in_dialog_request(std::shared_ptr<Inbound> in
       // Nothing to cancel: we answer in-dialog requests at once (§9.2: 200 to the CANCEL).
       co_await answer_request(*in, 200, "OK");
       co_return false;
-    default:
-      co_await answer_request(*in, 405, "Method Not Allowed", {{"Allow", std::string(kAllow)}});
+    default: {
+      std::vector<std::pair<std::string, std::string>> allow{{"Allow", std::string(kAllow)}};
+      co_await answer_request(*in, 405, "Method Not Allowed", std::move(allow));
       co_return false;
+    }
   }
 }
 

@@ -97,8 +97,10 @@ class Call : public std::enable_shared_from_this<Call> {
   bool ended() const { return ended_; }
 
   void start();
-  // REST force-disconnect or drain: CANCEL before an answer, BYE after (SPEC §7a).
-  void hangup();
+  // REST force-disconnect or drain: CANCEL before an answer, BYE after (SPEC §7a). A CANCEL may
+  // only follow a provisional response (§9.1), so before one the call waits for it — unless
+  // `abandon_unanswered` (drain): then a call nobody has answered yet is given up at once.
+  void hangup(bool abandon_unanswered = false);
   // From the UserAgent: a response to one of our transactions or a request in our dialog.
   void deliver(std::shared_ptr<Inbound> in);
 
@@ -132,6 +134,8 @@ class Call : public std::enable_shared_from_this<Call> {
   boost::asio::steady_timer wake_;
   std::deque<std::shared_ptr<Inbound>> inbox_;
   bool hangup_requested_ = false;
+  bool abandon_ = false;
+  bool kick_ = false;  // wake the coroutine once (hangup), consumed by wait_input
   bool ended_ = false;
 
   // Identity of the INVITE (§8.1.1): stays across digest retries and redirects.

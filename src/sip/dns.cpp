@@ -24,8 +24,8 @@ class DnsCategory final : public boost::system::error_category {
   }
 };
 
-constexpr std::uint16_t class_in = 1;          // RFC 1035 §3.2.4
-constexpr std::uint16_t flag_qr = 0x8000;      // RFC 1035 §4.1.1
+constexpr std::uint16_t class_in = 1;     // RFC 1035 §3.2.4
+constexpr std::uint16_t flag_qr = 0x8000; // RFC 1035 §4.1.1
 constexpr std::uint16_t flag_aa = 0x0400;
 constexpr std::uint16_t flag_tc = 0x0200;
 constexpr std::uint16_t flag_rd = 0x0100;
@@ -38,8 +38,8 @@ std::uint16_t be16(Bytes m, std::size_t at) noexcept {
   return static_cast<std::uint16_t>((m[at] << 8) | m[at + 1]);
 }
 std::uint32_t be32(Bytes m, std::size_t at) noexcept {
-  return (std::uint32_t{m[at]} << 24) | (std::uint32_t{m[at + 1]} << 16) |
-         (std::uint32_t{m[at + 2]} << 8) | std::uint32_t{m[at + 3]};
+  return (std::uint32_t{m[at]} << 24) | (std::uint32_t{m[at + 1]} << 16) | (std::uint32_t{m[at + 2]} << 8) |
+         std::uint32_t{m[at + 3]};
 }
 
 void put16(std::string& out, std::uint16_t v) {
@@ -95,8 +95,7 @@ dns_error decode_name(Bytes m, std::size_t pos, std::string& out, std::size_t& e
         p = target;
         continue;
       }
-      case 0x00:
-        break;
+      case 0x00: break;
       default: // 0x40 (EDNS extended label types, RFC 6891 §5) and 0x80 are not names we can read
         return dns_error::bad_label;
     }
@@ -383,8 +382,8 @@ std::vector<Srv> order_srv(std::vector<Srv> records, const UniformRandom& random
   out.reserve(records.size());
   auto group = records.begin();
   while (group != records.end()) {
-    const auto group_end = std::find_if(group, records.end(),
-                                        [&](const Srv& s) { return s.priority != group->priority; });
+    const auto group_end =
+        std::find_if(group, records.end(), [&](const Srv& s) { return s.priority != group->priority; });
     std::vector<Srv> left(std::make_move_iterator(group), std::make_move_iterator(group_end));
     std::stable_partition(left.begin(), left.end(), [](const Srv& s) { return s.weight == 0; });
     while (!left.empty()) {

@@ -144,7 +144,7 @@ using Rdata = std::variant<A, Aaaa, Cname, Srv, Naptr, Soa>;
 enum class Section : std::uint8_t { answer, authority, additional };
 
 struct Record {
-  std::string name;  ///< owner, presentation form, no trailing dot, case as received
+  std::string name; ///< owner, presentation form, no trailing dot, case as received
   RType type = RType::a;
   std::uint32_t ttl = 0; ///< seconds; values with the top bit set read as 0 (RFC 2181 §8)
   Section section = Section::answer;
@@ -154,9 +154,9 @@ struct Record {
 /// A response accepted as the answer to one query.
 struct Response {
   std::uint16_t id = 0;
-  Rcode rcode = Rcode::noerror; ///< raw values above 5 are kept as they are
-  bool truncated = false;       ///< TC: records were dropped; repeat over TCP (RFC 2181 §9)
-  bool authoritative = false;   ///< AA
+  Rcode rcode = Rcode::noerror;   ///< raw values above 5 are kept as they are
+  bool truncated = false;         ///< TC: records were dropped; repeat over TCP (RFC 2181 §9)
+  bool authoritative = false;     ///< AA
   std::vector<Record> answers;    ///< answer section, known types only
   std::vector<Record> additional; ///< additional section, known types only
   /// RFC 2308 §5: min(SOA TTL, SOA MINIMUM) when the authority section carries an SOA.
@@ -183,8 +183,8 @@ boost::system::result<std::string> build_query(std::uint16_t id, std::string_vie
 /// keeps waiting (RFC 5452 §9.1); the other errors mean a malformed message. With TC=1 only the
 /// header and question are checked and no records are returned (RFC 2181 §9).
 boost::system::result<Response> parse_response(std::span<const std::uint8_t> message,
-                                               std::uint16_t expected_id,
-                                               std::string_view expected_name, RType expected_type);
+                                               std::uint16_t expected_id, std::string_view expected_name,
+                                               RType expected_type);
 
 /// What the header and question of any message say, without matching them to a query: for
 /// fuzzing, logging, and tests that inspect the queries build_query writes.

@@ -10,9 +10,9 @@
 //
 // Queries (RFC 1035 §4.2, RFC 5452)
 //   Over UDP from a fresh socket per query, so each query gets a new ephemeral source port, which
-//   Linux picks at random (RFC 6056 §3.3.4 style), and a CSPRNG 16-bit ID. The socket is connected
-//   to the server, so only its datagrams arrive; a datagram is accepted only when its ID and
-//   question match (others are ignored and counted, and the wait goes on until the deadline).
+//   Linux picks at random (RFC 6056 §3.3.1), and a CSPRNG 16-bit ID (RFC 5452 §9.2). The socket
+//   is connected to the server, so only its datagrams arrive; a datagram is accepted only when its
+//   ID and question match (others are ignored and counted, and the wait goes on until the deadline).
 //   Each try has `timeout`; tries go round the servers, `attempts` times over, so a query takes at
 //   most attempts × servers × timeout. An answer with TC=1 is asked again over TCP to the same
 //   server with 2-octet length framing (RFC 1035 §4.2.2, RFC 7766). SERVFAIL, REFUSED, NOTIMP,
@@ -112,7 +112,7 @@ struct ResolverStats {
   std::uint64_t ignored_responses = 0; ///< datagrams with a wrong ID/question, or malformed
   std::uint64_t server_failures = 0;   ///< SERVFAIL/REFUSED/… answers and socket errors
   std::uint64_t cache_hits = 0;
-  std::uint64_t coalesced = 0;         ///< lookups that waited for an identical one in flight
+  std::uint64_t coalesced = 0; ///< lookups that waited for an identical one in flight
   std::uint64_t evictions = 0;
 };
 
@@ -184,16 +184,15 @@ class Resolver {
   boost::asio::awaitable<Result> host_targets(std::string name, std::uint16_t port, Transport transport);
   boost::asio::awaitable<boost::system::result<SrvOutcome>> srv_targets(std::string service,
                                                                         Transport transport,
-                                                                        std::string uri_host,
-                                                                        AnswerPtr hint);
+                                                                        std::string uri_host, AnswerPtr hint);
   boost::asio::awaitable<boost::system::result<Addresses>> addresses(std::string name, AnswerPtr hint);
   boost::asio::awaitable<boost::system::result<Found>> lookup_chain(std::string name, dns::RType type);
   boost::asio::awaitable<LookupResult> lookup(std::string name, dns::RType type);
   boost::asio::awaitable<boost::system::result<dns::Response>> query(std::string name, dns::RType type);
-  boost::asio::awaitable<boost::system::result<dns::Response>> query_udp(boost::asio::ip::udp::endpoint server,
-                                                                        std::string name, dns::RType type);
-  boost::asio::awaitable<boost::system::result<dns::Response>> query_tcp(boost::asio::ip::udp::endpoint server,
-                                                                        std::string name, dns::RType type);
+  boost::asio::awaitable<boost::system::result<dns::Response>> query_udp(
+      boost::asio::ip::udp::endpoint server, std::string name, dns::RType type);
+  boost::asio::awaitable<boost::system::result<dns::Response>> query_tcp(
+      boost::asio::ip::udp::endpoint server, std::string name, dns::RType type);
 
   std::chrono::steady_clock::time_point now() const;
   AnswerPtr cache_find(const std::string& key);

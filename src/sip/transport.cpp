@@ -301,6 +301,9 @@ asio::awaitable<std::tuple<boost_error, std::size_t>> write_all(Connection& c, a
 // ---------------------------------------------------------------------------------------------
 // Shared state
 
+/// Everything the transport owns. Held by SipTransport and by every child coroutine (each takes
+/// a shared_ptr by value), so it lives until the last child has ended, however early the
+/// SipTransport object itself is destroyed after stop(). Touched only on the shard's thread.
 struct SipTransport::State {
   State(asio::any_io_executor e, TransportOptions o)
       : ex(std::move(e)), opts(std::move(o)), udp_socket(ex), tcp_acceptor(ex), tls_acceptor(ex),
@@ -309,9 +312,12 @@ struct SipTransport::State {
     limits.max_message = opts.max_message;
     if (!opts.advertised_host.empty())
       advertised = opts.advertised_host;
-    else if (opts.bind_address.is_v6())
-      advertised = "[" + opts.bind_address.to_string() + "]";
-    else
+    else if (opts.bind_address.is_v6()) {
+      // Appended piecewise: `"[" + s + "]"` trips GCC 12's -Wrestrict false positive at -O3.
+      advertised = '[';
+      advertised += opts.bind_address.to_string();
+      advertised += ']';
+    } else
       advertised = opts.bind_address.to_string();
   }
 
@@ -366,7 +372,9 @@ void close_connection(State& st, const std::shared_ptr<Connection>& c, std::erro
   c->state = ConnState::closed;
   c->close_reason = why;
   boost_error ignored;
-  c->socket.close(ignored); // aborts the reader, writer and any connect or handshake
+  // Aborts the reader, writer and any connect or handshake. No TLS close_notify: SIP frames by
+  // Content-Length (RFC 3261 §18.3), so a truncated stream loses nothing a close_notify would save.
+  c->socket.close(ignored);
   c->wake.cancel();
   c->watchdog.cancel();
   auto queue = std::move(c->queue);
@@ -420,8 +428,38 @@ bool make_room(State& st) {
   return true;
 }
 
+/// Host comparison for sent-by: IP literals by address (so "::1" equals "[0:0::1]"), names
+/// case-insensitively.
+bool same_host(std::string_view a, std::string_view b) {
+  a = strip_brackets(a);
+  b = strip_brackets(b);
+  boost_error ea, eb;
+  const auto x = asio::ip::make_address(a, ea);
+  const auto y = asio::ip::make_address(b, eb);
+  if (!ea && !eb) return x == y;
+  return iequals(a, b);
+}
+
+/// RFC 3261 §18.1.2: a response whose top Via sent-by is not the host we put there was not meant
+/// for us and is discarded.
+bool via_is_ours(const State& st, const Message& m) {
+  const Header* h = m.find(HeaderId::via);
+  if (h == nullptr) return false;
+  ListCursor list(h->value);
+  const auto first = list.next();
+  if (!first) return false;
+  const auto via = parse_via(*first);
+  return via && same_host(via->host, st.advertised);
+}
+
 void deliver(State& st, const Message& m, const Source& from) {
   if (st.stopping || !st.receiver) return;
+  if (m.is_response() && !via_is_ours(st, m)) {
+    ++st.stats.misrouted;
+    log::debug("sip", "{} response from {}:{} with a foreign top Via dropped (RFC 3261 18.1.2)",
+               to_string(from.transport), from.address.to_string(), from.port);
+    return;
+  }
   ++st.stats.received;
   ++st.delivering;
   try {
@@ -598,7 +636,9 @@ asio::awaitable<void> read_loop(std::shared_ptr<State> st, std::shared_ptr<Conne
   const Source src{c->kind, c->remote.address(), c->remote.port(), c->id};
   while (c->state == ConnState::open) {
     if (len == buf.size()) {
-      if (buf.size() >= cap) { // unreachable while the parser enforces max_message; kept as a bound
+      // Full: the parser reports an oversized message before this, so only CR/LF bytes that never
+      // form a ping or a message (a flood of bare LFs) get here.
+      if (buf.size() >= cap) {
         ++st->stats.too_large;
         close_connection(*st, c, make_error_code(transport_error::message_too_large));
         co_return;
@@ -608,7 +648,7 @@ asio::awaitable<void> read_loop(std::shared_ptr<State> st, std::shared_ptr<Conne
     auto [ec, n] = co_await read_some(*c, asio::buffer(buf.data() + len, buf.size() - len));
     if (c->state == ConnState::closed) co_return;
     if (ec) {
-      log::debug("sip", "{} connection {} to {}: {}", to_string(c->kind), c->id, src.address.to_string(),
+      log::debug("sip", "{} connection {} with {}: {}", to_string(c->kind), c->id, src.address.to_string(),
                  ec.message());
       const bool eof = ec == asio::error::eof || ec == ssl::error::stream_truncated;
       close_connection(*st, c, eof ? make_error_code(transport_error::connection_closed) : std::error_code(ec));
@@ -657,7 +697,7 @@ asio::awaitable<void> watchdog(std::shared_ptr<State> st, std::shared_ptr<Connec
   while (c->state != ConnState::closed) {
     const auto deadline = deadline_of(*st, *c);
     if (Clock::now() >= deadline) {
-      log::info("sip", "{} connection {} to {}:{}: timed out ({})", to_string(c->kind), c->id,
+      log::info("sip", "{} connection {} with {}:{}: timed out ({})", to_string(c->kind), c->id,
                 c->remote.address().to_string(), c->remote.port(),
                 c->state == ConnState::open ? "idle, slow message or write" : "connect or handshake");
       close_connection(*st, c, std::make_error_code(std::errc::timed_out));
@@ -690,8 +730,8 @@ asio::awaitable<void> run_connection(std::shared_ptr<State> st, std::shared_ptr<
   if (ec) {
     const std::string why = tls_failure(*c, ec);
     if (c->outgoing)
-      log::warn("sip", "{} connection to {}:{} ({}) failed: {}", to_string(c->kind), c->remote.address().to_string(),
-                c->remote.port(), c->host, why);
+      log::warn("sip", "{} connection to {}:{}{}{} failed: {}", to_string(c->kind), c->remote.address().to_string(),
+                c->remote.port(), c->host.empty() ? "" : " for ", c->host, why);
     else
       log::info("sip", "TLS handshake with {}:{} failed: {}", c->remote.address().to_string(), c->remote.port(), why);
     close_connection(*st, c, ec);
@@ -834,6 +874,7 @@ asio::awaitable<std::error_code> send_to_target(std::shared_ptr<State> st, Targe
       co_return fail(make_error_code(transport_error::too_many_connections));
     }
     c = new_connection(st, t.transport, true, tcp::socket(st->ex), tcp::endpoint(t.address, t.port));
+    c->host = std::string(strip_brackets(t.host)); // logs; TLS replaces it with the verified identity
     if (c->tls)
       if (auto ec = configure_client_tls(*st, *c, t)) co_return fail(ec);
     start_connection(st, c);

@@ -20,6 +20,8 @@
 //   TCP/TLS: a per-connection reader frames by Content-Length (StreamParser) in a buffer bounded
 //   by max_message; a malformed message closes the connection (framing is lost), so does one that
 //   is too large. A CRLFCRLF ping is answered with a CRLF pong (RFC 5626 §3.5.1).
+//   Responses whose top Via sent-by host is not advertised_host() are discarded (RFC 3261 §18.1.2),
+//   so the layers above must put advertised_host() in the Via they send.
 //
 // Sending (RFC 3261 §18.1)
 //   UDP: one datagram per send. TCP/TLS: a connection is found by (transport, address, port) —
@@ -54,7 +56,7 @@
 #include <system_error>
 
 #include "sip/message.hpp"
-#include "sip/target.hpp"
+#include "sip/resolver.hpp" // Target, and Transport (sip/uri.hpp)
 
 namespace sb::sip {
 
@@ -116,10 +118,11 @@ struct TransportStats {
   std::uint64_t too_large = 0;    ///< messages over max_message (a stream is closed too)
   std::uint64_t rate_limited = 0; ///< datagrams or accepted connections dropped unparsed
   std::uint64_t send_errors = 0;  ///< sends that completed with an error
-  std::uint64_t connections_opened = 0; ///< TCP/TLS, accepted or connected
+  std::uint64_t connections_opened = 0; ///< TCP/TLS accepted, or opened by us (failed connects too)
   std::uint64_t connections_closed = 0;
   std::uint64_t connections_refused = 0; ///< max_connections reached: accept closed / send failed
   std::uint64_t keepalives = 0;          ///< CRLF keep-alives received (pings answered on streams)
+  std::uint64_t misrouted = 0;           ///< responses whose top Via is not ours (RFC 3261 §18.1.2)
   std::uint64_t task_failures = 0;       ///< child coroutines that ended with an exception
 };
 

@@ -66,8 +66,8 @@ Call* UserAgent::find(std::string_view id) {
   return it == calls_.end() ? nullptr : it->second.get();
 }
 
-void UserAgent::hangup_all() {
-  for (auto& [id, c] : calls_) c->hangup();
+void UserAgent::hangup_all(bool abandon_unanswered) {
+  for (auto& [id, c] : calls_) c->hangup(abandon_unanswered);
 }
 
 void UserAgent::call_finished(Call* call) {
@@ -105,8 +105,9 @@ void UserAgent::unbind_dialog(const std::string& call_id, const std::string& tag
 }
 
 void UserAgent::on_message(const Message& msg, std::string_view raw, const Source& from) {
-  if (!check_core_headers(msg).empty()) {
+  if (auto why = check_core_headers(msg); !why.empty()) {
     ++stats_.invalid_messages;
+    log::debug("sip", "dropped invalid message from {}: {}", from.address.to_string(), why);
     return;
   }
   std::shared_ptr<Call> target;
@@ -121,6 +122,7 @@ void UserAgent::on_message(const Message& msg, std::string_view raw, const Sourc
     }
     if (!target) {
       ++stats_.unmatched_responses;
+      log::debug("sip", "dropped unmatched {} response from {}", msg.status_code, from.address.to_string());
       return;
     }
   } else {

@@ -49,7 +49,7 @@ class UserAgent {
   std::shared_ptr<Call> dial(CallParams params, std::unique_ptr<CallMedia> media, CallObserver observer);
   Call* find(std::string_view call_id_or_conference_id);
   std::size_t active_calls() const { return calls_.size(); }
-  void hangup_all();
+  void hangup_all(bool abandon_unanswered = false);
   const UserAgentStats& stats() const { return stats_; }
   const TransportStats& transport_stats() const { return transport_->stats(); }
   std::uint16_t port(Transport t) const { return transport_->port(t); }

@@ -120,14 +120,23 @@ TEST_CASE("dial validates its body with 400 and never pretends a call was placed
   // a token for another session, or forged, is refused
   CHECK(s.call(verb::post, dial_path(), dial_body(routed, t1(relayed))).status == 400);
   CHECK(s.call(verb::post, dial_path(), dial_body(routed, "T1==garbage")).status == 400);
-  // A valid request (string booleans accepted, as RUBY sends them) reaches the SIP layer, which
-  // this build does not have: an honest 501, never a fake 200.
+  // A valid request (string booleans accepted, as RUBY sends them) places the call: 200 with the
+  // seven fields of SPEC §2.2 at once (the far end here never answers; drain abandons it).
   auto ok = s.call(verb::post, dial_path(), dial_body(routed, tok, R"(,"secure":"true","video":false,"from":"14155550101@example.com","headers":{"X-Foo":"bar","P-Asserted-Identity":"<sip:a@b>"})"));
-  CHECK_MESSAGE(ok.status == 501, ok.body);
+  REQUIRE_MESSAGE(ok.status == 200, ok.body);
+  CHECK(ok.headers["content-type"] == "application/json");
+  auto call = json::parse(ok.body).as_object();
+  for (const char* f : {"id", "projectId", "sessionId", "connectionId", "streamId", "createdAt", "updatedAt"})
+    CHECK_MESSAGE(call.contains(f), f);
+  CHECK(call.at("sessionId").as_string() == routed);
+  CHECK(call.at("projectId").as_string() == kKey);
+  // The SIP connection's stream is in the session at once (SPEC §2.2).
+  auto streams = s.call(verb::get, fmt::format("/v2/project/{}/session/{}/stream", kKey, routed));
+  CHECK(json::parse(streams.body).as_object().at("count").as_int64() == 1);
   auto call_alias = s.call(verb::post, fmt::format("/v2/project/{}/call", kKey), dial_body(routed, tok));
-  CHECK(call_alias.status == 501);
+  CHECK(call_alias.status == 200);
   auto partner_alias = s.call(verb::post, fmt::format("/v2/partner/{}/dial", kKey), dial_body(routed, tok));
-  CHECK(partner_alias.status == 501);
+  CHECK(partner_alias.status == 200);
 }
 
 TEST_CASE("force disconnect, streams, signal and play-dtmf answer their documented statuses") {

@@ -46,7 +46,9 @@ struct Packet {
   Packet& header(unsigned id, unsigned flags, unsigned qd, unsigned an, unsigned ns, unsigned ar) {
     return u16(id).u16(flags).u16(qd).u16(an).u16(ns).u16(ar);
   }
-  Packet& question(std::string_view qname, RType t) { return name(qname).u16(static_cast<unsigned>(t)).u16(1); }
+  Packet& question(std::string_view qname, RType t) {
+    return name(qname).u16(static_cast<unsigned>(t)).u16(1);
+  }
   // Owner, type, class IN, TTL; the caller writes RDLENGTH and RDATA (or uses rdata()).
   Packet& rr_head(unsigned owner_ptr, RType t, std::uint32_t ttl) {
     return ptr(owner_ptr).u16(static_cast<unsigned>(t)).u16(1).u32(ttl);
@@ -99,10 +101,11 @@ dns_error error_of(const boost::system::result<Response>& r) {
 TEST_CASE("a query asks for recursion with one IN question in plain labels") {
   const auto q = build_query(0xBEEF, "Example.COM.", RType::naptr);
   REQUIRE(q.has_value());
-  const std::string expected = "\xBE\xEF\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
-                               "\x07"
-                               "Example\x03"
-                               "COM\x00\x00\x23\x00\x01"s;
+  const std::string expected =
+      "\xBE\xEF\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+      "\x07"
+      "Example\x03"
+      "COM\x00\x00\x23\x00\x01"s;
   CHECK(*q == expected);
 
   const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(q->data()), q->size());
@@ -121,7 +124,8 @@ TEST_CASE("query names are limited to 63-octet labels, 253 characters and no emp
   CHECK_FALSE(build_query(1, label63 + "a.test", RType::a).has_value());
 
   std::string name253; // 4 × 63 + 3 dots = 255 > 253; build exactly 253
-  name253 = std::string(63, 'a') + '.' + std::string(63, 'b') + '.' + std::string(63, 'c') + '.' + std::string(61, 'd');
+  name253 = std::string(63, 'a') + '.' + std::string(63, 'b') + '.' + std::string(63, 'c') + '.' +
+            std::string(61, 'd');
   REQUIRE(name253.size() == 253);
   const auto ok = build_query(1, name253, RType::a);
   REQUIRE(ok.has_value());
@@ -265,8 +269,15 @@ TEST_CASE("records of other types and classes are skipped by their length") {
   Packet p;
   p.header(2, response_flags, 1, 3, 0, 0);
   p.question("a.test", RType::a);
-  p.ptr(qname_offset).u16(16).u16(1).u32(60).u16(4).bytes("\x03" "abc"); // TXT
-  p.ptr(qname_offset).u16(1).u16(3).u32(60).u16(4).u32(0x0A000001);      // A in class CH
+  p.ptr(qname_offset)
+      .u16(16)
+      .u16(1)
+      .u32(60)
+      .u16(4)
+      .bytes(
+          "\x03"
+          "abc");                                                   // TXT
+  p.ptr(qname_offset).u16(1).u16(3).u32(60).u16(4).u32(0x0A000001); // A in class CH
   p.rr_head(qname_offset, RType::a, 60).u16(4).u32(0x0A000002);
   const auto r = parse_response(p.span(), 2, "a.test", RType::a);
   REQUIRE(r.has_value());
@@ -276,7 +287,8 @@ TEST_CASE("records of other types and classes are skipped by their length") {
 
 TEST_CASE("answers to someone else's query are told apart from malformed ones") {
   const auto p = srv_response(0x1234);
-  CHECK(error_of(parse_response(p.span(), 0x1235, "_sip._udp.example.test", RType::srv)) == dns_error::id_mismatch);
+  CHECK(error_of(parse_response(p.span(), 0x1235, "_sip._udp.example.test", RType::srv)) ==
+        dns_error::id_mismatch);
   CHECK(error_of(parse_response(p.span(), 0x1234, "_sip._tcp.example.test", RType::srv)) ==
         dns_error::question_mismatch);
   CHECK(error_of(parse_response(p.span(), 0x1234, "_sip._udp.example.test", RType::naptr)) ==
@@ -311,7 +323,8 @@ TEST_CASE("every truncation of a response is rejected without reading past the e
     const auto r = parse_response(cut, 0x1234, "_sip._udp.example.test", RType::srv);
     CHECK_FALSE(r.has_value());
   }
-  CHECK(error_of(parse_response(std::span(p.b.data(), 11), 0x1234, "x", RType::srv)) == dns_error::short_message);
+  CHECK(error_of(parse_response(std::span(p.b.data(), 11), 0x1234, "x", RType::srv)) ==
+        dns_error::short_message);
 }
 
 TEST_CASE("compression pointers must point strictly backwards and cannot loop") {

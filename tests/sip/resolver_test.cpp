@@ -27,6 +27,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -41,11 +43,11 @@ namespace {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
+using sb::sip::resolve_error;
 using sb::sip::Resolver;
 using sb::sip::ResolverOptions;
 using sb::sip::Target;
 using sb::sip::Transport;
-using sb::sip::resolve_error;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* dnsmasq_path = "/usr/sbin/dnsmasq";
@@ -122,7 +124,8 @@ class Dnsmasq {
   void wait_logged(const std::string& type, const std::string& name) const {
     const auto deadline = Clock::now() + 3s;
     while (queries(type, name) == 0) {
-      REQUIRE_MESSAGE(Clock::now() < deadline, "dnsmasq never logged " << type << " " << name << ":\n" << log());
+      REQUIRE_MESSAGE(Clock::now() < deadline, "dnsmasq never logged " << type << " " << name << ":\n"
+                                                                       << log());
       std::this_thread::sleep_for(5ms);
     }
   }
@@ -130,16 +133,9 @@ class Dnsmasq {
  private:
   void start(const std::vector<std::string>& records) {
     port_ = free_udp_port();
-    std::vector<std::string> args = {dnsmasq_path,
-                                     "--no-daemon",
-                                     "--port=" + std::to_string(port_),
-                                     "--listen-address=127.0.0.1",
-                                     "--bind-interfaces",
-                                     "--no-resolv",
-                                     "--no-hosts",
-                                     "--conf-file=/dev/null",
-                                     "--pid-file=",
-                                     "--log-queries",
+    std::vector<std::string> args = {dnsmasq_path, "--no-daemon", "--port=" + std::to_string(port_),
+                                     "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
+                                     "--no-hosts", "--conf-file=/dev/null", "--pid-file=", "--log-queries",
                                      "--log-facility=-",
                                      // Answer NXDOMAIN/NODATA for unknown names under test. (with no
                                      // upstream, dnsmasq would otherwise REFUSE them)
@@ -310,8 +306,8 @@ std::string show(const Resolver::Result& r) {
   if (!r) return "error: " + r.error().message();
   std::string s;
   for (const auto& t : *r)
-    s += t.address.to_string() + ":" + std::to_string(t.port) + "/" + std::string(to_string(t.transport)) + " (" +
-         t.host + ") ";
+    s += t.address.to_string() + ":" + std::to_string(t.port) + "/" + std::string(to_string(t.transport)) +
+         " (" + t.host + ") ";
   return s;
 }
 
@@ -354,7 +350,8 @@ TEST_CASE("RFC 3263: NAPTR then SRV then A, usable services only, ordered by ord
       "query[SRV] _sip._udp.example.test",
   };
   auto seen = dns.query_lines();
-  seen.erase(std::remove_if(seen.begin(), seen.end(), [](const std::string& l) { return l.find("ready.test") != std::string::npos; }),
+  seen.erase(std::remove_if(seen.begin(), seen.end(),
+                            [](const std::string& l) { return l.find("ready.test") != std::string::npos; }),
              seen.end());
   CHECK(seen == lookups);
   CHECK(dns.queries("SRV", "_sip._sctp.example.test") == 0);
@@ -641,12 +638,15 @@ namespace {
 
 // A scripted server: for each query it first sends an answer with the wrong ID, then one for
 // another question, then the real one (A 10.9.8.7, or NODATA for other types).
-asio::awaitable<void> spoofing_server(asio::ip::udp::socket sock, int queries) {
+asio::awaitable<void> spoofing_server(asio::ip::udp::socket sock, int queries,
+                                      std::vector<std::uint16_t>* ports) {
   std::vector<std::uint8_t> buf(512);
   for (int i = 0; i < queries; ++i) {
     asio::ip::udp::endpoint from;
-    const auto [ec, n] = co_await sock.async_receive_from(asio::buffer(buf), from, asio::as_tuple(asio::use_awaitable));
+    const auto [ec, n] =
+        co_await sock.async_receive_from(asio::buffer(buf), from, asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;
+    ports->push_back(from.port());
     std::vector<std::uint8_t> q(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
     const auto question = sb::sip::dns::parse_question(q);
     if (!question) co_return;
@@ -655,7 +655,8 @@ asio::awaitable<void> spoofing_server(asio::ip::udp::socket sock, int queries) {
     answer[3] = 0x80; // RA
     if (question->type == static_cast<std::uint16_t>(sb::sip::dns::RType::a)) {
       answer[7] = 1; // ANCOUNT
-      for (const std::uint8_t b : {0xC0, 0x0C, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x3C, 0x00, 0x04, 10, 9, 8, 7})
+      for (const std::uint8_t b :
+           {0xC0, 0x0C, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x3C, 0x00, 0x04, 10, 9, 8, 7})
         answer.push_back(b);
     }
     auto wrong_id = answer;
@@ -674,7 +675,8 @@ TEST_CASE("datagrams with a wrong ID or question are ignored, the real answer is
   asio::ip::udp::socket server(io, asio::ip::udp::endpoint(asio::ip::make_address_v4("127.0.0.1"), 0));
   const auto ep = server.local_endpoint();
   bool server_done = false;
-  asio::co_spawn(io, spoofing_server(std::move(server), 2), [&](std::exception_ptr e) {
+  std::vector<std::uint16_t> ports;
+  asio::co_spawn(io, spoofing_server(std::move(server), 2, &ports), [&](std::exception_ptr e) {
     CHECK_FALSE(e);
     server_done = true;
   });
@@ -692,6 +694,9 @@ TEST_CASE("datagrams with a wrong ID or question are ignored, the real answer is
   io.restart();
   io.run_for(1s);
   CHECK(server_done);
+  // One socket per query: A and AAAA left from different (kernel-randomised) source ports.
+  REQUIRE(ports.size() == 2);
+  CHECK(ports[0] != ports[1]);
 }
 
 TEST_CASE("stop() ends pending resolves at once with 'stopped'") {
@@ -724,6 +729,46 @@ TEST_CASE("stop() ends pending resolves at once with 'stopped'") {
   CHECK(after.error() == resolve_error::stopped);
 }
 
+namespace {
+
+// The SIP layer may bound a resolve itself; Asio then cancels the resolve from outside.
+asio::awaitable<bool> resolve_or_give_up(Resolver* r, std::string host, std::chrono::milliseconds limit) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, limit);
+  using namespace asio::experimental::awaitable_operators;
+  const auto first = co_await (r->resolve(std::move(host), std::uint16_t{5060}, std::nullopt, false) ||
+                               timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  co_return first.index() == 0;
+}
+
+} // namespace
+
+TEST_CASE("a resolve cancelled by its caller leaves no stuck lookup behind") {
+  asio::io_context io;
+  Blackhole hole(io);
+  ResolverOptions o;
+  o.servers = {hole.endpoint()};
+  o.timeout = 300ms;
+  o.attempts = 1;
+  Resolver r(io.get_executor(), o);
+  std::optional<bool> resolved;
+  std::exception_ptr failed;
+  asio::co_spawn(io, resolve_or_give_up(&r, "aonly.test", 50ms), [&](std::exception_ptr e, bool done) {
+    failed = e;
+    resolved = done;
+  });
+  io.run_for(3s);
+  REQUIRE(resolved);
+  CHECK_FALSE(failed);
+  CHECK_FALSE(*resolved);
+  CHECK(r.pending() == 0);
+  // The same lookups again: they must go to the wire (and time out) rather than wait forever for
+  // the abandoned ones.
+  const auto started = Clock::now();
+  const auto again = run_resolve(io, r, "aonly.test", std::uint16_t{5060});
+  CHECK(again.error() == resolve_error::timeout);
+  CHECK(Clock::now() - started < 1s);
+}
+
 TEST_CASE("concurrent identical lookups share one query") {
   Dnsmasq dns(zone());
   asio::io_context io;
@@ -751,20 +796,30 @@ TEST_CASE("concurrent identical lookups share one query") {
 TEST_CASE("RFC 2782 weighted selection uses the injected random source") {
   Dnsmasq dns(zone());
   asio::io_context io;
-  auto low = options_for(dns);
-  low.srv_random = [](std::uint32_t) { return 0u; }; // always the first record of the draw
-  auto high = options_for(dns);
-  high.srv_random = [](std::uint32_t upper) { return upper; }; // always the last
-  Resolver a(io.get_executor(), low);
-  Resolver b(io.get_executor(), high);
-  const auto ra = run_resolve(io, a, "weighted.test", std::nullopt, Transport::udp);
-  const auto rb = run_resolve(io, b, "weighted.test", std::nullopt, Transport::udp);
-  REQUIRE(ra.has_value());
-  REQUIRE(rb.has_value());
-  REQUIRE(ra->size() == 2);
-  REQUIRE(rb->size() == 2);
-  CHECK((*ra)[0] == (*rb)[1]);
-  CHECK((*ra)[1] == (*rb)[0]);
+  // One resolver, so both resolves order the same cached SRV answer (servers may rotate records).
+  bool pick_last = false;
+  std::vector<std::uint32_t> uppers;
+  auto o = options_for(dns);
+  o.srv_random = [&](std::uint32_t upper) {
+    uppers.push_back(upper);
+    return pick_last ? upper : 0u; // 0 selects the first record of a draw, `upper` the last
+  };
+  Resolver r(io.get_executor(), o);
+  const auto first = run_resolve(io, r, "weighted.test", std::nullopt, Transport::udp);
+  pick_last = true;
+  const auto last = run_resolve(io, r, "weighted.test", std::nullopt, Transport::udp);
+  INFO(show(first), " vs ", show(last));
+  REQUIRE(first.has_value());
+  REQUIRE(last.has_value());
+  REQUIRE(first->size() == 2);
+  REQUIRE(last->size() == 2);
+  CHECK((*first)[0] == (*last)[1]);
+  CHECK((*first)[1] == (*last)[0]);
+  // Draws over the weight sums: 10 + 90, then the one left; likewise for the second resolve.
+  REQUIRE(uppers.size() == 4);
+  CHECK(uppers[0] == 100);
+  CHECK(uppers[2] == 100);
+  CHECK(uppers[1] + uppers[3] == 100);
 }
 
 TEST_CASE("numeric hosts need no DNS; bad hosts and transports are refused") {
@@ -794,19 +849,21 @@ TEST_CASE("numeric hosts need no DNS; bad hosts and transports are refused") {
   CHECK(run_resolve(io, r, "bad host").error() == resolve_error::invalid_host);
   CHECK(run_resolve(io, r, "x.test", std::nullopt, Transport::udp, true).error() ==
         resolve_error::unsupported_transport);
-  CHECK(run_resolve(io, r, "x.test", std::nullopt, Transport::sctp).error() == resolve_error::unsupported_transport);
+  CHECK(run_resolve(io, r, "x.test", std::nullopt, Transport::sctp).error() ==
+        resolve_error::unsupported_transport);
   CHECK(r.stats().queries == 0);
 }
 
 TEST_CASE("resolv.conf nameserver lines become servers on port 53") {
-  const auto servers = sb::sip::parse_resolv_conf("# comment\n"
-                                                  "search example.test\n"
-                                                  "nameserver 192.0.2.53\n"
-                                                  "nameserver   2001:db8::53  \n"
-                                                  "nameserver not-an-address\n"
-                                                  "options ndots:2\n"
-                                                  "nameserver 192.0.2.54\n"
-                                                  "nameserver 192.0.2.55\n");
+  const auto servers = sb::sip::parse_resolv_conf(
+      "# comment\n"
+      "search example.test\n"
+      "nameserver 192.0.2.53\n"
+      "nameserver   2001:db8::53  \n"
+      "nameserver not-an-address\n"
+      "options ndots:2\n"
+      "nameserver 192.0.2.54\n"
+      "nameserver 192.0.2.55\n");
   REQUIRE(servers.size() == 3);
   CHECK(servers[0] == asio::ip::udp::endpoint(asio::ip::make_address("192.0.2.53"), 53));
   CHECK(servers[1] == asio::ip::udp::endpoint(asio::ip::make_address("2001:db8::53"), 53));

@@ -17,7 +17,9 @@ inline app::Config test_config(unsigned threads = 2) {
   app::Config c;
   c.threads = threads;
   c.http_port = 0;
-  c.log_level = "warn";
+  c.log_level = std::getenv("SB_TEST_LOG") ? std::getenv("SB_TEST_LOG") : "warn";
+  c.sip.port_base = 0;  // ephemeral SIP ports per shard
+  c.drain_timeout = std::chrono::milliseconds(3000);
   c.projects.push_back({kKey, kSecret, ""});
   c.projects.push_back({"654321", "abcdefabcdefabcdefabcdefabcdefab", ""});
   std::string why;

@@ -1,0 +1,296 @@
+// REST dial against a real far end: sipp UAS scenarios (tests/sip/scenarios/*.xml) started by the
+// test on a free port. Each test checks the SIP messages on the wire (the scenario's own checks
+// and sipp's exit status), the call-monitoring webhook sequence, and the session events.
+#include "core/client_token.hpp"
+#include "support/process.hpp"
+#include "support/test_server.hpp"
+#include "support/webhook_receiver.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace sb;
+using namespace sb::test;
+using namespace std::chrono_literals;
+using verb = boost::beast::http::verb;
+namespace json = boost::json;
+
+namespace {
+
+const std::string kScenarios = std::string(SB_SOURCE_DIR) + "/tests/sip/scenarios/";
+
+// Waits until something is bound to 127.0.0.1:port (our own bind then fails).
+bool wait_bound(std::uint16_t port, int type, std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    int fd = ::socket(AF_INET, type, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    int one = 1;
+    if (type == SOCK_STREAM) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool busy = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0;
+    ::close(fd);
+    if (busy) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+struct Sipp {
+  std::string dir;
+  std::uint16_t port;
+  std::unique_ptr<Process> proc;
+  Sipp(const std::string& scenario, bool tcp = false) {
+    dir = std::filesystem::temp_directory_path() / ("sb-sipp-" + std::to_string(::getpid()) + "-" + scenario);
+    std::filesystem::create_directories(dir);
+    port = free_port(tcp ? SOCK_STREAM : SOCK_DGRAM);
+    std::vector<std::string> argv{"sipp", "-sf", kScenarios + scenario, "-i", "127.0.0.1", "-p", std::to_string(port),
+                                  "-m", "1", "-timeout", "25s", "-timeout_error", "-trace_msg", "-message_file",
+                                  dir + "/messages.log", "-trace_err", "-error_file", dir + "/errors.log",
+                                  "-nostdin"};
+    if (tcp) argv.insert(argv.end(), {"-t", "t1"});
+    proc = std::make_unique<Process>(argv, dir + "/out.log", dir);
+    REQUIRE(proc->started());
+    REQUIRE_MESSAGE(wait_bound(port, tcp ? SOCK_STREAM : SOCK_DGRAM, 5s), "sipp did not start");
+  }
+  // sipp's exit status: 0 when its scenario (with every check) completed.
+  int finish(std::chrono::milliseconds timeout = 20s) { return proc->wait(timeout); }
+  std::string messages() const { return slurp(dir + "/messages.log"); }
+  std::string errors() const { return slurp(dir + "/errors.log") + slurp(dir + "/out.log"); }
+  static std::string slurp(const std::string& f) {
+    std::ifstream in(f);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  ~Sipp() {
+    if (!std::getenv("SB_KEEP_SIPP")) std::filesystem::remove_all(dir);
+  }
+};
+
+struct Fixture {
+  WebhookReceiver hooks;
+  std::unique_ptr<TestServer> server;
+  std::string sid;
+  explicit Fixture(std::chrono::milliseconds t1 = 500ms) {
+    auto c = test_config(1);
+    c.projects[0].callback_url = hooks.url();
+    c.webhooks.backoff_initial = 20ms;
+    c.sip.t1 = t1;
+    server = std::make_unique<TestServer>(c);
+    sid = server->create_session(true);
+    REQUIRE(!sid.empty());
+    // Session monitoring to the same receiver, so session events and call events share one
+    // ordered stream.
+    for (const char* g : {"connection", "stream"}) {
+      auto r = server->call(verb::post, fmt::format("/v2/project/{}/callback", kKey),
+                            fmt::format(R"({{"group":"{}","event":"all","url":"{}"}})", g, hooks.url()));
+      REQUIRE(r.status == 200);
+    }
+  }
+  HttpReply dial(const std::string& uri, const std::string& sip_extra = "") {
+    auto now = unix_s();
+    auto tok = core::make_t1_token(kKey, kSecret, sid, core::Role::publisher, now, now + 3600, "who=sipp", "1");
+    return server->call(verb::post, fmt::format("/v2/project/{}/dial", kKey),
+                        fmt::format(R"({{"sessionId":"{}","token":"{}","sip":{{"uri":"{}"{}}}}})", sid, tok, uri, sip_extra));
+  }
+  bool wait_destroyed(std::chrono::milliseconds t = 30s) { return hooks.wait_for_event("callDestroyed", t); }
+  // Call events only, in order: callCreated, callUpdated:STATE…, callDestroyed:CODE.
+  std::vector<std::string> call_events() {
+    std::vector<std::string> out;
+    for (auto& n : hooks.names())
+      if (n.rfind("call", 0) == 0) out.push_back(n);
+    return out;
+  }
+};
+
+std::string uri_for(const Sipp& s, std::string_view transport = "udp") {
+  return fmt::format("sip:uas@127.0.0.1:{};transport={}", s.port, transport);
+}
+
+}  // namespace
+
+TEST_CASE("sipp answers then hangs up: ACTIVE, far-end BYE answered, 700, session events in order") {
+  Sipp uas("uas_answer_bye.xml");
+  Fixture f;
+  auto r = f.dial(uri_for(uas));
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto call = json::parse(r.body).as_object();
+  REQUIRE(f.wait_destroyed());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events() == std::vector<std::string>{"callCreated", "callUpdated:DIALING", "callUpdated:RINGING",
+                                                    "callUpdated:ACTIVE", "callUpdated:HANGUP", "callDestroyed:700"});
+  // Session events bracket the call, and name its connection and stream.
+  auto names = f.hooks.names();
+  CHECK(names.front() == "connectionCreated");
+  CHECK(names[1] == "streamCreated");
+  auto events = f.hooks.events();
+  CHECK(events[0].at("connection").as_object().at("id").as_string() == call.at("connectionId").as_string());
+  CHECK(events[0].at("connection").as_object().at("data").as_string() == "who=sipp");
+  CHECK(events[1].at("stream").as_object().at("id").as_string() == call.at("streamId").as_string());
+  CHECK(names[names.size() - 3] == "streamDestroyed");
+  CHECK(names[names.size() - 2] == "connectionDestroyed");
+  CHECK(names.back() == "callDestroyed:700");
+  for (auto& e : events)
+    if (e.at("event").as_string().starts_with("call"))
+      CHECK(e.at("call").as_object().at("id").as_string() == call.at("id").as_string());
+  // The wire: our 200 to the far end's BYE, and the ACK to its 200.
+  auto wire = uas.messages();
+  CHECK(wire.find("ACK sip:uas@127.0.0.1") != std::string::npos);
+  CHECK(wire.find("SIP/2.0 200 OK") != std::string::npos);
+  // The connection and stream are gone from the session.
+  auto list = f.server->call(verb::get, fmt::format("/v2/project/{}/session/{}/stream", kKey, f.sid));
+  CHECK(json::parse(list.body).as_object().at("count").as_int64() == 0);
+}
+
+TEST_CASE("sipp over TCP answers then hangs up on the same connection") {
+  Sipp uas("uas_answer_bye.xml", true);
+  Fixture f;
+  REQUIRE(f.dial(uri_for(uas, "tcp")).status == 200);
+  REQUIRE(f.wait_destroyed());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events().back() == "callDestroyed:700");
+  CHECK(uas.messages().find("SIP/2.0/TCP") != std::string::npos);
+}
+
+TEST_CASE("a busy far end (486) ends the call with 486 after the ACK, never ACTIVE") {
+  Sipp uas("uas_busy.xml");
+  Fixture f;
+  REQUIRE(f.dial(uri_for(uas)).status == 200);
+  REQUIRE(f.wait_destroyed());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events() == std::vector<std::string>{"callCreated", "callUpdated:DIALING", "callDestroyed:486"});
+  auto destroyed = f.hooks.events().back();
+  CHECK(destroyed.at("reason_message").as_string() == "Busy Here");
+}
+
+TEST_CASE("401 then 200: the INVITE is retried once with a valid digest (MD5, qop=auth)") {
+  Sipp uas("uas_401.xml");
+  Fixture f;
+  REQUIRE(f.dial(uri_for(uas), R"(,"auth":{"username":"alice","password":"s3cret"})").status == 200);
+  REQUIRE(f.wait_destroyed());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events() == std::vector<std::string>{"callCreated", "callUpdated:DIALING", "callUpdated:ACTIVE",
+                                                    "callUpdated:HANGUP", "callDestroyed:700"});
+}
+
+TEST_CASE("407 then 200: the INVITE is retried with Proxy-Authorization") {
+  Sipp uas("uas_407.xml");
+  Fixture f;
+  REQUIRE(f.dial(uri_for(uas), R"(,"auth":{"username":"alice","password":"s3cret"})").status == 200);
+  REQUIRE(f.wait_destroyed());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events().back() == "callDestroyed:700");
+}
+
+TEST_CASE("a wrong password is tried once: the second 401 ends the call with 401, no loop") {
+  Sipp uas("uas_401_twice.xml");
+  Fixture f;
+  REQUIRE(f.dial(uri_for(uas), R"(,"auth":{"username":"alice","password":"wrong"})").status == 200);
+  REQUIRE(f.wait_destroyed());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());  // the scenario fails if a third INVITE comes
+  CHECK(f.call_events() == std::vector<std::string>{"callCreated", "callUpdated:DIALING", "callDestroyed:401"});
+}
+
+TEST_CASE("force disconnect while ringing sends CANCEL, and the 487 ends the call") {
+  Sipp uas("uas_ring_cancel.xml");
+  Fixture f;
+  auto r = f.dial(uri_for(uas));
+  REQUIRE(r.status == 200);
+  auto call = json::parse(r.body).as_object();
+  REQUIRE(f.hooks.wait_for([](const auto& ev) {
+    for (auto& e : ev)
+      if (auto* s = e.if_contains("state"); s && s->as_string() == "RINGING") return true;
+    return false;
+  }, 10s));
+  auto del = f.server->call(verb::delete_, fmt::format("/v2/project/{}/session/{}/connection/{}", kKey, f.sid,
+                                                       std::string(call.at("connectionId").as_string())));
+  CHECK(del.status == 204);
+  REQUIRE(f.wait_destroyed());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events() == std::vector<std::string>{"callCreated", "callUpdated:DIALING", "callUpdated:RINGING",
+                                                    "callDestroyed:487"});
+  CHECK(uas.messages().find("CANCEL sip:uas@127.0.0.1") != std::string::npos);
+}
+
+TEST_CASE("force disconnect after the answer sends BYE and ends with 700") {
+  Sipp uas("uas_answer_wait_bye.xml");
+  Fixture f;
+  auto r = f.dial(uri_for(uas));
+  REQUIRE(r.status == 200);
+  auto call = json::parse(r.body).as_object();
+  REQUIRE(f.hooks.wait_for([](const auto& ev) {
+    for (auto& e : ev)
+      if (auto* s = e.if_contains("state"); s && s->as_string() == "ACTIVE") return true;
+    return false;
+  }, 10s));
+  auto del = f.server->call(verb::delete_, fmt::format("/v2/project/{}/session/{}/connection/{}", kKey, f.sid,
+                                                       std::string(call.at("connectionId").as_string())));
+  CHECK(del.status == 204);
+  REQUIRE(f.wait_destroyed());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events() == std::vector<std::string>{"callCreated", "callUpdated:DIALING", "callUpdated:ACTIVE",
+                                                    "callUpdated:HANGUP", "callDestroyed:700"});
+  CHECK(uas.messages().find("BYE sip:uas@127.0.0.1") != std::string::npos);
+}
+
+TEST_CASE("a sendonly re-INVITE is answered recvonly (ON_HOLD), sendrecv resumes (ACTIVE)") {
+  Sipp uas("uas_hold.xml");
+  Fixture f;
+  REQUIRE(f.dial(uri_for(uas)).status == 200);
+  REQUIRE(f.wait_destroyed());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events() == std::vector<std::string>{"callCreated", "callUpdated:DIALING", "callUpdated:ACTIVE",
+                                                    "callUpdated:ON_HOLD", "callUpdated:ACTIVE", "callUpdated:HANGUP",
+                                                    "callDestroyed:700"});
+}
+
+TEST_CASE("as session-timer refresher the gateway re-INVITEs within the interval (RFC 4028)") {
+  Sipp uas("uas_session_timer.xml");
+  Fixture f;
+  REQUIRE(f.dial(uri_for(uas)).status == 200);
+  REQUIRE(f.wait_destroyed());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events().back() == "callDestroyed:700");
+}
+
+TEST_CASE("no response at all: INVITE retransmitted with T1 doubling, then 408 by Timer B") {
+  // A bound UDP socket that never answers stands in for a dead far end; it counts what arrives.
+  boost::asio::io_context io;
+  boost::asio::ip::udp::socket sink(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  Fixture f(50ms);  // T1 = 50 ms → Timer B = 3.2 s
+  auto r = f.dial(fmt::format("sip:nobody@127.0.0.1:{}", sink.local_endpoint().port()));
+  REQUIRE(r.status == 200);
+  REQUIRE(f.wait_destroyed(10s));
+  CHECK(f.call_events() == std::vector<std::string>{"callCreated", "callUpdated:DIALING", "callDestroyed:408"});
+  int invites = 0;
+  sink.non_blocking(true);
+  std::array<char, 4096> buf;
+  boost::system::error_code ec;
+  while (sink.receive(boost::asio::buffer(buf), 0, ec) > 0 && !ec) ++invites;
+  // Sent at 0, 50, 150, 350, 750, 1550, 3150 ms: 7 copies before Timer B at 3200 ms.
+  CHECK(invites == 7);
+}
+
+TEST_CASE("the gateway answers no request outside its dialogs: an unsolicited INVITE is dropped and counted") {
+  Fixture f;
+  auto ports = f.server->app.sip_ports(0);
+  boost::asio::io_context io;
+  boost::asio::ip::udp::socket s(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  std::string invite =
+      "INVITE sip:switchboard@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKx\r\n"
+      "From: <sip:evil@x>;tag=1\r\nTo: <sip:switchboard@127.0.0.1>\r\nCall-ID: scan@x\r\nCSeq: 1 INVITE\r\n"
+      "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+  s.send_to(boost::asio::buffer(invite), {boost::asio::ip::make_address("127.0.0.1"), ports[0]});
+  s.send_to(boost::asio::buffer(std::string("garbage\r\n\r\n")), {boost::asio::ip::make_address("127.0.0.1"), ports[0]});
+  std::this_thread::sleep_for(300ms);
+  s.non_blocking(true);
+  std::array<char, 2048> buf;
+  boost::system::error_code ec;
+  CHECK(s.receive(boost::asio::buffer(buf), 0, ec) == 0);  // nothing came back
+  auto m = f.server->call(verb::get, "/metrics", "", {}, "");
+  CHECK(m.body.find("switchboard_sip_dropped_total{reason=\"out_of_dialog\"} 1") != std::string::npos);
+  CHECK(m.body.find("switchboard_sip_dropped_total{reason=\"malformed\"} 1") != std::string::npos);
+}
