@@ -502,9 +502,9 @@ asio::awaitable<void> Call::send_bye() {
   ua_.unbind_branch(bye.branch);
 }
 
-asio::awaitable<void> Call::answer_request(const Inbound& in, unsigned code, std::string_view reason,
-                                           std::vector<std::pair<std::string, std::string>> extra,
-                                           std::string_view sdp) {
+asio::awaitable<std::string> Call::answer_request(const Inbound& in, unsigned code, std::string_view reason,
+                                                  std::vector<std::pair<std::string, std::string>> extra,
+                                                  std::string_view sdp) {
   // §8.2.6.2: copy Via, From, To (adding our tag), Call-ID and CSeq from the request.
   MessageWriter w;
   w.response(code, reason);
@@ -521,15 +521,26 @@ asio::awaitable<void> Call::answer_request(const Inbound& in, unsigned code, std
   for (const auto& [k, v] : extra) w.header(k, v);
   if (!sdp.empty()) w.body("application/sdp", sdp);
   std::string out;
-  if (w.finish(out)) co_return;
+  if (w.finish(out)) co_return std::string();
   co_await ua_.reply(in.from, out);
+  co_return out;
 }
 
 asio::awaitable<bool> Call::handle_in_dialog_request(std::shared_ptr<Inbound> in, CallEnd& end) {
   const Message& m = in->msg;
   auto cs = m.find(HeaderId::cseq) ? parse_cseq(m.find(HeaderId::cseq)->value) : std::nullopt;
   if (!cs) co_return false;
-  if (m.method == Method::ack) co_return false;  // ACK to our 2xx answer: nothing to send
+  if (m.method == Method::ack) {
+    // The ACK to our 2xx answer of a re-INVITE: stop retransmitting it (§13.3.1.4).
+    if (pending_2xx_ && pending_2xx_->cseq == cs->number) pending_2xx_.reset();
+    co_return false;
+  }
+  // A retransmitted re-INVITE whose 2xx is still unacknowledged: send the same 2xx again rather
+  // than treat it as a new offer (§17.2.1).
+  if (m.method == Method::invite && pending_2xx_ && pending_2xx_->cseq == cs->number) {
+    co_await ua_.reply(in->from, pending_2xx_->wire);
+    co_return false;
+  }
   // §12.2.2: a lower CSeq than the last is out of order → 500.
   if (m.method != Method::cancel && !dialog_->accept_remote_cseq(cs->number)) {
     co_await answer_request(*in, 500, "Server Internal Error");
@@ -561,7 +572,8 @@ asio::awaitable<bool> Call::handle_in_dialog_request(std::shared_ptr<Inbound> in
       refresh_timer_reset_ = true;
       if (m.body.empty()) {
         // Offer-less re-INVITE: our offer goes in the 2xx, their answer in the ACK (§14.1).
-        co_await answer_request(*in, 200, "OK", extra, media_->current_offer());
+        auto wire = co_await answer_request(*in, 200, "OK", extra, media_->current_offer());
+        if (m.method == Method::invite) arm_2xx(std::move(wire), in->from, cs->number);
         co_return false;
       }
       bool hold = false;
@@ -570,7 +582,8 @@ asio::awaitable<bool> Call::handle_in_dialog_request(std::shared_ptr<Inbound> in
         co_await answer_request(*in, 488, "Not Acceptable Here");
         co_return false;
       }
-      co_await answer_request(*in, 200, "OK", extra, *answer);
+      auto wire = co_await answer_request(*in, 200, "OK", extra, *answer);
+      if (m.method == Method::invite) arm_2xx(std::move(wire), in->from, cs->number);
       set_state(hold ? CallState::on_hold : CallState::active);
       co_return false;
     }
@@ -595,6 +608,18 @@ asio::awaitable<bool> Call::handle_in_dialog_request(std::shared_ptr<Inbound> in
       co_return false;
     }
   }
+}
+
+void Call::arm_2xx(std::string wire, Source from, std::uint32_t cseq) {
+  if (wire.empty()) return;
+  const auto now = SipClock::now();
+  // §13.3.1.4: over UDP the UAS core retransmits its 2xx at T1, doubling to T2, until the ACK;
+  // over TCP/TLS once is enough, but the ACK is still awaited (and a retransmitted re-INVITE
+  // answered from this copy).
+  const bool unreliable = from.transport == Transport::udp;
+  pending_2xx_ = Pending2xx{std::move(wire), std::move(from), cseq, ua_.timers().t1,
+                            unreliable ? now + ua_.timers().t1 : now + ua_.timers().timer_b(),
+                            now + ua_.timers().timer_b()};
 }
 
 asio::awaitable<CallEnd> Call::dialog_phase() {
@@ -669,9 +694,22 @@ asio::awaitable<CallEnd> Call::dialog_phase() {
 
     SipTime deadline = std::min(max_deadline, inactivity_check);
     if (session_at) deadline = std::min(deadline, *session_at);
+    if (pending_2xx_) deadline = std::min(deadline, pending_2xx_->next);
     if (refresh && refresh->tx->next_deadline()) deadline = std::min(deadline, *refresh->tx->next_deadline());
     co_await wait_input(deadline);
     now = SipClock::now();
+
+    if (pending_2xx_ && now >= pending_2xx_->next) {
+      if (now >= pending_2xx_->give_up) {
+        // §13.3.1.4: no ACK within 64*T1 — the dialog is confirmed dead; end it with BYE.
+        pending_2xx_.reset();
+        co_await send_bye();
+        co_return CallEnd{408, "Request Timeout"};
+      }
+      co_await ua_.reply(pending_2xx_->from, pending_2xx_->wire);
+      pending_2xx_->interval = std::min(pending_2xx_->interval * 2, ua_.timers().t2);
+      pending_2xx_->next = now + pending_2xx_->interval;
+    }
 
     if (refresh) {
       auto fx = refresh->tx->on_timer(now);

@@ -114,9 +114,11 @@ class Call : public std::enable_shared_from_this<Call> {
   boost::asio::awaitable<CallEnd> dialog_phase();
   boost::asio::awaitable<void> wait_input(SipTime deadline);
   boost::asio::awaitable<std::error_code> send_request(Pending& p);
-  boost::asio::awaitable<void> answer_request(const Inbound& in, unsigned code, std::string_view reason,
-                                              std::vector<std::pair<std::string, std::string>> extra = {},
-                                              std::string_view sdp = {});
+  // Sends a response to `in` and returns its bytes.
+  boost::asio::awaitable<std::string> answer_request(const Inbound& in, unsigned code, std::string_view reason,
+                                                     std::vector<std::pair<std::string, std::string>> extra = {},
+                                                     std::string_view sdp = {});
+  void arm_2xx(std::string wire, Source from, std::uint32_t cseq);
   boost::asio::awaitable<void> send_bye();
   boost::asio::awaitable<bool> handle_in_dialog_request(std::shared_ptr<Inbound> in, CallEnd& end);
 
@@ -153,6 +155,15 @@ class Call : public std::enable_shared_from_this<Call> {
   bool we_refresh_ = false;
   bool refresh_timer_reset_ = false;  // a far-end refresh arrived: restart the session timer
   std::string inv_ack_;                // the ACK of the answered INVITE, re-sent on 2xx retransmits
+  // Our 2xx to a far-end re-INVITE, kept until its ACK (RFC 3261 §13.3.1.4).
+  struct Pending2xx {
+    std::string wire;
+    Source from;
+    std::uint32_t cseq = 0;
+    milliseconds interval{500};
+    SipTime next, give_up;
+  };
+  std::optional<Pending2xx> pending_2xx_;
 };
 
 }  // namespace sb::sip

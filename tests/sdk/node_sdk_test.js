@@ -18,7 +18,7 @@ if (!bin) { console.error('usage: node node_sdk_test.js SWITCHBOARD_BINARY'); pr
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-sdk-'));
 const ready = path.join(dir, 'ready.json');
 fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({
-  threads: 2, http: { listen: '127.0.0.1:0' },
+  threads: 2, http: { listen: '127.0.0.1:0' }, sip: { portBase: 0 },
   projects: [{ apiKey: KEY, apiSecret: SECRET }], log: { level: 'warn' },
 }));
 const server = spawn(bin, ['--config', path.join(dir, 'config.json'), '--ready-file', ready],
@@ -113,13 +113,35 @@ async function check(name, fn) {
     assert.ok(err);
     assert.match(String(err), /400|Invalid/i);
   });
-  await check('a valid dial is answered honestly: no SIP user agent yet (501), never a fake call', async () => {
+  // A far end that never answers: a UDP socket that swallows the INVITE. The dial still answers
+  // at once with the SIP connection and stream (SPEC §2.2); the call goes on in the background.
+  const dgram = require('dgram');
+  const sink = dgram.createSocket('udp4');
+  await new Promise((r) => sink.bind(0, '127.0.0.1', r));
+  let invites = 0;
+  sink.on('message', (m) => { if (String(m).startsWith('INVITE ')) invites++; });
+  let sipCall;
+  await check('dial places the call and answers at once with the seven-field body', async () => {
     for (const tok of [jwtToken, t1Token]) {
-      const { err, call } = await dial(routed.sessionId, tok, 'sip:alice@127.0.0.1:5099;transport=udp',
+      const t0 = Date.now();
+      const { err, call } = await dial(routed.sessionId, tok, `sip:alice@127.0.0.1:${sink.address().port};transport=udp`,
         { auth: { username: 'u', password: 'p' }, secure: true, from: '14155550101@example.com', headers: { 'X-Foo': 'bar' } });
-      assert.ok(err, 'expected the not-yet error, got ' + JSON.stringify(call));
-      assert.match(String(err), /501|not available yet/i);
+      assert.ifError(err);
+      assert.ok(Date.now() - t0 < 1000, 'dial must not wait for the far end');
+      for (const f of ['id', 'connectionId', 'streamId', 'projectId', 'sessionId', 'createdAt', 'updatedAt']) assert.ok(call[f], f);
+      assert.strictEqual(call.sessionId, routed.sessionId);
+      sipCall = call;
     }
+    for (let i = 0; i < 100 && invites < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(invites >= 2, 'the INVITEs reached the far end');
+  });
+  await check('listStreams shows the SIP stream', async () => {
+    const items = await new Promise((res, rej) => ot.listStreams(routed.sessionId, (e, s) => (e ? rej(e) : res(s))));
+    assert.ok(items.some((s) => s.id === sipCall.streamId));
+  });
+  await check('forceDisconnect of the SIP connection is accepted (CANCEL/BYE follows)', async () => {
+    const err = await new Promise((res) => ot.forceDisconnect(routed.sessionId, sipCall.connectionId, (e) => res(e)));
+    assert.ifError(err);
   });
   await check('forceDisconnect of an unknown connection is 404', async () => {
     const err = await new Promise((res) => ot.forceDisconnect(routed.sessionId, '00000000-0000-4000-8000-000000000000', (e) => res(e)));
@@ -135,7 +157,8 @@ async function check(name, fn) {
     assert.ok(err);
   });
   await check('listStreams of a new session is empty', async () => {
-    const items = await new Promise((res, rej) => ot.listStreams(routed.sessionId, (e, s) => (e ? rej(e) : res(s))));
+    const fresh = await createSession({ mediaMode: 'routed' });
+    const items = await new Promise((res, rej) => ot.listStreams(fresh.sessionId, (e, s) => (e ? rej(e) : res(s))));
     assert.deepStrictEqual(items, []);
   });
 
@@ -145,6 +168,7 @@ async function check(name, fn) {
     for (let i = 0; i < 200 && serverExited === null; i++) await new Promise((r) => setTimeout(r, 50));
     assert.deepStrictEqual(serverExited, { code: 0, sig: null });
   });
+  sink.close();
   console.log(`${results.passed} passed, ${results.failed} failed`);
   finish(results.failed === 0 ? 0 : 1);
 })().catch((e) => { console.error(e); finish(1); });

@@ -1,10 +1,7 @@
 // REST dial against a real far end: sipp UAS scenarios (tests/sip/scenarios/*.xml) started by the
 // test on a free port. Each test checks the SIP messages on the wire (the scenario's own checks
 // and sipp's exit status), the call-monitoring webhook sequence, and the session events.
-#include "core/client_token.hpp"
-#include "support/process.hpp"
-#include "support/test_server.hpp"
-#include "support/webhook_receiver.hpp"
+#include "support/sip_fixture.hpp"
 
 #include <doctest/doctest.h>
 
@@ -17,100 +14,6 @@ using namespace std::chrono_literals;
 using verb = boost::beast::http::verb;
 namespace json = boost::json;
 
-namespace {
-
-const std::string kScenarios = std::string(SB_SOURCE_DIR) + "/tests/sip/scenarios/";
-
-// Waits until something is bound to 127.0.0.1:port (our own bind then fails).
-bool wait_bound(std::uint16_t port, int type, std::chrono::milliseconds timeout) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    int fd = ::socket(AF_INET, type, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    int one = 1;
-    if (type == SOCK_STREAM) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    bool busy = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0;
-    ::close(fd);
-    if (busy) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
-}
-
-struct Sipp {
-  std::string dir;
-  std::uint16_t port;
-  std::unique_ptr<Process> proc;
-  Sipp(const std::string& scenario, bool tcp = false) {
-    dir = std::filesystem::temp_directory_path() / ("sb-sipp-" + std::to_string(::getpid()) + "-" + scenario);
-    std::filesystem::create_directories(dir);
-    port = free_port(tcp ? SOCK_STREAM : SOCK_DGRAM);
-    std::vector<std::string> argv{"sipp", "-sf", kScenarios + scenario, "-i", "127.0.0.1", "-p", std::to_string(port),
-                                  "-m", "1", "-timeout", "25s", "-timeout_error", "-trace_msg", "-message_file",
-                                  dir + "/messages.log", "-trace_err", "-error_file", dir + "/errors.log",
-                                  "-nostdin"};
-    if (tcp) argv.insert(argv.end(), {"-t", "t1"});
-    proc = std::make_unique<Process>(argv, dir + "/out.log", dir);
-    REQUIRE(proc->started());
-    REQUIRE_MESSAGE(wait_bound(port, tcp ? SOCK_STREAM : SOCK_DGRAM, 5s), "sipp did not start");
-  }
-  // sipp's exit status: 0 when its scenario (with every check) completed.
-  int finish(std::chrono::milliseconds timeout = 20s) { return proc->wait(timeout); }
-  std::string messages() const { return slurp(dir + "/messages.log"); }
-  std::string errors() const { return slurp(dir + "/errors.log") + slurp(dir + "/out.log"); }
-  static std::string slurp(const std::string& f) {
-    std::ifstream in(f);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  ~Sipp() {
-    if (!std::getenv("SB_KEEP_SIPP")) std::filesystem::remove_all(dir);
-  }
-};
-
-struct Fixture {
-  WebhookReceiver hooks;
-  std::unique_ptr<TestServer> server;
-  std::string sid;
-  explicit Fixture(std::chrono::milliseconds t1 = 500ms) {
-    auto c = test_config(1);
-    c.projects[0].callback_url = hooks.url();
-    c.webhooks.backoff_initial = 20ms;
-    c.sip.t1 = t1;
-    server = std::make_unique<TestServer>(c);
-    sid = server->create_session(true);
-    REQUIRE(!sid.empty());
-    // Session monitoring to the same receiver, so session events and call events share one
-    // ordered stream.
-    for (const char* g : {"connection", "stream"}) {
-      auto r = server->call(verb::post, fmt::format("/v2/project/{}/callback", kKey),
-                            fmt::format(R"({{"group":"{}","event":"all","url":"{}"}})", g, hooks.url()));
-      REQUIRE(r.status == 200);
-    }
-  }
-  HttpReply dial(const std::string& uri, const std::string& sip_extra = "") {
-    auto now = unix_s();
-    auto tok = core::make_t1_token(kKey, kSecret, sid, core::Role::publisher, now, now + 3600, "who=sipp", "1");
-    return server->call(verb::post, fmt::format("/v2/project/{}/dial", kKey),
-                        fmt::format(R"({{"sessionId":"{}","token":"{}","sip":{{"uri":"{}"{}}}}})", sid, tok, uri, sip_extra));
-  }
-  bool wait_destroyed(std::chrono::milliseconds t = 30s) { return hooks.wait_for_event("callDestroyed", t); }
-  // Call events only, in order: callCreated, callUpdated:STATE…, callDestroyed:CODE.
-  std::vector<std::string> call_events() {
-    std::vector<std::string> out;
-    for (auto& n : hooks.names())
-      if (n.rfind("call", 0) == 0) out.push_back(n);
-    return out;
-  }
-};
-
-std::string uri_for(const Sipp& s, std::string_view transport = "udp") {
-  return fmt::format("sip:uas@127.0.0.1:{};transport={}", s.port, transport);
-}
-
-}  // namespace
 
 TEST_CASE("sipp answers then hangs up: ACTIVE, far-end BYE answered, 700, session events in order") {
   Sipp uas("uas_answer_bye.xml");

@@ -1,0 +1,220 @@
+// REST dial against a real SIP user agent: baresip 1.0.0 (tests/support/baresip.hpp), started by
+// the test on free ports, auto-answering. Each test checks the call-monitoring webhook sequence,
+// the session events around the call, and the wire as baresip logged it (its SIP trace and its
+// call log lines).
+#include "support/baresip.hpp"
+#include "support/sip_fixture.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+using namespace sb;
+using namespace sb::test;
+using namespace std::chrono_literals;
+using verb = boost::beast::http::verb;
+namespace json = boost::json;
+
+namespace {
+
+const std::vector<std::string> kAnsweredThenHungUp{"callCreated", "callUpdated:DIALING", "callUpdated:ACTIVE",
+                                                   "callUpdated:HANGUP", "callDestroyed:700"};
+
+// Call events with the optional RINGING (baresip sends 180 before its automatic 200) taken out;
+// RINGING, when present, must come right after DIALING.
+std::vector<std::string> call_events_no_ringing(Fixture& f) {
+  auto ev = f.call_events();
+  auto it = std::find(ev.begin(), ev.end(), "callUpdated:RINGING");
+  if (it != ev.end()) {
+    CHECK(it - ev.begin() == 2);
+    ev.erase(it);
+  }
+  CHECK(std::count(ev.begin(), ev.end(), "callUpdated:RINGING") == 0);
+  return ev;
+}
+
+bool wait_state(Fixture& f, std::string_view state, std::chrono::milliseconds t = 10s) {
+  return f.hooks.wait_for(
+      [&](const auto& ev) {
+        for (auto& e : ev)
+          if (auto* s = e.if_contains("state"); s && s->as_string() == state) return true;
+        return false;
+      },
+      t);
+}
+
+bool saw_state(Fixture& f, std::string_view state) {
+  auto ev = f.call_events();
+  return std::find(ev.begin(), ev.end(), "callUpdated:" + std::string(state)) != ev.end();
+}
+
+HttpReply force_disconnect(Fixture& f, const json::object& call) {
+  return f.server->call(verb::delete_, fmt::format("/v2/project/{}/session/{}/connection/{}", kKey, f.sid,
+                                                   std::string(call.at("connectionId").as_string())));
+}
+
+// Session events bracket the call: connection and stream created first, destroyed before the
+// final callDestroyed; every call event names this call.
+void check_session_events(Fixture& f, const json::object& call) {
+  auto names = f.hooks.names();
+  auto events = f.hooks.events();
+  REQUIRE(names.size() >= 5);
+  CHECK(names[0] == "connectionCreated");
+  CHECK(names[1] == "streamCreated");
+  CHECK(events[0].at("connection").as_object().at("id").as_string() == call.at("connectionId").as_string());
+  CHECK(events[1].at("stream").as_object().at("id").as_string() == call.at("streamId").as_string());
+  CHECK(names[names.size() - 3] == "streamDestroyed");
+  CHECK(names[names.size() - 2] == "connectionDestroyed");
+  CHECK(names.back().starts_with("callDestroyed"));
+  for (auto& e : events)
+    if (e.at("event").as_string().starts_with("call"))
+      CHECK(e.at("call").as_object().at("id").as_string() == call.at("id").as_string());
+  auto list = f.server->call(verb::get, fmt::format("/v2/project/{}/session/{}/stream", kKey, f.sid));
+  CHECK(json::parse(list.body).as_object().at("count").as_int64() == 0);
+}
+
+// Dials `uri`, waits for ACTIVE and baresip's "Call established", force-disconnects through
+// REST (the gateway sends BYE), and checks the whole call: webhooks, session events, and that
+// baresip saw the BYE and ended its call.
+// (Counts, not mere presence, in baresip's log: one baresip may serve several calls.)
+void answered_then_disconnected(Baresip& uas, Fixture& f, const std::string& uri) {
+  const auto established = uas.count("Call established");
+  const auto terminated = uas.count(" terminated (duration:");
+  const auto byes = uas.count("BYE sip:");
+  auto r = f.dial(uri);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto call = json::parse(r.body).as_object();
+  REQUIRE_MESSAGE(wait_state(f, "ACTIVE"), fmt::format("{}", fmt::join(f.hooks.names(), ",")), "\n", uas.log());
+  CHECK(uas.wait_log("Call established", 5s, established + 1));
+  CHECK(force_disconnect(f, call).status == 204);
+  REQUIRE(f.wait_destroyed(10s));
+  CHECK(call_events_no_ringing(f) == kAnsweredThenHungUp);
+  check_session_events(f, call);
+  // baresip received our BYE and ended its side of the call.
+  CHECK_MESSAGE(uas.wait_log(" terminated (duration:", 5s, terminated + 1), uas.log());
+  CHECK(uas.count("BYE sip:") == byes + 1);
+}
+
+}  // namespace
+
+TEST_CASE("interop_baresip: UDP, baresip auto-answers, force disconnect sends BYE, 700") {
+  Baresip uas;
+  Fixture f;
+  answered_then_disconnected(uas, f, uas.uri("uas", "udp"));
+  // The wire as baresip saw it: our INVITE and BYE came over UDP.
+  auto log = uas.log();
+  CHECK(log.find("Via: SIP/2.0/UDP") != std::string::npos);
+  CHECK(log.find("Via: SIP/2.0/TCP") == std::string::npos);
+}
+
+TEST_CASE("interop_baresip: TCP, auto-answer, force disconnect sends BYE on the connection, 700") {
+  Baresip uas;
+  Fixture f;
+  answered_then_disconnected(uas, f, uas.uri("uas", "tcp"));
+  auto log = uas.log();
+  CHECK(log.find("Via: SIP/2.0/TCP") != std::string::npos);
+  CHECK(log.find("Via: SIP/2.0/UDP") == std::string::npos);
+}
+
+TEST_CASE("interop_baresip: TLS with the certificate verified against the configured CA, 700") {
+  Baresip uas;
+  const std::string ca = uas.ca_file();
+  Fixture f(500ms, [&](app::Config& c) { c.sip.tls_ca = ca; });
+  answered_then_disconnected(uas, f, uas.uri("uas", "tls"));
+  auto log = uas.log();
+  CHECK(log.find("Via: SIP/2.0/TLS") != std::string::npos);
+  CHECK(log.find("Via: SIP/2.0/UDP") == std::string::npos);
+}
+
+TEST_CASE("interop_baresip: TLS to a certificate the gateway does not trust never reaches baresip") {
+  Baresip uas;
+  Fixture f;  // the system store: baresip's self-signed certificate is not in it
+  REQUIRE(f.dial(uas.uri("uas", "tls")).status == 200);
+  REQUIRE(f.wait_destroyed(10s));
+  auto ev = f.call_events();
+  REQUIRE(ev.size() == 3);
+  CHECK(ev[0] == "callCreated");
+  CHECK(ev[1] == "callUpdated:DIALING");
+  CHECK(ev[2] == "callDestroyed:503");
+  CHECK(uas.log().find("INVITE sip:uas@") == std::string::npos);
+}
+
+TEST_CASE("interop_baresip: baresip hangs up first (end of its audio file): far-end BYE, 700") {
+  // aufile does not loop: at end of file `menu` hangs the call up, about 1–2 s after the answer.
+  Baresip::Options o;
+  o.source_seconds = 1;
+  Baresip uas(o);
+  Fixture f;
+  auto r = f.dial(uas.uri("uas", "udp"));
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto call = json::parse(r.body).as_object();
+  REQUIRE_MESSAGE(f.wait_destroyed(10s), uas.log());
+  CHECK(call_events_no_ringing(f) == kAnsweredThenHungUp);
+  check_session_events(f, call);
+  // baresip ran out of audio, sent the BYE (to our Contact), and got our 200 for it.
+  CHECK(uas.log().find("menu: audio error (0,end of file)") != std::string::npos);
+  CHECK_MESSAGE(uas.wait_log_until(
+                    [](const std::string& log) {
+                      auto bye = log.find("BYE sip:switchboard@127.0.0.1");
+                      return bye != std::string::npos && log.find("SIP/2.0 200 OK", bye) != std::string::npos;
+                    },
+                    5s),
+                uas.log());
+}
+
+TEST_CASE("interop_baresip: secure media, SDES (srtp-mand) answer is accepted and the call is ACTIVE") {
+  Baresip::Options o;
+  o.accounts = {{"srtp", ";mediaenc=srtp-mand"}};
+  Baresip uas(o);
+  Fixture f;
+  auto r = f.dial(uas.uri("srtp", "udp"), R"(,"secure":true)");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto call = json::parse(r.body).as_object();
+  REQUIRE_MESSAGE(wait_state(f, "ACTIVE"), fmt::format("{}", fmt::join(f.hooks.names(), ",")), "\n", uas.log());
+  auto log = uas.log();
+  // Our offer was RTP/SAVP with crypto lines, and baresip's answer carried one back.
+  CHECK(log.find("RTP/SAVP") != std::string::npos);
+  CHECK(log.find("a=crypto:") != std::string::npos);
+  CHECK(force_disconnect(f, call).status == 204);
+  REQUIRE(f.wait_destroyed(10s));
+  CHECK(call_events_no_ringing(f) == kAnsweredThenHungUp);
+  check_session_events(f, call);
+}
+
+TEST_CASE("interop_baresip: secure media against a plain-RTP far end never becomes ACTIVE") {
+  Baresip::Options o;
+  o.accounts = {{"plain", ""}};
+  Baresip uas(o);
+  Fixture f;
+  auto r = f.dial(uas.uri("plain", "udp"), R"(,"secure":true)");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto call = json::parse(r.body).as_object();
+  REQUIRE_MESSAGE(f.wait_destroyed(10s), uas.log());
+  CHECK_FALSE(saw_state(f, "ACTIVE"));
+  auto ev = call_events_no_ringing(f);
+  CHECK(ev == std::vector<std::string>{"callCreated", "callUpdated:DIALING", "callDestroyed:488"});
+  check_session_events(f, call);
+}
+
+TEST_CASE("interop_baresip: each codec baresip is limited to (PCMU, PCMA, G.722, Opus) gets ACTIVE") {
+  struct Case {
+    const char* user;
+    const char* codecs;
+    const char* encoder;  // baresip's log line once the call's codec is chosen
+  };
+  const Case cases[] = {{"pcmu", "pcmu", "Set audio encoder: PCMU 8000Hz"},
+                        {"pcma", "pcma", "Set audio encoder: PCMA 8000Hz"},
+                        {"g722", "g722/16000/1", "Set audio encoder: G722 16000Hz"},
+                        {"opus", "opus/48000/2", "Set audio encoder: opus 48000Hz"}};
+  Baresip::Options o;
+  o.accounts.clear();
+  for (const auto& c : cases) o.accounts.push_back({c.user, std::string(";audio_codecs=") + c.codecs});
+  Baresip uas(o);
+  for (const auto& c : cases) {
+    CAPTURE(c.user);
+    Fixture f;
+    answered_then_disconnected(uas, f, uas.uri(c.user, "udp"));
+    CHECK_MESSAGE(uas.count(c.encoder) == 1, uas.log());
+  }
+}
