@@ -62,7 +62,10 @@ ClientTransaction::Effects ClientTransaction::on_response(unsigned status, SipTi
           end_at_ = now + timers_.timer_d(reliable_);
           fx.send_ack = true;
           fx.notify = Notify::final_response;
-          if (reliable_) state_ = State::terminated;  // Timer D = 0
+          if (reliable_) {  // Timer D = 0
+            state_ = State::terminated;
+            end_at_.reset();
+          }
         }
         break;
       case State::accepted:
@@ -91,7 +94,10 @@ ClientTransaction::Effects ClientTransaction::on_response(unsigned status, SipTi
         timeout_at_.reset();
         end_at_ = now + timers_.timer_k(reliable_);
         fx.notify = Notify::final_response;
-        if (reliable_) state_ = State::terminated;  // Timer K = 0
+        if (reliable_) {  // Timer K = 0
+          state_ = State::terminated;
+          end_at_.reset();
+        }
       }
       break;
     default:

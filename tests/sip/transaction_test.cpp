@@ -150,3 +150,16 @@ TEST_CASE("a transport error terminates the transaction and tells the TU once") 
   CHECK(tx.on_transport_error().notify == Tx::Notify::none);
   CHECK(tx.on_response(200, t0).notify == Tx::Notify::none);
 }
+
+TEST_CASE("over TCP a final response terminates with no timer left to arm (found by fuzz/sip_transaction)") {
+  SipTime t0{};
+  Tx inv(Tx::Kind::invite, true, TimerConfig{}, t0);
+  inv.on_response(100, t0);
+  inv.on_response(486, t0);
+  CHECK(inv.state() == Tx::State::terminated);
+  CHECK_FALSE(inv.next_deadline().has_value());
+  Tx bye(Tx::Kind::non_invite, true, TimerConfig{}, t0);
+  bye.on_response(200, t0);
+  CHECK(bye.state() == Tx::State::terminated);
+  CHECK_FALSE(bye.next_deadline().has_value());
+}
