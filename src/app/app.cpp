@@ -62,6 +62,9 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
     uo.timers = sip::TimerConfig{cfg_.sip.t1, cfg_.sip.t2, cfg_.sip.t4};
     uo.max_calls = cfg_.sip.max_calls_per_shard;
     auto& svc = *services_[i];
+    svc.max_call_duration = cfg_.sip.max_call_duration;
+    svc.max_inactive = cfg_.sip.max_inactive;
+    svc.ring_timeout = cfg_.sip.ring_timeout;
     svc.sip = std::make_unique<sip::UserAgent>(rt_->shard(i).executor(), std::move(uo));
     // Each shard takes an equal, disjoint slice of the RTP range (even ports: RTP, odd: RTCP).
     const unsigned span = (cfg_.media.rtp_port_max - cfg_.media.rtp_port_min + 1u) / rt_->size();

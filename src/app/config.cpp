@@ -152,6 +152,17 @@ boost::system::result<Config> parse_config(std::string_view text, std::string* w
         !read_ms(so, "t1Ms", S.t1, &err) || !read_ms(so, "t2Ms", S.t2, &err) || !read_ms(so, "t4Ms", S.t4, &err) ||
         !read_uint(so, "maxCallsPerShard", S.max_calls_per_shard, &err, 1'000'000))
       return fail(err);
+    std::uint64_t secs = static_cast<std::uint64_t>(S.max_call_duration.count());
+    if (!read_uint(so, "maxCallSeconds", secs, &err, 7 * 24 * 3600)) return fail(err);
+    S.max_call_duration = std::chrono::seconds(secs);
+    secs = static_cast<std::uint64_t>(S.max_inactive.count());
+    if (!read_uint(so, "maxInactiveSeconds", secs, &err, 24 * 3600)) return fail(err);
+    S.max_inactive = std::chrono::seconds(secs);
+    secs = static_cast<std::uint64_t>(S.ring_timeout.count());
+    if (!read_uint(so, "ringTimeoutSeconds", secs, &err, 3600)) return fail(err);
+    S.ring_timeout = std::chrono::seconds(secs);
+    if (S.max_call_duration.count() == 0 || S.max_inactive.count() == 0 || S.ring_timeout.count() == 0)
+      return fail("'sip.maxCallSeconds', 'sip.maxInactiveSeconds' and 'sip.ringTimeoutSeconds' must be positive");
     if (auto* d = so.if_contains("dnsServers")) {
       if (!d->is_array()) return fail("'sip.dnsServers' must be an array of \"ip:port\" strings");
       for (const auto& e : d->as_array()) {

@@ -58,6 +58,9 @@ struct Config {
     std::vector<std::string> dns_servers;  // "ip:port"; empty = /etc/resolv.conf
     std::chrono::milliseconds t1{500}, t2{4000}, t4{5000};  // RFC 3261 timers
     std::size_t max_calls_per_shard = 10000;
+    std::chrono::seconds max_call_duration{6 * 3600};  // SPEC §7: 6 hours → BYE, 705
+    std::chrono::seconds max_inactive{300};            // SPEC §7: 5 min without media → BYE, 706/704
+    std::chrono::seconds ring_timeout{180};            // no answer → CANCEL, 408
   } sip;
 
   // RTP (the media layer, issue 4): every shard takes an equal slice of the port range.

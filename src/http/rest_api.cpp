@@ -194,6 +194,9 @@ asio::awaitable<Outcome> dial_on(ShardServices* s, std::string key, DialRequest 
   cp.headers = d.sip.headers;
   if (d.sip.auth) cp.auth = sip::Credentials{d.sip.auth->first, d.sip.auth->second};
   cp.secure = d.sip.secure;
+  cp.max_duration = s->max_call_duration;
+  cp.max_inactive = s->max_inactive;
+  cp.ring_timeout = s->ring_timeout;
   sip::CallObserver obs;
   obs.on_state = [emit](sip::CallState st) { emit("callUpdated", {{"state", std::string(sip::to_string(st))}}); };
   obs.on_end = [s, emit, sid = d.session_id, connection_id](const sip::CallEnd& e) {

@@ -44,6 +44,8 @@ struct ShardServices {
   // connection carries (force-disconnect of the connection hangs the call up).
   std::unique_ptr<sip::UserAgent> sip;
   MediaFactory make_media;
+  // Call limits from configuration, copied into every call (SPEC §7 defaults).
+  std::chrono::seconds max_call_duration{6 * 3600}, max_inactive{300}, ring_timeout{180};
   std::shared_ptr<void> rtp_ports;  // the shard's RTP port allocator, owned here
   std::map<std::string, std::string, std::less<>> call_of_connection;  // connection id → call id
 };

@@ -89,16 +89,17 @@ TEST_CASE("interop_proxy: kamailio challenges 407, the digest passes, and BYE fo
   // The proxy: one INVITE without credentials (challenged), one with (authorized), and the
   // dialog's ACK and BYE, each with the Route the proxy recorded.
   auto gw_port = f.server->app.sip_ports(0)[0];
-  const std::string rr = fmt::format("<sip:127.0.0.1:{};lr>", kam.port);
+  // kamailio's record_route(): <sip:IP:PORT;lr;ftag=FROM-TAG> (rr's append_fromtag).
+  const std::string rr = fmt::format("<sip:127.0.0.1:{};lr;ftag=", kam.port);
   INFO("kamailio requests:\n" << kam.request_lines());
   CHECK(kam.count("INVITE") == 2);
-  CHECK(kam.count("INVITE", "pauth=[]") == 1);
+  CHECK(kam.count("INVITE", "pauth=[<null>]") == 1);
   CHECK(kam.count("INVITE", R"(pauth=[Digest username="alice", realm="127.0.0.1")") == 1);
   CHECK(kam.lines_after("SB-CHALLENGE ").size() == 1);
   CHECK(kam.lines_after("SB-AUTHORIZED ") == std::vector<std::string>{"INVITE user=alice"});
-  CHECK(kam.count("ACK", "route=[" + rr + "]") == 1);
+  CHECK(kam.count("ACK", "route=[" + rr) == 1);
   CHECK(kam.count("BYE", fmt::format("src=udp:127.0.0.1:{} ", gw_port)) == 1);
-  CHECK(kam.count("BYE", "route=[" + rr + "]") == 1);
+  CHECK(kam.count("BYE", "route=[" + rr) == 1);
   CHECK(kam.count("BYE", fmt::format("ruri=sip:uas@127.0.0.1:{};transport=UDP", uas.port)) == 1);
 
   // The far end: the INVITE came through the proxy with a Record-Route and without the
@@ -106,14 +107,17 @@ TEST_CASE("interop_proxy: kamailio challenges 407, the digest passes, and BYE fo
   // Route used up by the proxy.
   auto invite = received(uas, "INVITE ");
   REQUIRE(!invite.empty());
-  CHECK(header_values(invite, "Record-Route") == std::vector<std::string>{rr});
+  auto record_route = header_values(invite, "Record-Route");
+  REQUIRE(record_route.size() == 1);
+  CHECK(record_route[0].starts_with(rr));
   CHECK(header_values(invite, "Proxy-Authorization").empty());
   auto bye = received(uas, "BYE ");
   REQUIRE_MESSAGE(!bye.empty(), uas.messages());
   auto vias = header_values(bye, "Via");
+  INFO("BYE Vias: " << (vias.size() > 1 ? vias[0] + " | " + vias[1] : std::string()));
   REQUIRE(vias.size() == 2);
   CHECK(vias[0].starts_with(fmt::format("SIP/2.0/UDP 127.0.0.1:{};branch=z9hG4bK", kam.port)));
-  CHECK(vias[1].starts_with(fmt::format("SIP/2.0/UDP 127.0.0.1:{};branch=z9hG4bK", gw_port)));
+  CHECK(vias[1].starts_with(fmt::format("SIP/2.0/UDP 127.0.0.1:{};", gw_port)));  // ours, with received/rport
   CHECK(header_values(bye, "Route").empty());
   auto ack = received(uas, "ACK ");
   REQUIRE(!ack.empty());
@@ -161,10 +165,11 @@ TEST_CASE("interop_proxy: over TCP the proxy double-Record-Routes and the BYE go
   // TCP one, so ACK and BYE go to the proxy over TCP (RFC 3261 §12.2.1.1, RFC 5658).
   CHECK(kam.count("ACK", "src=tcp:") == 1);
   CHECK(kam.count("BYE", "src=tcp:") == 1);
-  CHECK(kam.count("BYE", fmt::format("route=[<sip:127.0.0.1:{};transport=tcp;r2=on;lr>", kam.port)) == 1);
+  CHECK(kam.count("BYE", fmt::format("route=[<sip:127.0.0.1:{};transport=tcp;r2=on;lr;ftag=", kam.port)) == 1);
   auto bye = received(uas, "BYE ");
   REQUIRE_MESSAGE(!bye.empty(), uas.messages());
   auto vias = header_values(bye, "Via");
+  INFO("BYE Vias: " << (vias.size() > 1 ? vias[0] + " | " + vias[1] : std::string()));
   REQUIRE(vias.size() == 2);
   CHECK(vias[0].starts_with(fmt::format("SIP/2.0/UDP 127.0.0.1:{};", kam.port)));
   CHECK(vias[1].starts_with("SIP/2.0/TCP 127.0.0.1:"));

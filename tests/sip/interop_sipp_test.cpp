@@ -197,3 +197,52 @@ TEST_CASE("the gateway answers no request outside its dialogs: an unsolicited IN
   CHECK(m.body.find("switchboard_sip_dropped_total{reason=\"out_of_dialog\"} 1") != std::string::npos);
   CHECK(m.body.find("switchboard_sip_dropped_total{reason=\"malformed\"} 1") != std::string::npos);
 }
+
+TEST_CASE("the maximum call duration ends an answered call with BYE and 705 Max Duration") {
+  Sipp uas("uas_answer_wait_bye.xml");
+  Fixture f(500ms, [](app::Config& c) { c.sip.max_call_duration = 2s; });
+  REQUIRE(f.dial(uri_for(uas)).status == 200);
+  REQUIRE(f.wait_destroyed(10s));
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events().back() == "callDestroyed:705");
+  CHECK(f.hooks.events().back().at("reason_message").as_string() == "Max Duration");
+}
+
+TEST_CASE("no media ever received ends the call with BYE and 704 Media Timeout") {
+  Sipp uas("uas_answer_wait_bye.xml");  // sipp answers but sends no RTP
+  Fixture f(500ms, [](app::Config& c) { c.sip.max_inactive = 2s; });
+  REQUIRE(f.dial(uri_for(uas)).status == 200);
+  REQUIRE(f.wait_destroyed(15s));
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events().back() == "callDestroyed:704");
+}
+
+TEST_CASE("media that stops ends the call with 706 Max Inactive, not before the limit") {
+  Sipp uas("uas_answer_wait_bye.xml");
+  Fixture f(500ms, [](app::Config& c) { c.sip.max_inactive = 2s; });
+  auto r = f.dial(uri_for(uas));
+  REQUIRE(r.status == 200);
+  REQUIRE(f.hooks.wait_for([](const auto& ev) {
+    for (auto& e : ev)
+      if (auto* s = e.if_contains("state"); s && s->as_string() == "ACTIVE") return true;
+    return false;
+  }, 10s));
+  // Send a few RTP packets to the gateway's RTP port (from its SDP offer, read off sipp's log).
+  auto wire = uas.messages();
+  auto m = wire.find("m=audio ");
+  REQUIRE(m != std::string::npos);
+  auto rtp_port = static_cast<std::uint16_t>(std::stoi(wire.substr(m + 8)));
+  boost::asio::io_context io;
+  boost::asio::ip::udp::socket s(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  std::array<unsigned char, 172> pkt{};
+  pkt[0] = 0x80;  // RTP version 2, PT 0
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) {
+    s.send_to(boost::asio::buffer(pkt), {boost::asio::ip::make_address("127.0.0.1"), rtp_port});
+    std::this_thread::sleep_for(20ms);
+  }
+  REQUIRE(f.wait_destroyed(15s));
+  CHECK(std::chrono::steady_clock::now() - t0 >= 2s);
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events().back() == "callDestroyed:706");
+}

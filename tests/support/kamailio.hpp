@@ -54,13 +54,15 @@ struct Kamailio {
                                  "-Y", dir, "-w", dir},
         dir + "/kamailio.log", dir);
     REQUIRE(proc->started());
-    bool up = wait_bound(port, SOCK_DGRAM, 10s) && wait_bound(port, SOCK_STREAM, 5s);
+    // Up once both listeners are bound and the workers are forked (the config is fixed up
+    // before they are: a bad config or database exits before that); give up early if it exits.
+    bool up = false;
+    for (auto until = std::chrono::steady_clock::now() + 10s; !up && std::chrono::steady_clock::now() < until;) {
+      if (!proc->running()) break;
+      up = log().find("SB-READY") != std::string::npos && bound(port, SOCK_DGRAM) && bound(port, SOCK_STREAM);
+      if (!up) std::this_thread::sleep_for(20ms);
+    }
     REQUIRE_MESSAGE(up, "kamailio did not start:\n" << log());
-    // The listeners are bound before the workers fork; wait for the start-up line of the
-    // process table so a request sent now is read at once.
-    auto until = std::chrono::steady_clock::now() + 5s;
-    while (log().find("processes (at least)") == std::string::npos && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(20ms);
   }
   ~Kamailio() {
     proc.reset();  // SIGTERM to the process group, SIGKILL after 1.5 s
@@ -108,18 +110,24 @@ struct Kamailio {
     for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
     return out + "'";
   }
+  // Whether something is bound to 127.0.0.1:port (our own bind fails), without waiting.
+  static bool bound(std::uint16_t port, int type) {
+    int fd = ::socket(AF_INET, type, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    int one = 1;
+    if (type == SOCK_STREAM) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool busy = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0;
+    ::close(fd);
+    return busy;
+  }
   // A port free for both UDP and TCP on 127.0.0.1 (kamailio listens on both).
   static std::uint16_t free_udp_tcp_port() {
     for (int i = 0; i < 50; ++i) {
       auto p = free_port(SOCK_DGRAM);
-      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      a.sin_port = htons(p);
-      bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-      ::close(fd);
-      if (ok) return p;
+      if (!bound(p, SOCK_STREAM)) return p;
     }
     return 0;
   }
@@ -169,11 +177,16 @@ loadmodule "db_sqlite.so"
 loadmodule "auth.so"
 loadmodule "auth_db.so"
 
-modparam("auth_db", "db_url", "sqlite://{dir}/subscriber.sqlite")
+modparam("auth_db", "db_url", "sqlite:///{dir}/subscriber.sqlite")
 modparam("auth_db", "calculate_ha1", yes)
 modparam("auth_db", "password_column", "password")
 modparam("auth_db", "load_credentials", "")
 modparam("auth", "secret", "switchboard-interop")
+
+# Printed once a worker is ready to read requests (the helper waits for it).
+event_route[core:worker-one-init] {{
+  xlog("L_NOTICE", "SB-READY\n");
+}}
 
 request_route {{
   xlog("L_NOTICE", "SB-REQ $rm ruri=$ru src=$proto:$si:$sp totag=[$tt] route=[$hdr(Route)] pauth=[$hdr(Proxy-Authorization)]\n");
