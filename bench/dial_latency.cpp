@@ -8,6 +8,7 @@
 #include "base/clock.hpp"
 #include "core/client_token.hpp"
 #include "core/jwt.hpp"
+#include "bench_support.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -27,15 +28,8 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using namespace std::chrono;
 
+using namespace sb::bench;
 namespace {
-constexpr const char* kKey = "123456";
-constexpr const char* kSecret = "1234567890abcdef1234567890abcdef1234567890";
-
-std::string auth() {
-  auto iat = sb::unix_s();
-  return sb::core::jwt_encode_hs256(
-      boost::json::object{{"iss", kKey}, {"ist", "project"}, {"iat", iat}, {"exp", iat + 300}}, kSecret);
-}
 
 std::uint16_t free_udp_port() {
   int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
@@ -90,11 +84,6 @@ asio::awaitable<void> dialer(std::uint16_t port, std::string body, int count, st
   }
 }
 
-double pct(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -5,6 +5,7 @@
 #include "base/clock.hpp"
 #include "core/client_token.hpp"
 #include "core/jwt.hpp"
+#include "bench_support.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -20,15 +21,8 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using namespace std::chrono;
 
+using namespace sb::bench;
 namespace {
-constexpr const char* kKey = "123456";
-constexpr const char* kSecret = "1234567890abcdef1234567890abcdef1234567890";
-
-std::string auth() {
-  auto iat = sb::unix_s();
-  return sb::core::jwt_encode_hs256(boost::json::object{{"iss", kKey}, {"ist", "project"}, {"iat", iat}, {"exp", iat + 300}},
-                                    kSecret);
-}
 
 struct Scenario {
   const char* name;
@@ -61,12 +55,6 @@ asio::awaitable<void> client(std::uint16_t port, const Scenario* sc, steady_cloc
   }
 }
 
-double pct(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
-  return v[i];
-}
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -6,6 +6,7 @@
 #include "sip/user_agent.hpp"
 
 #include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <algorithm>
 
@@ -146,6 +147,13 @@ void Call::set_state(CallState s) {
   if (observer_.on_state) observer_.on_state(s);
 }
 
+asio::awaitable<void> Call::until_hangup() {
+  while (!hangup_requested_) {
+    wake_.expires_after(std::chrono::hours(24));
+    co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
 asio::awaitable<void> Call::wait_input(SipTime deadline) {
   // A kick (hangup) wakes the loop once; it must not keep it from ever waiting again.
   if (!inbox_.empty() || kick_) {
@@ -188,6 +196,7 @@ std::string Call::build_invite(const std::string& branch, std::string_view trans
   std::vector<CredentialsHeader> creds;
   digest_.authorize("INVITE", request_uri_, with_sdp ? offer_sdp_ : std::string_view(), creds);
   for (const auto& c : creds) w.header(c.id, c.value);
+  invite_creds_ = creds;  // the 2xx ACK repeats them verbatim (§13.2.2.4)
   if (with_sdp) w.body("application/sdp", offer_sdp_);
   std::string out;
   if (auto ec = w.finish(out)) log::warn("sip", "call {}: cannot build INVITE: {}", params_.id, ec.message());
@@ -210,12 +219,16 @@ std::string Call::build_in_dialog(Method m, const std::string& branch, std::stri
     w.header(HeaderId::contact, contact(transport)).header(HeaderId::allow, kAllow);
   }
   for (const auto& [k, v] : extra) w.header(k, v);
-  // Digest credentials are reused for in-dialog requests to the same realm (§22.3).
-  if (m != Method::ack && m != Method::cancel) {
+  // Digest credentials are reused for in-dialog requests to the same realm (§22.3); the ACK of
+  // a 2xx carries exactly the INVITE's (§13.2.2.4), recomputing them would advance nc.
+  if (m == Method::ack) {
+    for (const auto& c : invite_creds_) w.header(c.id, c.value);
+  } else if (m != Method::cancel) {
     std::vector<CredentialsHeader> creds;
     digest_.start_request();
     digest_.authorize(to_string(m), a.request_uri, sdp, creds);
     for (const auto& c : creds) w.header(c.id, c.value);
+    if (m == Method::invite) invite_creds_ = creds;
   }
   if (!sdp.empty()) w.body("application/sdp", sdp);
   std::string out;
@@ -266,7 +279,11 @@ asio::awaitable<std::optional<CallEnd>> Call::invite_phase() {
   CallEnd last_failure{503, "Service Unavailable"};
 
   for (;;) {  // one pass per Request-URI (the dialed one, then redirect targets)
-    auto targets = co_await ua_.resolve(target_uri);
+    // A hangup while DNS is still resolving ends the call before any INVITE goes out.
+    using namespace boost::asio::experimental::awaitable_operators;
+    auto raced = co_await (ua_.resolve(target_uri) || until_hangup());
+    if (raced.index() == 1) co_return CallEnd{487, "Request Terminated"};
+    auto targets = std::get<0>(std::move(raced));
     if (!targets || targets->empty()) {
       log::info("sip", "call {}: no target for {}", params_.id, target_uri);
       co_return forced ? *forced : CallEnd{503, "Service Unavailable"};
@@ -402,9 +419,13 @@ asio::awaitable<std::optional<CallEnd>> Call::invite_phase() {
                 co_return CallEnd{502, "Bad Gateway"};
               }
               ua_.bind_dialog(call_id_, local_tag_, weak_from_this());
-              // §13.2.2.4: the 2xx ACK is end to end, sent through the dialog, new branch.
-              const std::string ack = build_in_dialog(Method::ack, ua_.new_branch(), tname, {});
-              co_await ua_.send(inv.target, ack);
+              // §13.2.2.4: the 2xx ACK is end to end: it follows the route set (§12.2.1.1), gets
+              // a new branch, and carries the INVITE's credentials.
+              ack_target_ = inv.target;
+              if (auto hop = co_await ua_.resolve(dialog_->addressing().next_hop); hop && !hop->empty())
+                ack_target_ = hop->front();
+              const std::string ack = build_in_dialog(Method::ack, ua_.new_branch(), to_string(ack_target_->transport), {});
+              co_await ua_.send(*ack_target_, ack);
               inv.ack = ack;
               inv_ack_ = ack;
               // RFC 4028 §7.2: the 2xx's Session-Expires sets interval and refresher.
@@ -737,7 +758,7 @@ asio::awaitable<CallEnd> Call::dialog_phase() {
       if (!key) continue;
       const unsigned status = in->msg.status_code;
       if (key->branch == invite_branch_ && key->method == Method::invite && status >= 200 && status < 300) {
-        co_await ua_.send(*invite_target_, inv_ack_);  // our ACK was lost: the 2xx came again
+        co_await ua_.send(ack_target_ ? *ack_target_ : *invite_target_, inv_ack_);  // our ACK was lost
         continue;
       }
       if (!refresh || key->branch != refresh->branch) continue;

@@ -113,6 +113,7 @@ class Call : public std::enable_shared_from_this<Call> {
   boost::asio::awaitable<std::optional<CallEnd>> invite_phase();
   boost::asio::awaitable<CallEnd> dialog_phase();
   boost::asio::awaitable<void> wait_input(SipTime deadline);
+  boost::asio::awaitable<void> until_hangup();
   boost::asio::awaitable<std::error_code> send_request(Pending& p);
   // Sends a response to `in` and returns its bytes.
   boost::asio::awaitable<std::string> answer_request(const Inbound& in, unsigned code, std::string_view reason,
@@ -149,6 +150,8 @@ class Call : public std::enable_shared_from_this<Call> {
   std::optional<CallState> state_;
   // Where the answered INVITE went: in-dialog requests without a route set reuse its transport.
   std::optional<Target> invite_target_;
+  std::optional<Target> ack_target_;  // where the 2xx ACK went: the route set's first hop
+  std::vector<CredentialsHeader> invite_creds_;  // of the last INVITE sent, for its 2xx ACK
   std::string invite_branch_;
   // Session timer (RFC 4028) as negotiated by the 2xx: interval and who refreshes.
   std::uint32_t session_interval_ = 0;

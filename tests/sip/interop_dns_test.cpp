@@ -6,6 +6,9 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
+
 using namespace sb;
 using namespace sb::test;
 using namespace std::chrono_literals;
@@ -37,6 +40,64 @@ unsigned query_type(const char* p, std::size_t n) {
   if (i + 2 >= n) return 0;
   return (static_cast<unsigned char>(p[i + 1]) << 8) | static_cast<unsigned char>(p[i + 2]);
 }
+
+// A DNS forwarder that holds each query for `delay` before passing it on to a real server and
+// relaying the answer back: a slow resolver path. One query at a time, on its own thread.
+class SlowDns {
+ public:
+  SlowDns(std::uint16_t upstream, std::chrono::milliseconds delay) : upstream_(upstream), delay_(delay) {
+    fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a = loopback(0);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    set_timeout(fd_, 50ms);  // so the loop sees stop_
+    thread_ = std::thread([this] { run(); });
+  }
+  ~SlowDns() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string server() const { return fmt::format("127.0.0.1:{}", port_); }
+
+ private:
+  static sockaddr_in loopback(std::uint16_t port) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    return a;
+  }
+  static void set_timeout(int fd, std::chrono::milliseconds t) {
+    timeval tv{static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>((t.count() % 1000) * 1000)};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  void run() {
+    std::array<char, 4096> q, ans;
+    while (!stop_) {
+      sockaddr_in from{};
+      socklen_t len = sizeof from;
+      auto n = ::recvfrom(fd_, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+      if (n <= 0) continue;
+      std::this_thread::sleep_for(delay_);
+      int up = ::socket(AF_INET, SOCK_DGRAM, 0);
+      set_timeout(up, 1000ms);
+      auto to = loopback(upstream_);
+      ::sendto(up, q.data(), static_cast<std::size_t>(n), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+      auto m = ::recv(up, ans.data(), ans.size(), 0);
+      ::close(up);
+      if (m > 0) ::sendto(fd_, ans.data(), static_cast<std::size_t>(m), 0, reinterpret_cast<sockaddr*>(&from), len);
+    }
+  }
+  std::uint16_t upstream_;
+  std::chrono::milliseconds delay_;
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -147,4 +208,29 @@ TEST_CASE("interop_dns: a DNS port with nobody on it (ICMP unreachable) fails th
   REQUIRE(f.wait_destroyed(8s));
   CHECK(std::chrono::steady_clock::now() - t0 < 3s);
   CHECK(f.call_events() == std::vector<std::string>{"callCreated", "callUpdated:DIALING", "callDestroyed:503"});
+}
+
+TEST_CASE("interop_dns: a force disconnect while DNS is still resolving ends the call at once, no INVITE sent") {
+  boost::asio::io_context io;
+  boost::asio::ip::udp::socket far_end(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  Dnsmasq dns({"--naptr-record=late.test,10,10,S,SIP+D2U,,_sip._udp.late.test",
+               fmt::format("--srv-host=_sip._udp.late.test,far.late.test,{},0,0", far_end.local_endpoint().port()),
+               "--address=/far.late.test/127.0.0.1"});
+  SlowDns slow(dns.port, 250ms);  // NAPTR, SRV, A, AAAA: about 1 s in all
+  Fixture f(50ms, with_dns(slow.server()));
+  auto r = f.dial("sip:uas@late.test");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto call = json::parse(r.body).as_object();
+  auto del = f.server->call(verb::delete_, fmt::format("/v2/project/{}/session/{}/connection/{}", kKey, f.sid,
+                                                       std::string(call.at("connectionId").as_string())));
+  CHECK(del.status == 204);
+  auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(f.wait_destroyed(8s));
+  CHECK(std::chrono::steady_clock::now() - t0 < 300ms);
+  CHECK(f.call_events() == std::vector<std::string>{"callCreated", "callUpdated:DIALING", "callDestroyed:487"});
+  std::this_thread::sleep_for(1500ms);  // past the end of the slow lookups
+  far_end.non_blocking(true);
+  std::array<char, 4096> buf;
+  boost::system::error_code ec;
+  CHECK(far_end.receive(boost::asio::buffer(buf), 0, ec) == 0);  // no INVITE ever left
 }

@@ -69,6 +69,17 @@ HttpReply force_disconnect(Fixture& f, const json::object& call) {
                                                    std::string(call.at("connectionId").as_string())));
 }
 
+// Dials `uri` with alice's credentials, waits for ACTIVE, force-disconnects (the gateway sends
+// BYE) and waits for the call's end.
+void call_and_hang_up(Fixture& f, const std::string& uri) {
+  auto r = f.dial(uri, R"(,"auth":{"username":"alice","password":"s3cret"})");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto call = json::parse(r.body).as_object();
+  REQUIRE(wait_state(f, "ACTIVE", 10s));
+  CHECK(force_disconnect(f, call).status == 204);
+  REQUIRE(f.wait_destroyed(10s));
+}
+
 }  // namespace
 
 TEST_CASE("interop_proxy: kamailio challenges 407, the digest passes, and BYE follows the Record-Route") {
@@ -121,7 +132,9 @@ TEST_CASE("interop_proxy: kamailio challenges 407, the digest passes, and BYE fo
   CHECK(header_values(bye, "Route").empty());
   auto ack = received(uas, "ACK ");
   REQUIRE(!ack.empty());
-  CHECK(header_values(ack, "Via").front().starts_with(fmt::format("SIP/2.0/UDP 127.0.0.1:{};", kam.port)));
+  auto ack_vias = header_values(ack, "Via");
+  REQUIRE(!ack_vias.empty());
+  CHECK(ack_vias[0].starts_with(fmt::format("SIP/2.0/UDP 127.0.0.1:{};", kam.port)));
 }
 
 TEST_CASE("interop_proxy: a wrong password is answered once and ends the call with 407, nothing relayed") {
@@ -151,12 +164,7 @@ TEST_CASE("interop_proxy: over TCP the proxy double-Record-Routes and the BYE go
   Sipp uas("proxied_answer_wait_bye.xml");
   Kamailio kam({.next_hop_port = uas.port, .subscribers = {{"alice", "127.0.0.1", "s3cret"}}});
   Fixture f;
-  auto r = f.dial(kam.uri("uas", "tcp"), R"(,"auth":{"username":"alice","password":"s3cret"})");
-  REQUIRE_MESSAGE(r.status == 200, r.body);
-  auto call = json::parse(r.body).as_object();
-  REQUIRE_MESSAGE(wait_state(f, "ACTIVE", 10s), kam.log());
-  CHECK(force_disconnect(f, call).status == 204);
-  REQUIRE(f.wait_destroyed(10s));
+  call_and_hang_up(f, kam.uri("uas", "tcp"));
   CHECK_MESSAGE(uas.finish() == 0, uas.errors());
   CHECK(f.call_events().back() == "callDestroyed:700");
   INFO("kamailio requests:\n" << kam.request_lines());
@@ -174,4 +182,57 @@ TEST_CASE("interop_proxy: over TCP the proxy double-Record-Routes and the BYE go
   CHECK(vias[0].starts_with(fmt::format("SIP/2.0/UDP 127.0.0.1:{};", kam.port)));
   CHECK(vias[1].starts_with("SIP/2.0/TCP 127.0.0.1:"));
   CHECK(header_values(bye, "Route").empty());
+}
+
+TEST_CASE("interop_proxy: the BYE follows a Record-Route that names another address of the proxy") {
+  Sipp uas("proxied_answer_wait_bye.xml");
+  Kamailio kam({.next_hop_port = uas.port, .subscribers = {{"alice", "127.0.0.1", "s3cret"}}, .record_second = true});
+  Fixture f;
+  call_and_hang_up(f, kam.uri());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events().back() == "callDestroyed:700");
+  INFO("kamailio requests:\n" << kam.request_lines());
+  CHECK(kam.count("INVITE", fmt::format("dst={} ", kam.port)) == 2);
+  // In the dialog the route set decides the next hop (RFC 3261 §12.2.1.1): the recorded address.
+  CHECK(kam.count("BYE", fmt::format("dst={} ", kam.second_port)) == 1);
+}
+
+TEST_CASE("interop_proxy: the 2xx ACK follows the route set, not the INVITE's destination") {
+  Sipp uas("proxied_answer_wait_bye.xml");
+  Kamailio kam({.next_hop_port = uas.port, .subscribers = {{"alice", "127.0.0.1", "s3cret"}}, .record_second = true});
+  Fixture f;
+  call_and_hang_up(f, kam.uri());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  INFO("kamailio requests:\n" << kam.request_lines());
+  CHECK(kam.count("ACK", fmt::format("dst={} ", kam.second_port)) == 1);
+  CHECK(kam.count("ACK", fmt::format("dst={} ", kam.port)) == 0);
+}
+
+TEST_CASE("interop_proxy: the 2xx ACK carries the INVITE's Proxy-Authorization") {
+  Sipp uas("proxied_answer_wait_bye.xml");
+  Kamailio kam({.next_hop_port = uas.port, .subscribers = {{"alice", "127.0.0.1", "s3cret"}}});
+  Fixture f;
+  call_and_hang_up(f, kam.uri());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  INFO("kamailio requests:\n" << kam.request_lines());
+  auto pauth = [](const std::string& line) { return line.substr(line.find("pauth=[")); };
+  std::string invite_creds, ack_creds;
+  for (auto& r : kam.requests()) {
+    if (r.starts_with("INVITE ") && r.find("pauth=[Digest") != std::string::npos) invite_creds = pauth(r);
+    if (r.starts_with("ACK ")) ack_creds = pauth(r);
+  }
+  REQUIRE(!invite_creds.empty());
+  CHECK(ack_creds == invite_creds);
+}
+
+TEST_CASE("interop_proxy: a challenge without qop (RFC 2069 digest) is answered too") {
+  Sipp uas("proxied_answer_wait_bye.xml");
+  Kamailio kam({.next_hop_port = uas.port, .subscribers = {{"alice", "127.0.0.1", "s3cret"}}, .challenge_flags = "0"});
+  Fixture f;
+  call_and_hang_up(f, kam.uri());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events().back() == "callDestroyed:700");
+  INFO("kamailio requests:\n" << kam.request_lines());
+  CHECK(kam.lines_after("SB-AUTHORIZED ") == std::vector<std::string>{"INVITE user=alice"});
+  CHECK(kam.count("INVITE", "qop=") == 0);
 }

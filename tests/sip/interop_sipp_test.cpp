@@ -103,13 +103,8 @@ TEST_CASE("force disconnect while ringing sends CANCEL, and the 487 ends the cal
   auto r = f.dial(uri_for(uas));
   REQUIRE(r.status == 200);
   auto call = json::parse(r.body).as_object();
-  REQUIRE(f.hooks.wait_for([](const auto& ev) {
-    for (auto& e : ev)
-      if (auto* s = e.if_contains("state"); s && s->as_string() == "RINGING") return true;
-    return false;
-  }, 10s));
-  auto del = f.server->call(verb::delete_, fmt::format("/v2/project/{}/session/{}/connection/{}", kKey, f.sid,
-                                                       std::string(call.at("connectionId").as_string())));
+  REQUIRE(f.wait_state("RINGING"));
+  auto del = f.force_disconnect(call.at("connectionId").as_string());
   CHECK(del.status == 204);
   REQUIRE(f.wait_destroyed());
   CHECK_MESSAGE(uas.finish() == 0, uas.errors());
@@ -124,13 +119,8 @@ TEST_CASE("force disconnect after the answer sends BYE and ends with 700") {
   auto r = f.dial(uri_for(uas));
   REQUIRE(r.status == 200);
   auto call = json::parse(r.body).as_object();
-  REQUIRE(f.hooks.wait_for([](const auto& ev) {
-    for (auto& e : ev)
-      if (auto* s = e.if_contains("state"); s && s->as_string() == "ACTIVE") return true;
-    return false;
-  }, 10s));
-  auto del = f.server->call(verb::delete_, fmt::format("/v2/project/{}/session/{}/connection/{}", kKey, f.sid,
-                                                       std::string(call.at("connectionId").as_string())));
+  REQUIRE(f.wait_state("ACTIVE"));
+  auto del = f.force_disconnect(call.at("connectionId").as_string());
   CHECK(del.status == 204);
   REQUIRE(f.wait_destroyed());
   CHECK_MESSAGE(uas.finish() == 0, uas.errors());
@@ -222,11 +212,7 @@ TEST_CASE("media that stops ends the call with 706 Max Inactive, not before the 
   Fixture f(500ms, [](app::Config& c) { c.sip.max_inactive = 2s; });
   auto r = f.dial(uri_for(uas));
   REQUIRE(r.status == 200);
-  REQUIRE(f.hooks.wait_for([](const auto& ev) {
-    for (auto& e : ev)
-      if (auto* s = e.if_contains("state"); s && s->as_string() == "ACTIVE") return true;
-    return false;
-  }, 10s));
+  REQUIRE(f.wait_state("ACTIVE"));
   // Send a few RTP packets to the gateway's RTP port (from its SDP offer, read off sipp's log).
   auto wire = uas.messages();
   auto m = wire.find("m=audio ");

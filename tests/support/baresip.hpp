@@ -77,6 +77,7 @@ class Baresip {
   // The self-signed certificate its TLS listener presents (subjectAltName IP:127.0.0.1): the CA
   // the gateway must trust.
   std::string ca_file() const { return dir_ + "/cert.pem"; }
+  std::string key_file() const { return dir_ + "/key.pem"; }
   std::string uri(std::string_view user = "uas", std::string_view transport = "udp") const {
     return fmt::format("sip:{}@127.0.0.1:{};transport={}", user, transport == "tls" ? tls_port() : port_, transport);
   }

@@ -6,7 +6,7 @@
 // The proxy runs in the foreground (-DD -E) on a free port (UDP and TCP), logs to a file in its
 // own temp dir, and is killed by PID (its process group: the main process and its children).
 // Every request it receives is logged by the script as one line
-//   SB-REQ <method> ruri=<R-URI> src=<proto>:<ip>:<port> totag=[<tag>] route=[<first Route>] pauth=[<Proxy-Authorization>]
+//   SB-REQ <method> ruri=<R-URI> src=<proto>:<ip>:<port> dst=<port it arrived at> totag=[<tag>] route=[<first Route>] pauth=[<Proxy-Authorization>]
 // followed by SB-CHALLENGE / SB-AUTHORIZED / SB-LOOSE lines, so tests can count and inspect
 // what reached the proxy.
 #pragma once
@@ -33,10 +33,15 @@ struct Kamailio {
     std::uint16_t next_hop_port = 0;  // initial INVITEs go to udp 127.0.0.1:next_hop_port
     std::vector<Subscriber> subscribers;
     std::string challenge_flags = "1";  // proxy_challenge flags: 1 = qop=auth
+    // When set, the proxy also listens on udp 127.0.0.1:second_port (a free port) and
+    // Record-Routes that address instead of the one the INVITE came to, as a cluster node does
+    // behind the address clients dial.
+    bool record_second = false;
   };
 
   std::string dir;
-  std::uint16_t port = 0;  // UDP and TCP
+  std::uint16_t port = 0;         // UDP and TCP
+  std::uint16_t second_port = 0;  // UDP, with Options::record_second
   std::unique_ptr<Process> proc;
 
   explicit Kamailio(Options o) {
@@ -46,6 +51,10 @@ struct Kamailio {
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     port = free_udp_tcp_port();
+    if (o.record_second) {
+      do second_port = free_port(SOCK_DGRAM);
+      while (second_port == port);
+    }
     REQUIRE_MESSAGE(port != 0, "no port free for both UDP and TCP");
     make_db(o.subscribers);
     write_config(o);
@@ -59,7 +68,8 @@ struct Kamailio {
     bool up = false;
     for (auto until = std::chrono::steady_clock::now() + 10s; !up && std::chrono::steady_clock::now() < until;) {
       if (!proc->running()) break;
-      up = log().find("SB-READY") != std::string::npos && bound(port, SOCK_DGRAM) && bound(port, SOCK_STREAM);
+      up = log().find("SB-READY") != std::string::npos && bound(port, SOCK_DGRAM) && bound(port, SOCK_STREAM) &&
+           (!second_port || bound(second_port, SOCK_DGRAM));
       if (!up) std::this_thread::sleep_for(20ms);
     }
     REQUIRE_MESSAGE(up, "kamailio did not start:\n" << log());
@@ -162,6 +172,7 @@ dns=no
 rev_dns=no
 listen=udp:127.0.0.1:{port}
 listen=tcp:127.0.0.1:{port}
+{second_listen}
 
 mpath="{mpath}"
 loadmodule "tm.so"
@@ -189,7 +200,7 @@ event_route[core:worker-one-init] {{
 }}
 
 request_route {{
-  xlog("L_NOTICE", "SB-REQ $rm ruri=$ru src=$proto:$si:$sp totag=[$tt] route=[$hdr(Route)] pauth=[$hdr(Proxy-Authorization)]\n");
+  xlog("L_NOTICE", "SB-REQ $rm ruri=$ru src=$proto:$si:$sp dst=$Rp totag=[$tt] route=[$hdr(Route)] pauth=[$hdr(Proxy-Authorization)]\n");
   if (!mf_process_maxfwd_header("10")) {{
     sl_send_reply("483", "Too Many Hops");
     exit;
@@ -226,14 +237,17 @@ request_route {{
     xlog("L_NOTICE", "SB-AUTHORIZED $rm user=$au\n");
     consume_credentials();
   }}
-  record_route();
+  {record_route}
   $du = "sip:127.0.0.1:{next}";
   if (!t_relay()) sl_reply_error();
   exit;
 }}
 )",
                        fmt::arg("port", port), fmt::arg("mpath", kKamailioModules), fmt::arg("dir", dir),
-                       fmt::arg("flags", o.challenge_flags), fmt::arg("next", o.next_hop_port));
+                       fmt::arg("flags", o.challenge_flags), fmt::arg("next", o.next_hop_port),
+                       fmt::arg("second_listen", second_port ? fmt::format("listen=udp:127.0.0.1:{}", second_port) : ""),
+                       fmt::arg("record_route", second_port ? fmt::format("record_route_preset(\"127.0.0.1:{}\");", second_port)
+                                                            : std::string("record_route();")));
   }
 };
 

@@ -96,6 +96,18 @@ struct Fixture {
                         fmt::format(R"({{"sessionId":"{}","token":"{}","sip":{{"uri":"{}"{}}}}})", sid, tok, uri, sip_extra));
   }
   bool wait_destroyed(std::chrono::milliseconds t = 30s) { return hooks.wait_for_event("callDestroyed", t); }
+  // Waits for callUpdated with this state ("RINGING", "ACTIVE", …).
+  bool wait_state(std::string_view state, std::chrono::milliseconds t = 10s) {
+    return hooks.wait_for([&](const auto& ev) {
+      for (auto& e : ev)
+        if (auto* s = e.if_contains("state"); s && s->as_string() == state) return true;
+      return false;
+    }, t);
+  }
+  // REST force-disconnect of a connection of this fixture's session.
+  HttpReply force_disconnect(std::string_view connection_id) {
+    return server->call(verb::delete_, fmt::format("/v2/project/{}/session/{}/connection/{}", kKey, sid, connection_id));
+  }
   // Call events only, in order: callCreated, callUpdated:STATE…, callDestroyed:CODE.
   std::vector<std::string> call_events() {
     std::vector<std::string> out;
