@@ -164,15 +164,24 @@ asio::awaitable<void> Call::wait_input(SipTime deadline) {
   co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
+// host[:port] of this shard for a transport. Without a listener for it (TLS with no certificate
+// configured) there is no port to give: the sent-by carries none, responses come back on the
+// connection the request went out on (§18.2.2), and so do in-dialog requests of far ends that
+// reuse connections.
+static std::string hostport(const UserAgent& ua, std::string_view transport) {
+  const auto port = ua.port_for(transport);
+  return port ? fmt::format("{}:{}", ua.via_host(), port) : ua.via_host();
+}
+
 std::string Call::via(std::string_view transport, const std::string& branch) const {
-  return fmt::format("SIP/2.0/{} {}:{};branch={};rport", transport, ua_.via_host(), ua_.port_for(transport), branch);
+  return fmt::format("SIP/2.0/{} {};branch={};rport", transport, hostport(ua_, transport), branch);
 }
 
 std::string Call::contact(std::string_view transport) const {
   // Our per-shard port: in-dialog requests must come back to this shard (README, "SIP").
   std::string t(transport);
   for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return fmt::format("<sip:switchboard@{}:{};transport={}>", ua_.via_host(), ua_.port_for(transport), t);
+  return fmt::format("<sip:switchboard@{};transport={}>", hostport(ua_, transport), t);
 }
 
 std::string Call::build_invite(const std::string& branch, std::string_view transport, bool with_sdp) {

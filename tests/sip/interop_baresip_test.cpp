@@ -105,7 +105,7 @@ void answered_then_disconnected(Baresip& uas, Fixture& f, const std::string& uri
   check_session_events(f, call);
   // baresip received our BYE and ended its side of the call.
   CHECK_MESSAGE(uas.wait_log("session closed: Connection reset by peer", 5s, closed + 1), uas.log());
-  CHECK(uas.count("BYE sip:") == byes + 1);
+  CHECK(uas.count("BYE sip:") >= byes + 1);  // more if a UDP retransmission crossed its 200
 }
 
 }  // namespace
@@ -157,12 +157,7 @@ TEST_CASE("interop_baresip: TLS with the certificate verified against the config
   CHECK(hop_of(log, "BYE sip:uas-") == invite);
 }
 
-// BUG: without sip.tls_cert the gateway has no TLS listener, and Call::via()/contact()
-// (src/sip/call.cpp) write UserAgent::port_for("TLS") == 0 into the INVITE: "Via: SIP/2.0/TLS
-// 127.0.0.1:0" and "Contact: <sip:switchboard@127.0.0.1:0;transport=tls>". parse_via rejects
-// port 0, so via_is_ours (src/sip/transport.cpp) drops every response as having a foreign top
-// Via: the call stays DIALING although baresip answered 200 (and only Timer B ends it, 408).
-TEST_CASE("interop_baresip: TLS dial-out without a TLS listener of our own" * doctest::skip()) {
+TEST_CASE("interop_baresip: TLS dial-out without a TLS listener of our own") {
   Baresip uas;
   const std::string ca = uas.ca_file();
   Fixture f(500ms, [&](app::Config& c) { c.sip.tls_ca = ca; });
@@ -290,6 +285,8 @@ TEST_CASE("interop_baresip: each codec baresip is limited to (PCMU, PCMA, G.722,
     answered_then_disconnected(uas, f, uas.uri(c.user, "udp"));
     CHECK_MESSAGE(uas.count(c.encoder) == 1, uas.log());
   }
-  // Every INVITE offered all four (then RFC 4733 events at 48 and 8 kHz), Opus first.
-  CHECK(uas.count(" RTP/AVP 111 9 0 8 110 101\r\n") == std::size(cases));
+  // Every INVITE (retransmissions included) offered all four, Opus first, then RFC 4733 events
+  // at 48 and 8 kHz.
+  CHECK(uas.count("\nINVITE sip:") >= std::size(cases));
+  CHECK(uas.count(" RTP/AVP 111 9 0 8 110 101\r\n") == uas.count("\nINVITE sip:"));
 }

@@ -44,18 +44,13 @@ class Baresip {
             fmt::format("sb-baresip-{}-{}", ::getpid(), ++seq)).string();
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    port_ = pick_port();
-    REQUIRE_MESSAGE(port_ != 0, "no free SIP port pair for baresip");
     make_certificate();
     make_source();
-    write_config();
-    write_accounts();
-    // -4: IPv4 only; -s: SIP trace to the log (the wire, as baresip saw it); -t: a last-resort
-    // bound should this test process die before its destructor runs.
-    proc_ = std::make_unique<Process>(std::vector<std::string>{"baresip", "-4", "-s", "-f", dir_, "-t", "120"},
-                                      log_path(), dir_);
-    REQUIRE(proc_->started());
-    REQUIRE_MESSAGE(wait_log("baresip is ready.", 10s), log());
+    // A port picked free can be taken before baresip binds it (its TLS port P+1 by another
+    // test's ephemeral port, say): baresip then exits at once, and we try another.
+    // (A start that fails here throws: the process is still killed, the directory is kept.)
+    for (int attempt = 0; attempt < 4 && !start(); ++attempt) {}
+    REQUIRE_MESSAGE((proc_ && proc_->running() && wait_log("baresip is ready.", 0ms)), log());
     REQUIRE_MESSAGE(wait_bound(port_, SOCK_DGRAM, 5s), "baresip is not listening on UDP ", port_);
     REQUIRE_MESSAGE(wait_bound(port_, SOCK_STREAM, 5s), "baresip is not listening on TCP ", port_);
     REQUIRE_MESSAGE(wait_bound(tls_port(), SOCK_STREAM, 5s), "baresip is not listening on TLS ", tls_port());
@@ -107,6 +102,28 @@ class Baresip {
 
  private:
   std::string log_path() const { return dir_ + "/baresip.log"; }
+
+  // Starts baresip on a fresh port; false when it exited because a port was taken.
+  bool start() {
+    port_ = pick_port();
+    REQUIRE_MESSAGE(port_ != 0, "no free SIP port pair for baresip");
+    write_config();
+    write_accounts();
+    // -4: IPv4 only; -s: SIP trace to the log (the wire, as baresip saw it); -t: a last-resort
+    // bound should this test process die before its destructor runs.
+    proc_ = std::make_unique<Process>(std::vector<std::string>{"baresip", "-4", "-s", "-f", dir_, "-t", "120"},
+                                      log_path(), dir_);
+    REQUIRE(proc_->started());
+    bool ready = wait_log_until(
+        [&](const std::string& log) {
+          return log.find("baresip is ready.") != std::string::npos || !proc_->running();
+        },
+        10s);
+    if (ready && proc_->running()) return true;
+    if (log().find("Address already in use") == std::string::npos) return true;  // the REQUIRE reports it
+    proc_.reset();
+    return false;
+  }
 
   static std::string slurp(const std::string& f) {
     std::ifstream in(f);
