@@ -6,6 +6,7 @@
 // counts and drops (the packet path never throws). A UDP datagram is always whole, so "too short"
 // means truncated, never "wait for more bytes".
 #pragma once
+#include "base/result.hpp"
 
 #include <array>
 #include <cstddef>
@@ -32,17 +33,7 @@ enum class rtp_error {
 const std::error_category& rtp_category() noexcept;
 std::error_code make_error_code(rtp_error e) noexcept;
 
-/// A value or the reason there is none (same shape as sb::sdp::Result).
-template <class T>
-struct Result {
-  std::optional<T> value;
-  std::error_code error; ///< set exactly when value is empty
-  explicit operator bool() const noexcept { return value.has_value(); }
-  T& operator*() & { return *value; }
-  const T& operator*() const& { return *value; }
-  T* operator->() { return &*value; }
-  const T* operator->() const { return &*value; }
-};
+using sb::Result;  // base/result.hpp
 
 // ---------------------------------------------------------------------------------------------
 // RTP

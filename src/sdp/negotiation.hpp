@@ -15,6 +15,7 @@
 // The functions do not throw for anything the far end sent; they throw std::invalid_argument
 // only for an unusable LocalMedia (a programmer error: no address, no codec, no key).
 #pragma once
+#include "base/result.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -52,17 +53,7 @@ enum class negotiation_error {
 const std::error_category& negotiation_category() noexcept;
 std::error_code make_error_code(negotiation_error e) noexcept;
 
-/// A value or the reason there is none.
-template <class T>
-struct Result {
-  std::optional<T> value;
-  std::error_code error; ///< set exactly when value is empty
-  explicit operator bool() const noexcept { return value.has_value(); }
-  T& operator*() & { return *value; }
-  const T& operator*() const& { return *value; }
-  T* operator->() { return &*value; }
-  const T* operator->() const { return &*value; }
-};
+using sb::Result;  // base/result.hpp
 
 // ---------------------------------------------------------------------------------------------
 // Local media
