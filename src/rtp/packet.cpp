@@ -1,4 +1,5 @@
 // RTP packet parse/serialise, demultiplexing and RFC 4733 events. See packet.hpp.
+#include "base/bytes.hpp"
 #include "rtp/packet.hpp"
 
 #include <cstring>
@@ -22,24 +23,6 @@ class RtpCategory final : public std::error_category {
     return "unknown RTP error";
   }
 };
-
-std::uint16_t get16(const std::uint8_t* p) noexcept {
-  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
-}
-std::uint32_t get32(const std::uint8_t* p) noexcept {
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
-         std::uint32_t{p[3]};
-}
-void put16(std::uint8_t* p, std::uint16_t v) noexcept {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
-void put32(std::uint8_t* p, std::uint32_t v) noexcept {
-  p[0] = static_cast<std::uint8_t>(v >> 24);
-  p[1] = static_cast<std::uint8_t>(v >> 16);
-  p[2] = static_cast<std::uint8_t>(v >> 8);
-  p[3] = static_cast<std::uint8_t>(v);
-}
 
 Result<RtpView> fail(rtp_error e) noexcept { return {std::nullopt, make_error_code(e)}; }
 

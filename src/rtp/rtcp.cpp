@@ -1,4 +1,5 @@
 // RTCP compound validation, SR/RR/SDES/BYE, NTP and RTT. See rtcp.hpp.
+#include "base/bytes.hpp"
 #include "rtp/rtcp.hpp"
 
 #include <cstring>
@@ -25,24 +26,6 @@ class RtcpCategory final : public std::error_category {
     return "unknown RTCP error";
   }
 };
-
-std::uint16_t get16(const std::uint8_t* p) noexcept {
-  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
-}
-std::uint32_t get32(const std::uint8_t* p) noexcept {
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
-         std::uint32_t{p[3]};
-}
-void put16(std::uint8_t* p, std::uint16_t v) noexcept {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
-void put32(std::uint8_t* p, std::uint32_t v) noexcept {
-  p[0] = static_cast<std::uint8_t>(v >> 24);
-  p[1] = static_cast<std::uint8_t>(v >> 16);
-  p[2] = static_cast<std::uint8_t>(v >> 8);
-  p[3] = static_cast<std::uint8_t>(v);
-}
 
 template <class T>
 Result<T> fail(rtcp_error e) noexcept {

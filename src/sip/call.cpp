@@ -184,12 +184,17 @@ std::string Call::contact(std::string_view transport) const {
   return fmt::format("<sip:switchboard@{};transport={}>", hostport(ua_, transport), t);
 }
 
+// Our From before the dialog exists (INVITE, CANCEL, non-2xx ACK); the dialog has its own.
+std::string Call::from_header() const {
+  return (from_display_.empty() ? "" : "\"" + from_display_ + "\" ") + "<" + from_uri_ + ">;tag=" + local_tag_;
+}
+
 std::string Call::build_invite(const std::string& branch, std::string_view transport, bool with_sdp) {
   MessageWriter w;
   w.request(Method::invite, request_uri_)
       .header(HeaderId::via, via(transport, branch))
       .header(HeaderId::max_forwards, "70")
-      .header(HeaderId::from, (from_display_.empty() ? "" : "\"" + from_display_ + "\" ") + "<" + from_uri_ + ">;tag=" + local_tag_)
+      .header(HeaderId::from, from_header())
       .header(HeaderId::to, "<" + to_uri_ + ">")
       .header(HeaderId::call_id, call_id_)
       .header(HeaderId::cseq, fmt::format("{} INVITE", cseq_))
@@ -341,7 +346,7 @@ asio::awaitable<std::optional<CallEnd>> Call::invite_phase() {
             w.request(Method::cancel, request_uri_)
                 .header(HeaderId::via, via(tname, inv.branch))
                 .header(HeaderId::max_forwards, "70")
-                .header(HeaderId::from, (from_display_.empty() ? "" : "\"" + from_display_ + "\" ") + "<" + from_uri_ + ">;tag=" + local_tag_)
+                .header(HeaderId::from, from_header())
                 .header(HeaderId::to, "<" + to_uri_ + ">")
                 .header(HeaderId::call_id, call_id_)
                 .header(HeaderId::cseq, fmt::format("{} CANCEL", cseq_))
@@ -402,7 +407,7 @@ asio::awaitable<std::optional<CallEnd>> Call::invite_phase() {
                 w.request(Method::ack, request_uri_)
                     .header(HeaderId::via, via(tname, inv.branch))
                     .header(HeaderId::max_forwards, "70")
-                    .header(HeaderId::from, (from_display_.empty() ? "" : "\"" + from_display_ + "\" ") + "<" + from_uri_ + ">;tag=" + local_tag_)
+                    .header(HeaderId::from, from_header())
                     .header(HeaderId::to, to ? to->value : std::string_view("<" + to_uri_ + ">"))
                     .header(HeaderId::call_id, call_id_)
                     .header(HeaderId::cseq, fmt::format("{} ACK", cseq_))

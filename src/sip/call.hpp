@@ -127,6 +127,7 @@ class Call : public std::enable_shared_from_this<Call> {
   std::string build_in_dialog(Method m, const std::string& branch, std::string_view transport,
                               std::string_view sdp, std::vector<std::pair<std::string, std::string>> extra = {});
   std::string via(std::string_view transport, const std::string& branch) const;
+  std::string from_header() const;
   std::string contact(std::string_view transport) const;
   void set_state(CallState s);
 
