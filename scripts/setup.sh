@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # Build toolchain and libraries (static archives are required: the binary links fully static).
 BUILD_PKGS="build-essential cmake ninja-build ccache pkg-config clang lld libclang-rt-14-dev
-  libboost1.81-dev libssl-dev libopus-dev libfmt-dev doctest-dev
+  libboost1.81-dev libssl-dev libopus-dev libspandsp-dev libspeexdsp-dev libfmt-dev doctest-dev
   dpkg-dev autoconf automake libtool"
 # Real peers and tools the test suite drives (see docs/testing.md).
 TEST_PKGS="curl python3 sip-tester baresip kamailio kamailio-sqlite-modules

@@ -4,7 +4,9 @@
 #include "http/rest_api.hpp"
 #include "http/server.hpp"
 #include "http/shard_services.hpp"
+#include "media/conference.hpp"
 #include "rtp/audio_leg.hpp"
+#include "rtp/dtls.hpp"
 #include "runtime/runtime.hpp"
 
 #include <boost/asio.hpp>
@@ -73,8 +75,30 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
     auto media_addr = asio::ip::make_address(cfg_.media.address.empty() ? cfg_.sip.listen_address : cfg_.media.address);
     auto ports = std::make_shared<rtp::PortAllocator>(range);
     svc.rtp_ports = ports;
-    svc.make_media = [ex = rt_->shard(i).executor(), ports, media_addr](bool secure) {
-      return rtp::AudioLeg::create(ex, ports, media_addr, secure);
+    auto rooms = std::make_shared<media::ConferenceTable>(rt_->shard(i).executor());
+    svc.conferences = rooms;
+    rtp::AudioLeg::Options lo;
+    lo.keying = cfg_.media.keying == "dtls" ? sdp::Keying::dtls : sdp::Keying::sdes;
+    lo.keying_fallback = cfg_.media.keying_fallback;
+    lo.opus_complexity = cfg_.media.opus_complexity;
+    lo.opus_bitrate = cfg_.media.opus_bitrate;
+    // Runs on the session's shard (dial_on): the leg joins that session's conference there, and
+    // leaves it when the call's media stops.
+    svc.make_media = [ex = rt_->shard(i).executor(), ports, media_addr, lo,
+                      weak_rooms = std::weak_ptr<media::ConferenceTable>(rooms)](const http::MediaRequest& r)
+        -> std::unique_ptr<sip::CallMedia> {
+      auto o = lo;
+      o.secure = r.secure;
+      auto leg = rtp::AudioLeg::create(ex, ports, media_addr, o);
+      auto rooms = weak_rooms.lock();
+      if (!leg || !rooms) return leg;
+      auto room = rooms->get_or_create(r.session_id);
+      const auto id = room->join(&leg->participant(), r.call_id);
+      leg->on_stop([weak_rooms, room, id, sid = r.session_id] {
+        room->leave(id);
+        if (auto t = weak_rooms.lock()) t->release_if_empty(sid);
+      });
+      return leg;
     };
   }
   http::RestOptions ropts;
@@ -93,6 +117,8 @@ App::~App() {
 }
 
 void App::start() {
+  // The DTLS-SRTP certificate is made once per process; make it now, not on the first call.
+  (void)rtp::DtlsIdentity::process();
   auto addr = asio::ip::make_address(cfg_.http_address);
   std::uint16_t port = cfg_.http_port;
   for (unsigned i = 0; i < rt_->size(); ++i) {

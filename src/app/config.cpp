@@ -177,8 +177,19 @@ boost::system::result<Config> parse_config(std::string_view text, std::string* w
     const auto& mo = m->as_object();
     if (!read_string(mo, "address", c.media.address, &err) ||
         !read_uint(mo, "rtpPortMin", c.media.rtp_port_min, &err, 65534) ||
-        !read_uint(mo, "rtpPortMax", c.media.rtp_port_max, &err, 65535))
+        !read_uint(mo, "rtpPortMax", c.media.rtp_port_max, &err, 65535) ||
+        !read_string(mo, "keying", c.media.keying, &err))
       return fail(err);
+    if (c.media.keying != "sdes" && c.media.keying != "dtls") return fail("'media.keying' must be \"sdes\" or \"dtls\"");
+    if (auto* f = mo.if_contains("keyingFallback")) {
+      if (!f->is_bool()) return fail("'media.keyingFallback' must be a boolean");
+      c.media.keying_fallback = f->as_bool();
+    }
+    unsigned cx = static_cast<unsigned>(c.media.opus_complexity), br = static_cast<unsigned>(c.media.opus_bitrate);
+    if (!read_uint(mo, "opusComplexity", cx, &err, 10) || !read_uint(mo, "opusBitrate", br, &err, 510000)) return fail(err);
+    if (br < 6000) return fail("'media.opusBitrate' must be at least 6000");
+    c.media.opus_complexity = static_cast<int>(cx);
+    c.media.opus_bitrate = static_cast<int>(br);
     if (c.media.rtp_port_min >= c.media.rtp_port_max) return fail("'media.rtpPortMin' must be below 'media.rtpPortMax'");
   }
   if (auto* lg = o.if_contains("log")) {

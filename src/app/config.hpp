@@ -67,6 +67,10 @@ struct Config {
   struct Media {
     std::string address;  // RTP bind/advertise address; empty = the SIP listen address
     std::uint16_t rtp_port_min = 20000, rtp_port_max = 29999;
+    std::string keying = "sdes";  // SRTP keying offered first when sip.secure: "sdes" | "dtls"
+    bool keying_fallback = true;  // 488/606 to a secure offer → one re-INVITE with the other keying
+    int opus_complexity = 5;      // 0..10 (PERF.md: 5 costs half of 9)
+    int opus_bitrate = 32000;     // bits/s
   } media;
 
   std::string log_level = "info";

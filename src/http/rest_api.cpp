@@ -149,7 +149,8 @@ asio::awaitable<Outcome> dial_on(ShardServices* s, std::string key, DialRequest 
   auto token = core::validate_client_token(d.token, key, project ? project->api_secret : std::string(), d.session_id, now_s);
   if (!token) co_return fail(400, "Invalid token", token.error().message());
   if (!s->sip || !s->make_media) co_return fail(503, "SIP is not configured on this server");
-  auto media = s->make_media(d.sip.secure);
+  const std::string call_id = uuid_v4();
+  auto media = s->make_media(MediaRequest{d.sip.secure, d.session_id, call_id});
   if (!media) co_return fail(503, "No media port available", "The RTP port range of this shard is exhausted");
 
   // SPEC §2.2: the SIP party is a connection with an audio-only stream at once, before the far
@@ -166,7 +167,6 @@ asio::awaitable<Outcome> dial_on(ShardServices* s, std::string key, DialRequest 
   st.created_ms = now_ms;
   const auto* stream = session->add_stream(connection_id, st);
   const std::string stream_id = stream ? stream->id : std::string();
-  const std::string call_id = uuid_v4();
 
   // Call-monitoring webhooks (SPEC §6), ordered per call by the sender.
   auto emit = [s, key, sid = d.session_id, call_id, connection_id, now_ms](std::string_view event,
@@ -215,6 +215,18 @@ asio::awaitable<Outcome> dial_on(ShardServices* s, std::string key, DialRequest 
                     {"connectionId", connection_id}, {"streamId", stream_id}, {"createdAt", now_ms},
                     {"updatedAt", now_ms}};
   co_return Outcome{200, json::serialize(body)};
+}
+
+// The call's state and media statistics, if this shard carries it for this project.
+asio::awaitable<std::optional<std::string>> call_stats_on(ShardServices* s, std::string key, std::string call_id) {
+  auto* call = s->sip ? s->sip->find(call_id) : nullptr;
+  if (!call) co_return std::nullopt;
+  auto* session = s->sessions.find(call->params().session_id);
+  if (session && session->api_key() != key) co_return std::nullopt;
+  const auto st = call->state();
+  std::string state = st ? std::string(sip::to_string(*st)) : "DIALING";
+  co_return fmt::format(R"({{"id":"{}","sessionId":"{}","state":"{}","media":{}}})", call_id,
+                        call->params().session_id, state, call->media().stats_json());
 }
 
 asio::awaitable<Outcome> disconnect_on(ShardServices* s, std::string key, std::string sid, std::string cid) {
@@ -449,6 +461,17 @@ asio::awaitable<Response> RestApi::handle(Request req) {
       auto out = co_await runtime::on_shard(o.shard, dial_on(&o, *key, std::move(*d), now_s));
       if (out.status >= 400) ++here.counters.dial_rejected;
       co_return finish(to_response(std::move(out)));
+    }
+
+    // GET /call/{callId}/stats: the call's media statistics (a Switchboard extension).
+    if (rest.size() == 3 && rest[0] == "call" && rest[2] == "stats") {
+      if (method != bhttp::verb::get) co_return method_not_allowed();
+      if (rest[1].empty() || rest[1].size() > 64) co_return finish(error_response(400, "Invalid call ID"));
+      for (auto* s : shards_) {
+        auto found = co_await runtime::on_shard(s->shard, call_stats_on(s, *key, rest[1]));
+        if (found) co_return finish(make_response(200, std::move(*found)));
+      }
+      co_return finish(error_response(404, "Call not found"));
     }
 
     // Callback registration (SPEC §4.7, §9)

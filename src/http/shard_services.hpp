@@ -26,8 +26,16 @@ struct RestCounters {
   std::uint64_t calls_by_outcome[3] = {};  // [0] answered then ended normally, [1] failed, [2] other
 };
 
-// Builds the media side of a new SIP leg (the rtp layer's AudioLeg); null when no port is free.
-using MediaFactory = std::function<std::unique_ptr<sip::CallMedia>(bool secure)>;
+// What a new SIP leg's media needs to know: whether it must be encrypted, and which session's
+// conference (mixer) it joins.
+struct MediaRequest {
+  bool secure = false;
+  std::string session_id;
+  std::string call_id;
+};
+// Builds the media side of a new SIP leg (the rtp layer's AudioLeg, joined to the session's
+// conference); null when no port is free.
+using MediaFactory = std::function<std::unique_ptr<sip::CallMedia>(const MediaRequest&)>;
 
 struct ShardServices {
   ShardServices(runtime::Shard& s, core::ProjectTable projects, std::size_t session_limit, WebhookOptions wopts)
@@ -47,6 +55,7 @@ struct ShardServices {
   // Call limits from configuration, copied into every call (SPEC §7 defaults).
   std::chrono::seconds max_call_duration{6 * 3600}, max_inactive{300}, ring_timeout{180};
   std::shared_ptr<void> rtp_ports;  // the shard's RTP port allocator, owned here
+  std::shared_ptr<void> conferences;  // the shard's media::ConferenceTable, owned here
   std::map<std::string, std::string, std::less<>> call_of_connection;  // connection id → call id
 };
 

@@ -3,71 +3,503 @@
 #include "base/crypto.hpp"
 #include "base/encoding.hpp"
 #include "base/log.hpp"
+#include "mix/codec.hpp"
+#include "mix/jitter_buffer.hpp"
+#include "mix/resampler.hpp"
+#include "rtp/dtls.hpp"
+#include "rtp/packet.hpp"
+#include "rtp/rtcp.hpp"
+#include "rtp/sdes.hpp"
+#include "rtp/seq.hpp"
+#include "rtp/srtp.hpp"
 
 #include <boost/asio.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <random>
 
 namespace sb::rtp {
 namespace asio = boost::asio;
 using udp = asio::ip::udp;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
 
-struct AudioLeg::State {
-  explicit State(asio::any_io_executor ex) : rtp(ex), rtcp(ex) {}
+namespace {
+
+// RFC 4961 latching for plain RTP: once latched, another source may take over only after the
+// latched one has been silent this long (a NAT rebinding), so a stray packet cannot hijack it.
+constexpr auto k_relatch_after = 2s;
+// RFC 3550 §6.2: 5 s minimum report interval (we are one of two members, no bandwidth issue).
+constexpr auto k_rtcp_interval = 5s;
+// Decoded audio waiting for the mixer, at 48 kHz: 200 ms (a 120 ms Opus packet fits).
+constexpr std::size_t k_fifo = 9600;
+// RFC 3551 §6: payload type 13 is comfort noise (RFC 3389).
+constexpr int k_cn_pt = 13;
+
+mix::CodecId codec_id(sdp::Codec c) {
+  switch (c) {
+    case sdp::Codec::opus: return mix::CodecId::opus;
+    case sdp::Codec::g722: return mix::CodecId::g722;
+    case sdp::Codec::pcmu: return mix::CodecId::pcmu;
+    case sdp::Codec::pcma: return mix::CodecId::pcma;
+  }
+  return mix::CodecId::pcmu;
+}
+
+std::uint32_t random_u32() {
+  auto b = random_bytes(4);
+  std::uint32_t v = 0;
+  for (unsigned char c : b) v = (v << 8) | c;
+  return v;
+}
+
+}  // namespace
+
+struct AudioLeg::State final : mix::Participant {
+  explicit State(asio::any_io_executor ex) : ex(ex), rtp(ex), rtcp(ex), rtcp_timer(ex), dtls_timer(ex) {}
+  asio::any_io_executor ex;
   udp::socket rtp, rtcp;
+  asio::steady_timer rtcp_timer, dtls_timer;
   std::shared_ptr<PortAllocator> ports;
   std::uint16_t port = 0;
   bool stopped = false;
   LegStats stats;
-  std::optional<std::chrono::steady_clock::time_point> last_packet;
-  std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
+  std::optional<Clock::time_point> last_packet;
+
+  // Where to send: the SDP address until packets arrive, then where they come from (latching).
+  std::optional<udp::endpoint> remote_rtp, remote_rtcp;
+  bool latched = false;
+  Clock::time_point last_from_latched{};
+  bool rtcp_mux = false;
+
+  // Negotiated media.
+  bool have_media = false;
+  bool sending = false, receiving = false;
+  int send_pt = 0, recv_pt = 0;
+  std::optional<int> recv_dtmf_pt;
+  int ptime_ms = 20;
+
+  // Keys. A secure leg never sends or accepts a packet without them.
+  bool secure = false;
+  std::unique_ptr<SrtpContext> srtp_in, srtp_out;
+  std::optional<sdp::Crypto> sdes_local, sdes_remote;
+  std::unique_ptr<DtlsSrtp> dtls;
+  std::optional<std::string> failure;
+
+  // Receive state.
+  bool have_ssrc = false;
+  std::uint32_t remote_ssrc = 0;
+  SequenceTracker seq;
+  JitterEstimator jitter;
+  std::unique_ptr<mix::JitterBuffer> jb;
+  std::unique_ptr<mix::Decoder> decoder;
+  std::unique_ptr<mix::Resampler> up;
+  int decode_rate = 8000, rtp_clock = 8000;
+  std::array<std::int16_t, k_fifo> fifo{};
+  std::size_t fifo_n = 0;
+  // Last SR from the far end (RFC 3550 §6.4.1 LSR/DLSR).
+  std::uint32_t last_sr_middle = 0;
+  Clock::time_point last_sr_at{};
+
+  // Send state.
+  mix::CodecConfig send_cfg;
+  std::unique_ptr<mix::Encoder> enc;
+  std::unique_ptr<mix::Resampler> down;
+  std::uint32_t ssrc = random_u32();
+  std::uint16_t out_seq = static_cast<std::uint16_t>(random_u32());
+  std::uint32_t out_ts = random_u32();
+  bool first_packet = true;
+  std::uint32_t sent_packets = 0, sent_octets = 0;
+  std::string cname = "switchboard@" + sb::to_hex(random_bytes(6));
+
+  // ---- mix::Participant -----------------------------------------------------------------
+  bool pull(Clock::time_point now, mix::MixFrame& out) noexcept override;
+  const mix::CodecConfig* send_config() const noexcept override {
+    return sending && enc && (!secure || srtp_out) && remote_rtp ? &send_cfg : nullptr;
+  }
+  int encode(const mix::MixFrame& pcm, std::span<std::uint8_t> out) noexcept override;
+  const mix::Encoder* encoder() const noexcept override { return enc.get(); }
+  bool adopt_encoder_state(const mix::Participant& leader) noexcept override {
+    const auto* e = leader.encoder();
+    return enc && e && enc->copy_state_from(*e);
+  }
+  void send(std::span<const std::uint8_t> payload) noexcept override;
+
+  // ---- receive --------------------------------------------------------------------------
+  void on_datagram(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from, bool rtcp_socket);
+  void on_rtp(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from);
+  void on_rtcp(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from);
+  void pump_dtls();
+  void on_dtls_progress();
+  void send_rtcp_report();
+  void send_raw(udp::socket& s, const udp::endpoint& to, std::span<const std::uint8_t> data) {
+    boost::system::error_code ec;
+    s.send_to(asio::buffer(data.data(), data.size()), to, 0, ec);
+    if (ec) ++stats.send_errors;
+  }
 };
 
-namespace {
+// ------------------------------------------------------------------------------------------
+// Receive
 
-// RFC 3550 §5.1 minimum: version 2 and a 12-byte fixed header. RTCP (RFC 5761 §4, payload
-// types 200–204 after the marker bit) is told apart for rtcp-mux.
-bool plausible_rtp(const unsigned char* p, std::size_t n) { return n >= 12 && (p[0] >> 6) == 2; }
-bool is_rtcp(const unsigned char* p, std::size_t n) { return n >= 8 && p[1] >= 192 && p[1] <= 223; }
+void AudioLeg::State::on_datagram(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from,
+                                  bool rtcp_socket) {
+  if (n == 0) return;
+  switch (classify(buf[0])) {
+    case PacketKind::dtls:
+      // RFC 7983 §7: DTLS on the RTP port (and on the RTCP port without rtcp-mux).
+      if (dtls) {
+        if (!latched) remote_rtp = from;  // answer the handshake where it comes from
+        dtls->receive(buf.first(n), Clock::now());
+        on_dtls_progress();
+      } else {
+        ++stats.malformed;
+      }
+      return;
+    case PacketKind::stun: ++stats.stun; return;  // no ICE on SIP legs
+    case PacketKind::rtp_or_rtcp: break;
+    case PacketKind::unknown: ++stats.malformed; return;
+  }
+  if (rtcp_socket || looks_like_rtcp(buf.first(n)))
+    on_rtcp(buf, n, from);
+  else
+    on_rtp(buf, n, from);
+}
 
-// Receives on one socket until it is closed; counts and timestamps what arrives. Media
-// processing (SRTP, jitter buffer, decode) plugs in here in issue 4.
-asio::awaitable<void> receive_loop(std::shared_ptr<AudioLeg::State> st, bool rtcp_socket) {
-  std::array<unsigned char, 2048> buf;
-  udp::endpoint from;
-  auto& sock = rtcp_socket ? st->rtcp : st->rtp;
-  while (!st->stopped) {
-    auto [ec, n] = co_await sock.async_receive_from(asio::buffer(buf), from, asio::as_tuple(asio::use_awaitable));
-    if (ec) {
-      if (ec == asio::error::operation_aborted || st->stopped) break;
-      continue;  // ICMP errors surface as recv errors on connected paths: keep going
+void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from) {
+  if (!have_media) {
+    ++stats.unknown_pt;  // nothing negotiated yet (early media is not played)
+    return;
+  }
+  if (secure) {
+    if (!srtp_in) {
+      ++stats.unauthenticated;
+      return;
     }
-    if (!plausible_rtp(buf.data(), n)) {
-      ++st->stats.malformed;
-      continue;
+    const int len = srtp_in->unprotect_rtp(buf, n);
+    if (len < 0) {
+      ++stats.srtp_failures;
+      return;
     }
-    if (rtcp_socket || is_rtcp(buf.data(), n)) {
-      ++st->stats.rtcp_packets;
-      continue;
+    n = static_cast<std::size_t>(len);
+  }
+  auto pkt = parse_rtp(buf.first(n));
+  if (!pkt) {
+    ++stats.malformed;
+    return;
+  }
+  const auto now = Clock::now();
+  // Latching (RFC 4961 symmetric RTP). An SRTP packet that authenticated proves its sender; a
+  // plain one may take over only a source that went quiet.
+  if (!remote_rtp || from != *remote_rtp || !latched) {
+    const bool may = secure || !latched || now - last_from_latched > k_relatch_after;
+    if (!may) {
+      ++stats.foreign_source;
+      return;
     }
-    ++st->stats.rtp_packets;
-    st->stats.rtp_bytes += n;
-    st->last_packet = std::chrono::steady_clock::now();
+    if (!latched || !remote_rtp || from != *remote_rtp) ++stats.latches;
+    remote_rtp = from;
+    if (rtcp_mux) remote_rtcp = from;
+    latched = true;
+  }
+  last_from_latched = now;
+  last_packet = now;
+  ++stats.rtp_packets;
+  stats.rtp_bytes += n;
+  const auto& v = *pkt;
+  if (recv_dtmf_pt && v.payload_type == *recv_dtmf_pt) {
+    ++stats.telephone_events;  // RFC 4733: not audio (DTMF relay is a later issue)
+    return;
+  }
+  if (v.payload_type == k_cn_pt) {
+    ++stats.comfort_noise;
+    return;
+  }
+  if (v.payload_type != recv_pt || !jb) {
+    ++stats.unknown_pt;
+    return;
+  }
+  if (!have_ssrc || v.ssrc != remote_ssrc) {
+    // A new source (the far end restarted, a transfer): fresh sequence state and buffer.
+    if (have_ssrc) ++stats.ssrc_changes;
+    have_ssrc = true;
+    remote_ssrc = v.ssrc;
+    seq = SequenceTracker{};
+    jitter = JitterEstimator{};
+    jb->reset();
+  }
+  seq.update(v.seq);
+  const auto arrival_units = static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() * rtp_clock / 1000000);
+  jitter.update(v.timestamp, arrival_units);
+  jb->push(v.seq, v.timestamp, v.payload, now);
+}
+
+void AudioLeg::State::on_rtcp(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from) {
+  if (secure) {
+    if (!srtp_in) {
+      ++stats.unauthenticated;
+      return;
+    }
+    const int len = srtp_in->unprotect_rtcp(buf, n);
+    if (len < 0) {
+      ++stats.srtp_failures;
+      return;
+    }
+    n = static_cast<std::size_t>(len);
+  }
+  const auto data = std::span<const std::uint8_t>(buf.data(), n);
+  if (validate_compound(data)) {
+    ++stats.malformed;
+    return;
+  }
+  ++stats.rtcp_packets;
+  if (!rtcp_mux && (secure || !remote_rtcp || latched)) remote_rtcp = from;
+  const auto now_sys = std::chrono::system_clock::now();
+  CompoundReader rd(data);
+  auto blocks_about_us = [&](const ReportBlocks& blocks) {
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      auto b = blocks[i];
+      if (b.ssrc != ssrc) continue;
+      if (auto q = rtt_q16(ntp_middle(to_ntp(now_sys)), b.lsr, b.dlsr))
+        stats.rtt_ms = static_cast<std::uint32_t>(from_q16(*q).count() / 1000);
+    }
+  };
+  while (auto p = rd.next()) {
+    if (p->type == static_cast<std::uint8_t>(RtcpType::sr)) {
+      if (auto sr = parse_sr(*p)) {
+        last_sr_middle = ntp_middle(sr->info.ntp);
+        last_sr_at = Clock::now();
+        blocks_about_us(sr->blocks);
+      }
+    } else if (p->type == static_cast<std::uint8_t>(RtcpType::rr)) {
+      if (auto rr = parse_rr(*p)) blocks_about_us(rr->blocks);
+    }
   }
 }
 
-void spawn(asio::any_io_executor ex, std::shared_ptr<AudioLeg::State> st, bool rtcp) {
-  asio::co_spawn(ex, receive_loop(st, rtcp), [](std::exception_ptr e) {
+// ------------------------------------------------------------------------------------------
+// DTLS-SRTP
+
+void AudioLeg::State::pump_dtls() {
+  if (!dtls || !remote_rtp) return;
+  for (auto& d : dtls->take_outgoing()) send_raw(rtp, *remote_rtp, d);
+}
+
+void AudioLeg::State::on_dtls_progress() {
+  pump_dtls();
+  if (!dtls) return;
+  if (dtls->state() == DtlsSrtp::State::connected && !srtp_in && dtls->keys()) {
+    const auto& k = *dtls->keys();
+    srtp_in = SrtpContext::create(k.suite, k.remote_key_salt, SrtpContext::Direction::inbound);
+    srtp_out = SrtpContext::create(k.suite, k.local_key_salt, SrtpContext::Direction::outbound);
+    if (!srtp_in || !srtp_out) {
+      failure = "SRTP context from the DTLS keys failed";
+      srtp_in.reset();
+      srtp_out.reset();
+    } else {
+      log::info("rtp", "leg :{} DTLS-SRTP connected ({})", port, sdes_name(k.suite));
+    }
+  } else if (dtls->state() == DtlsSrtp::State::failed && !failure) {
+    failure = "DTLS: " + dtls->error();
+    log::warn("rtp", "leg :{} {}", port, *failure);
+  }
+  // Wake the retransmission timer so it re-reads next_timer().
+  dtls_timer.cancel();
+}
+
+// ------------------------------------------------------------------------------------------
+// The conference tick
+
+bool AudioLeg::State::pull(Clock::time_point now, mix::MixFrame& out) noexcept {
+  if (!receiving || !jb || !decoder) return false;
+  std::array<std::int16_t, mix::max_frame_samples> pcm;
+  std::array<std::int16_t, mix::max_frame_samples * 6> up_pcm;
+  const int frame_samples = decode_rate / 1000 * ptime_ms;
+  // Normally one jitter-buffer frame per tick; more when the far end packs less than 20 ms.
+  for (int guard = 0; fifo_n < mix::mix_frame && guard < 8; ++guard) {
+    auto r = jb->pop(now);
+    int got = -1;
+    if (r.kind == mix::pop_kind::waiting) break;
+    if (r.kind == mix::pop_kind::frame) {
+      got = decoder->decode(r.payload, pcm);
+      if (got < 0) ++stats.decode_errors;
+    }
+    if (got < 0) {
+      got = decoder->conceal(r.fec_payload, frame_samples, pcm);
+      ++stats.concealed_frames;
+      if (!r.fec_payload.empty()) ++stats.fec_recovered;
+      if (got < 0) break;
+    }
+    std::span<const std::int16_t> at48(pcm.data(), static_cast<std::size_t>(got));
+    if (up) {
+      const int m = up->process(at48, up_pcm);
+      if (m < 0) break;
+      at48 = std::span<const std::int16_t>(up_pcm.data(), static_cast<std::size_t>(m));
+    }
+    const std::size_t take = std::min(at48.size(), fifo.size() - fifo_n);
+    std::copy_n(at48.begin(), take, fifo.begin() + static_cast<std::ptrdiff_t>(fifo_n));
+    fifo_n += take;
+  }
+  auto js = jb->stats();
+  stats.jitter_buffer_ms = static_cast<std::uint32_t>(js.depth.count());
+  stats.jitter_target_ms = static_cast<std::uint32_t>(js.target.count());
+  if (fifo_n < mix::mix_frame) return false;
+  std::copy_n(fifo.begin(), mix::mix_frame, out.begin());
+  std::copy(fifo.begin() + mix::mix_frame, fifo.begin() + static_cast<std::ptrdiff_t>(fifo_n), fifo.begin());
+  fifo_n -= mix::mix_frame;
+  return true;
+}
+
+int AudioLeg::State::encode(const mix::MixFrame& pcm, std::span<std::uint8_t> out) noexcept {
+  if (!enc) return -1;
+  std::array<std::int16_t, mix::mix_frame> low;
+  std::span<const std::int16_t> in(pcm.data(), pcm.size());
+  if (down) {
+    const int m = down->process(in, low);
+    if (m < 0) return -1;
+    in = std::span<const std::int16_t>(low.data(), static_cast<std::size_t>(m));
+  }
+  const int n = enc->encode(in, out);
+  if (n < 0) ++stats.encode_errors;
+  return n;
+}
+
+void AudioLeg::State::send(std::span<const std::uint8_t> payload) noexcept {
+  if (!send_config()) return;
+  RtpHeader h;
+  h.payload_type = static_cast<std::uint8_t>(send_pt);
+  h.seq = out_seq++;
+  h.timestamp = out_ts;
+  h.ssrc = ssrc;
+  h.marker = first_packet;  // RFC 3551 §4.1: first packet of a talkspurt
+  first_packet = false;
+  out_ts += static_cast<std::uint32_t>(mix::frame_timestamp_units(send_cfg));
+  std::array<std::uint8_t, mix::max_encoded_bytes + 64 + srtp_max_trailer> buf;
+  std::size_t n = write_rtp(buf, h, payload);
+  if (n == 0) {
+    ++stats.encode_errors;
+    return;
+  }
+  if (srtp_out) {
+    const int len = srtp_out->protect_rtp(buf, n);
+    if (len < 0) {
+      ++stats.send_errors;
+      return;
+    }
+    n = static_cast<std::size_t>(len);
+  }
+  send_raw(rtp, *remote_rtp, std::span<const std::uint8_t>(buf.data(), n));
+  ++stats.sent_packets;
+  stats.sent_bytes += n;
+  ++sent_packets;
+  sent_octets += static_cast<std::uint32_t>(payload.size());
+}
+
+void AudioLeg::State::send_rtcp_report() {
+  if (!have_media || (secure && !srtp_out)) return;
+  auto& sock = rtcp_mux ? rtp : rtcp;
+  const auto& to = rtcp_mux ? remote_rtp : remote_rtcp;
+  if (!to) return;
+  std::optional<SenderInfo> si;
+  if (sent_packets > 0) {
+    SenderInfo s;
+    s.ntp = to_ntp(std::chrono::system_clock::now());
+    s.rtp_timestamp = out_ts;
+    s.packet_count = sent_packets;
+    s.octet_count = sent_octets;
+    si = s;
+  }
+  std::vector<ReportBlock> blocks;
+  if (have_ssrc && seq.valid()) {
+    auto lr = seq.report();
+    ReportBlock b;
+    b.ssrc = remote_ssrc;
+    b.fraction_lost = lr.fraction_lost;
+    b.cumulative_lost = lr.cumulative_lost;
+    b.extended_highest_seq = lr.extended_max;
+    b.jitter = jitter.jitter();
+    if (last_sr_middle) {
+      b.lsr = last_sr_middle;
+      b.dlsr = to_q16(Clock::now() - last_sr_at);
+    }
+    blocks.push_back(b);
+  }
+  std::array<std::uint8_t, 512 + srtp_max_trailer> buf;
+  std::size_t n = write_report_compound(buf, ssrc, si, blocks, cname);
+  if (n == 0) return;
+  if (srtp_out) {
+    const int len = srtp_out->protect_rtcp(buf, n);
+    if (len < 0) return;
+    n = static_cast<std::size_t>(len);
+  }
+  send_raw(sock, *to, std::span<const std::uint8_t>(buf.data(), n));
+  ++stats.rtcp_sent;
+}
+
+// ------------------------------------------------------------------------------------------
+// Coroutines
+
+namespace {
+
+asio::awaitable<void> receive_loop(std::shared_ptr<AudioLeg::State> st, bool rtcp_socket) {
+  std::array<std::uint8_t, 2048 + srtp_max_trailer> buf;
+  udp::endpoint from;
+  auto& sock = rtcp_socket ? st->rtcp : st->rtp;
+  while (!st->stopped) {
+    auto [ec, n] = co_await sock.async_receive_from(asio::buffer(buf.data(), 2048), from,
+                                                    asio::as_tuple(asio::use_awaitable));
+    if (st->stopped) break;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) break;
+      continue;  // ICMP errors surface as receive errors: keep going
+    }
+    st->on_datagram(buf, n, from, rtcp_socket);
+  }
+}
+
+asio::awaitable<void> rtcp_loop(std::shared_ptr<AudioLeg::State> st) {
+  std::mt19937 rng(random_u32());
+  std::uniform_real_distribution<double> spread(0.5, 1.5);  // RFC 3550 §6.3.1 randomisation
+  while (!st->stopped) {
+    st->rtcp_timer.expires_after(std::chrono::duration_cast<Clock::duration>(k_rtcp_interval * spread(rng)));
+    co_await st->rtcp_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (st->stopped) break;
+    st->send_rtcp_report();
+  }
+}
+
+asio::awaitable<void> dtls_loop(std::shared_ptr<AudioLeg::State> st) {
+  while (!st->stopped && st->dtls && st->dtls->state() == DtlsSrtp::State::handshaking) {
+    auto at = st->dtls->next_timer();
+    st->dtls_timer.expires_at(at ? *at : Clock::now() + 100ms);
+    auto [ec] = co_await st->dtls_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (st->stopped || !st->dtls) break;
+    if (!ec) {
+      st->dtls->on_timer(Clock::now());
+      st->on_dtls_progress();
+    }
+  }
+}
+
+void spawn(asio::any_io_executor ex, asio::awaitable<void> task, const char* what) {
+  asio::co_spawn(ex, std::move(task), [what](std::exception_ptr e) {
     if (e) try {
         std::rethrow_exception(e);
       } catch (const std::exception& x) {
-        log::warn("rtp", "receive loop ended: {}", x.what());
+        log::warn("rtp", "{} ended: {}", what, x.what());
       }
   });
 }
 
 }  // namespace
 
+// ------------------------------------------------------------------------------------------
+// AudioLeg
+
 std::unique_ptr<AudioLeg> AudioLeg::create(asio::any_io_executor ex, std::shared_ptr<PortAllocator> ports,
-                                           asio::ip::address address, bool secure) {
+                                           asio::ip::address address, Options opt) {
   auto st = std::make_shared<State>(ex);
   st->ports = ports;
   // A port of our slice may still be taken by another process: try a few.
@@ -88,16 +520,20 @@ std::unique_ptr<AudioLeg> AudioLeg::create(asio::any_io_executor ex, std::shared
     st->port = *p;
   }
   if (st->port == 0) return nullptr;
+  boost::system::error_code ec;
+  st->rtp.non_blocking(true, ec);
+  st->rtcp.non_blocking(true, ec);
+  st->secure = opt.secure;
   std::unique_ptr<AudioLeg> leg(new AudioLeg(st));
+  leg->opt_ = opt;
   auto& L = leg->local_;
   L.address = address.to_string();
   L.rtp_port = st->port;
   L.session_id = std::stoull(sb::to_hex(random_bytes(6)), nullptr, 16);
   L.session_version = 1;
-  if (secure) {
-    // SDES (RFC 4568) keys, one per suite we can run, strongest first. DTLS-SRTP keying and the
-    // choice between them arrive with the media issue (see README "Media").
-    L.keying = sdp::Keying::sdes;
+  if (opt.secure) {
+    // SDES (RFC 4568) keys, one per suite we run, strongest first; they are made even when the
+    // first offer is DTLS so a fallback offer can use them.
     std::uint32_t tag = 1;
     for (std::string_view suite : {"AEAD_AES_256_GCM", "AEAD_AES_128_GCM", "AES_CM_128_HMAC_SHA1_80",
                                    "AES_CM_128_HMAC_SHA1_32"}) {
@@ -105,11 +541,20 @@ std::unique_ptr<AudioLeg> AudioLeg::create(asio::any_io_executor ex, std::shared
       if (!len) continue;
       leg->sdes_keys_.push_back(sdp::make_crypto(tag++, suite, random_bytes(*len)));
     }
-    L.sdes_offers = leg->sdes_keys_;
   }
-  spawn(ex, st, false);
-  spawn(ex, st, true);
+  leg->prepare_local();
+  spawn(ex, receive_loop(st, false), "RTP receive loop");
+  spawn(ex, receive_loop(st, true), "RTCP receive loop");
+  spawn(ex, rtcp_loop(st), "RTCP report loop");
   return leg;
+}
+
+void AudioLeg::prepare_local() {
+  local_.keying = opt_.secure ? opt_.keying : sdp::Keying::none;
+  local_.sdes_offers.clear();
+  local_.dtls_fingerprint_sha256.clear();
+  if (local_.keying == sdp::Keying::sdes) local_.sdes_offers = sdes_keys_;
+  if (local_.keying == sdp::Keying::dtls) local_.dtls_fingerprint_sha256 = DtlsIdentity::process()->fingerprint_sha256();
 }
 
 AudioLeg::AudioLeg(std::shared_ptr<State> st) : st_(std::move(st)) {}
@@ -118,16 +563,29 @@ AudioLeg::~AudioLeg() { stop(); }
 
 std::string AudioLeg::offer() { return sdp::build_offer(local_); }
 
-std::string AudioLeg::current_offer() { return sdp::build_offer(local_); }
+std::string AudioLeg::current_offer() {
+  ++local_.session_version;  // RFC 3264 §8: a new version for every new offer
+  return sdp::build_offer(local_);
+}
+
+bool AudioLeg::next_offer() {
+  if (!opt_.secure || !opt_.keying_fallback || tried_fallback_ || negotiated_) return false;
+  tried_fallback_ = true;
+  opt_.keying = opt_.keying == sdp::Keying::sdes ? sdp::Keying::dtls : sdp::Keying::sdes;
+  ++local_.session_version;
+  prepare_local();
+  log::info("rtp", "leg :{} re-offering with {} keying", st_->port, sdp::to_string(opt_.keying));
+  return true;
+}
 
 std::error_code AudioLeg::apply_answer(std::string_view text) {
   auto parsed = sdp::parse(text);
   if (!parsed) return parsed.error ? parsed.error : std::make_error_code(std::errc::invalid_argument);
   auto n = sdp::apply_answer(local_, *parsed.session);
   if (!n) return n.error;
-  negotiated_ = *n;
-  log::info("rtp", "leg :{} negotiated {} pt {} → {}:{}{}", st_->port, sdp::to_string(n->codec), n->payload_type,
-            n->remote_address, n->remote_rtp_port, n->keying == sdp::Keying::sdes ? " (SDES)" : "");
+  if (auto ec = apply(*n)) return ec;
+  log::info("rtp", "leg :{} negotiated {} pt {} → {}:{} ({})", st_->port, sdp::to_string(n->codec), n->payload_type,
+            n->remote_address, n->remote_rtp_port, sdp::to_string(n->keying));
   return {};
 }
 
@@ -141,26 +599,147 @@ std::optional<std::string> AudioLeg::answer_offer(std::string_view text, bool& o
     log::info("rtp", "leg :{} refused a re-offer: {}", st_->port, a.error.message());
     return std::nullopt;
   }
-  negotiated_ = a->negotiated;
+  if (apply(a->negotiated)) return std::nullopt;
   on_hold = a->negotiated.on_hold;
   return a->sdp;
 }
 
+std::error_code AudioLeg::apply(const sdp::Negotiated& n) {
+  auto& st = *st_;
+  const bool codec_changed = !negotiated_ || negotiated_->codec != n.codec ||
+                             negotiated_->payload_type != n.payload_type ||
+                             negotiated_->local_payload_type != n.local_payload_type || negotiated_->ptime != n.ptime;
+  const auto id = codec_id(n.codec);
+  if (codec_changed) {
+    mix::CodecConfig cfg;
+    cfg.id = id;
+    cfg.frame_ms = 20;  // we always send 20 ms (our a=ptime); the far end's ptime is for receiving
+    cfg.complexity = opt_.opus_complexity;
+    cfg.bitrate = opt_.opus_bitrate;
+    auto enc = mix::make_encoder(cfg);
+    auto dec = mix::make_decoder(id);
+    if (!enc || !dec) return std::make_error_code(std::errc::not_supported);
+    const int rate = mix::sample_rate(id);
+    st.send_cfg = cfg;
+    st.enc = std::move(enc);
+    st.decoder = std::move(dec);
+    st.decode_rate = rate;
+    st.rtp_clock = mix::rtp_clock_rate(id);
+    st.up = rate == mix::mix_rate ? nullptr : std::make_unique<mix::Resampler>(rate, mix::mix_rate);
+    st.down = rate == mix::mix_rate ? nullptr : std::make_unique<mix::Resampler>(mix::mix_rate, rate);
+    st.ptime_ms = n.ptime >= 10 && n.ptime <= 120 ? static_cast<int>(n.ptime) : 20;
+    mix::JitterConfig jc;
+    jc.frame = std::chrono::milliseconds(st.ptime_ms);
+    jc.frame_ts = static_cast<std::uint32_t>(st.rtp_clock / 1000 * st.ptime_ms);
+    st.jb = std::make_unique<mix::JitterBuffer>(jc);
+    st.fifo_n = 0;
+    st.have_ssrc = false;
+    st.first_packet = true;
+  }
+  st.send_pt = n.payload_type;
+  st.recv_pt = n.local_payload_type;
+  st.recv_dtmf_pt = n.local_telephone_event_pt;
+  st.rtcp_mux = n.rtcp_mux;
+  st.sending = !n.on_hold && (n.local_direction == sdp::Direction::sendrecv || n.local_direction == sdp::Direction::sendonly);
+  st.receiving = n.local_direction == sdp::Direction::sendrecv || n.local_direction == sdp::Direction::recvonly;
+  if (!st.sending) st.first_packet = true;  // the next packet starts a talkspurt
+
+  // Where to send. A new address in a re-offer (a transfer, a media server change) unlatches.
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(n.remote_address, ec);
+  const bool moved = !negotiated_ || negotiated_->remote_address != n.remote_address ||
+                     negotiated_->remote_rtp_port != n.remote_rtp_port;
+  if (!ec && n.remote_rtp_port != 0 && !addr.is_unspecified() && (moved || !st.remote_rtp)) {
+    st.remote_rtp = udp::endpoint(addr, n.remote_rtp_port);
+    st.latched = false;
+    auto raddr = asio::ip::make_address(n.remote_rtcp_address.empty() ? n.remote_address : n.remote_rtcp_address, ec);
+    if (!ec) st.remote_rtcp = udp::endpoint(raddr, n.remote_rtcp_port ? n.remote_rtcp_port : n.remote_rtp_port + 1);
+    if (n.rtcp_mux) st.remote_rtcp = st.remote_rtp;
+  }
+
+  // Keys.
+  if (n.keying == sdp::Keying::sdes) {
+    if (!n.local_crypto || !n.remote_crypto) return make_error_code(sdp::negotiation_error::crypto_mismatch);
+    if (st.sdes_local != n.local_crypto || st.sdes_remote != n.remote_crypto) {
+      // RFC 4568 §6.1: we protect with our key, the far end's key unprotects what it sends.
+      auto in = make_sdes_context(*n.remote_crypto, SrtpContext::Direction::inbound);
+      auto out = make_sdes_context(*n.local_crypto, SrtpContext::Direction::outbound);
+      if (!in || !out) return make_error_code(sdp::negotiation_error::crypto_mismatch);
+      st.srtp_in = std::move(in);
+      st.srtp_out = std::move(out);
+      st.sdes_local = n.local_crypto;
+      st.sdes_remote = n.remote_crypto;
+    }
+  } else if (n.keying == sdp::Keying::dtls && !st.dtls) {
+    if (!n.remote_fingerprint) return make_error_code(sdp::negotiation_error::dtls_mismatch);
+    const auto now = Clock::now();
+    st.dtls = std::make_unique<DtlsSrtp>(DtlsIdentity::process(),
+                                         n.dtls_active ? DtlsSrtp::Role::client : DtlsSrtp::Role::server,
+                                         n.remote_fingerprint->hash_func, n.remote_fingerprint->value, now);
+    st.dtls->start(now);
+    st.pump_dtls();
+    spawn(st.ex, dtls_loop(st_), "DTLS timer");
+  }
+  st.have_media = true;
+  negotiated_ = n;
+  return {};
+}
+
 std::optional<std::chrono::milliseconds> AudioLeg::since_last_packet() const {
   if (!st_->last_packet) return std::nullopt;
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - *st_->last_packet);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - *st_->last_packet);
 }
+
+std::optional<std::string> AudioLeg::failure() const { return st_->failure; }
+
+mix::Participant& AudioLeg::participant() { return *st_; }
+
+void AudioLeg::on_stop(std::function<void()> f) { on_stop_ = std::move(f); }
 
 void AudioLeg::stop() {
   if (st_->stopped) return;
+  if (on_stop_) std::exchange(on_stop_, nullptr)();
   st_->stopped = true;
+  if (st_->dtls) st_->dtls->close(), st_->pump_dtls();
   boost::system::error_code ec;
+  st_->rtcp_timer.cancel();
+  st_->dtls_timer.cancel();
   st_->rtp.close(ec);
   st_->rtcp.close(ec);
   st_->ports->release(st_->port);
 }
 
 std::uint16_t AudioLeg::rtp_port() const { return st_->port; }
-const LegStats& AudioLeg::stats() const { return st_->stats; }
+
+LegStats AudioLeg::stats() const {
+  LegStats s = st_->stats;
+  if (st_->have_ssrc) {
+    s.lost = st_->seq.lost();
+    s.jitter_ms = st_->rtp_clock ? st_->jitter.jitter() * 1000 / static_cast<std::uint32_t>(st_->rtp_clock) : 0;
+  }
+  return s;
+}
+
+std::string AudioLeg::stats_json() const {
+  const auto s = stats();
+  std::string rtt = s.rtt_ms ? std::to_string(*s.rtt_ms) : "null";
+  return fmt::format(
+      R"({{"codec":"{}","keying":"{}","localPort":{},"latched":{},)"
+      R"("packetsReceived":{},"bytesReceived":{},"packetsSent":{},"bytesSent":{},"rtcpReceived":{},"rtcpSent":{},)"
+      R"("packetsLost":{},"jitterMs":{},"rttMs":{},"jitterBufferMs":{},"jitterBufferTargetMs":{},)"
+      R"("concealedFrames":{},"fecRecovered":{},"dropped":{{"malformed":{},"srtpFailures":{},"unauthenticated":{},)"
+      R"("foreignSource":{},"unknownPayloadType":{},"decodeErrors":{}}},"telephoneEvents":{},"comfortNoise":{}}})",
+      codec_name(), negotiated_ ? keying_name() : std::string(), st_->port, st_->latched, s.rtp_packets, s.rtp_bytes,
+      s.sent_packets, s.sent_bytes, s.rtcp_packets, s.rtcp_sent, s.lost, s.jitter_ms, rtt, s.jitter_buffer_ms,
+      s.jitter_target_ms, s.concealed_frames, s.fec_recovered, s.malformed, s.srtp_failures, s.unauthenticated,
+      s.foreign_source, s.unknown_pt, s.decode_errors, s.telephone_events, s.comfort_noise);
+}
+
+std::string AudioLeg::codec_name() const {
+  return negotiated_ ? std::string(sdp::to_string(negotiated_->codec)) : std::string();
+}
+std::string AudioLeg::keying_name() const {
+  return negotiated_ ? std::string(sdp::to_string(negotiated_->keying)) : std::string();
+}
 
 }  // namespace sb::rtp

@@ -462,6 +462,14 @@ asio::awaitable<std::optional<CallEnd>> Call::invite_phase() {
               co_return std::nullopt;
             }
             if (forced) co_return forced;
+            if ((status == 488 || status == 606) && media_->next_offer()) {
+              // RFC 3264 §6 / RFC 3261 §21.4.26: the offer was not acceptable; a far end that
+              // speaks only the other SRTP keying gets a second INVITE with it (same Call-ID).
+              log::info("sip", "call {}: {} to our offer, retrying with the alternative offer", params_.id, status);
+              offer_sdp_ = media_->offer();
+              done = true;
+              break;
+            }
             if (status == 401 || status == 407) {
               if (digest_.on_challenge(in->msg) == DigestSession::Next::retry) {
                 done = true;  // re-send the INVITE with credentials (same Call-ID and tag)
@@ -689,6 +697,11 @@ asio::awaitable<CallEnd> Call::dialog_phase() {
       inactivity_check = now + inactivity_step;
       // SPEC §7: 5 minutes without received media ends the call; not while the far end holds
       // the call (it may legitimately stop sending), see README "Timers".
+      if (auto why = media_->failure()) {
+        log::warn("sip", "call {}: media failed: {}", params_.id, *why);
+        co_await send_bye();
+        co_return CallEnd{704, "Media Timeout"};
+      }
       if (state_ != CallState::on_hold) {
         auto since = media_->since_last_packet();
         auto elapsed = now - start;

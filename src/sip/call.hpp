@@ -45,6 +45,14 @@ class CallMedia {
   // Milliseconds since the last media packet arrived (nullopt: never). For the inactivity rule.
   virtual std::optional<std::chrono::milliseconds> since_last_packet() const = 0;
   virtual void stop() = 0;
+  // The far end refused our offer (488/606): switch to another one (the other SRTP keying) and
+  // return true to re-send the INVITE with offer(); false when there is no alternative.
+  virtual bool next_offer() { return false; }
+  // Set once media can no longer flow (DTLS handshake failed): the call ends (BYE, 704).
+  virtual std::optional<std::string> failure() const { return std::nullopt; }
+  // Media statistics as a JSON object (codec, packets, loss, jitter, RTT, buffer), for the
+  // call stats endpoint (docs/rest.md).
+  virtual std::string stats_json() const { return "{}"; }
 };
 
 enum class CallState { dialing, ringing, active, on_hold, hangup };
@@ -95,6 +103,8 @@ class Call : public std::enable_shared_from_this<Call> {
   const std::string& call_id() const { return call_id_; }
   const std::string& local_tag() const { return local_tag_; }
   bool ended() const { return ended_; }
+  std::optional<CallState> state() const { return state_; }
+  const CallMedia& media() const { return *media_; }
 
   void start();
   // REST force-disconnect or drain: CANCEL before an answer, BYE after (SPEC §7a). A CANCEL may

@@ -1,22 +1,28 @@
 // baresip 1.0.0 as an auto-answering far end for interop tests (/work/shared/INTEROP.md): a
 // config directory in a temp dir (config, accounts, a WAV source, a self-signed certificate for
 // its TLS listener), the process started on free ports with its SIP trace on (`-s`), and killed
-// by PID on destruction. No sound card: audio comes from `aufile` and plays to ALSA's null device.
+// by PID on destruction. No sound card: audio comes from `aufile` (a sine, or a WAV the test
+// gives) and plays to ALSA's null device; `sndfile` records what each call sends and receives.
+// It can also place one call itself at start-up (`Options::dial`), as a caller leg.
+// (Only process.hpp, doctest and fmt: media tests use it without the server's headers.)
 #pragma once
 #include "support/process.hpp"
-#include "support/sip_fixture.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace sb::test {
+using namespace std::chrono_literals;
 
 class Baresip {
  public:
@@ -32,6 +38,25 @@ class Baresip {
     // error and the `menu` module hangs the call up (BYE), so a short file makes baresip end the
     // call itself, about a second after the file ran out (aufile checks once a second).
     int source_seconds = 30;
+    // A WAV to send instead of the sine (best 48 kHz mono 16-bit, see audio::reference_wav); it
+    // is copied into the config directory. The call ends ~1 s after it runs out, as above.
+    std::string source_wav;
+    // Record every call with `sndfile` (what it received and what it sent, see recordings()).
+    bool record = true;
+    // A SIP URI to call once started (`-e "/dial URI"`, from the first account): a caller leg.
+    std::string dial;
+    // More config lines, appended as given ("jitter_buffer_delay 5-10", say).
+    std::vector<std::string> extra_config;
+  };
+
+  // One call's recording by `sndfile`: 16-bit mono WAVs at the codec's rate (8 kHz PCMU/PCMA,
+  // 16 kHz G.722, 48 kHz Opus), complete once the call has ended. Files are named by the
+  // second the call's audio started (dump-YYYY-MM-DD-hh-mm-ss-{dec,enc}.wav): two calls of one
+  // baresip starting within the same second write the same files, so give each leg its own
+  // baresip.
+  struct Recording {
+    std::string received;  // decoded from the far end ("-dec.wav")
+    std::string sent;      // what it encoded and sent ("-enc.wav")
   };
 
   // Its RTP ports (config `rtp_ports`): SIP ports are kept out of this range.
@@ -100,6 +125,31 @@ class Baresip {
   }
   bool running() { return proc_ && proc_->running(); }
 
+  // The recordings so far, one per call in call order, from sndfile's log lines
+  // ("sndfile: dumping decode audio to PATH").
+  std::vector<Recording> recordings() const {
+    std::vector<Recording> out;
+    const auto text = log();
+    auto path_after = [&](std::size_t at, std::string_view needle) {
+      auto begin = at + needle.size();
+      auto end = text.find_first_of("\r\n", begin);
+      return text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    };
+    constexpr std::string_view kDec = "sndfile: dumping decode audio to ", kEnc = "sndfile: dumping encode audio to ";
+    std::vector<std::string> dec, enc;
+    for (auto at = text.find(kDec); at != std::string::npos; at = text.find(kDec, at + 1)) dec.push_back(path_after(at, kDec));
+    for (auto at = text.find(kEnc); at != std::string::npos; at = text.find(kEnc, at + 1)) enc.push_back(path_after(at, kEnc));
+    for (std::size_t i = 0; i < std::max(dec.size(), enc.size()); ++i)
+      out.push_back({i < dec.size() ? dec[i] : std::string(), i < enc.size() ? enc[i] : std::string()});
+    return out;
+  }
+  // Calls ended so far (by either side), as baresip logs them.
+  std::size_t calls_ended() const { return count(" terminated (duration: "); }
+  // Waits until `times` calls have ended: their recordings are then complete.
+  bool wait_calls_ended(std::chrono::milliseconds timeout, std::size_t times = 1) const {
+    return wait_log(" terminated (duration: ", timeout, times);
+  }
+
  private:
   std::string log_path() const { return dir_ + "/baresip.log"; }
 
@@ -111,8 +161,12 @@ class Baresip {
     write_accounts();
     // -4: IPv4 only; -s: SIP trace to the log (the wire, as baresip saw it); -t: a last-resort
     // bound should this test process die before its destructor runs.
-    proc_ = std::make_unique<Process>(std::vector<std::string>{"baresip", "-4", "-s", "-f", dir_, "-t", "120"},
-                                      log_path(), dir_);
+    std::vector<std::string> argv{"baresip", "-4", "-s", "-f", dir_, "-t", "120"};
+    if (!opts_.dial.empty()) {
+      argv.push_back("-e");
+      argv.push_back("/dial " + opts_.dial);
+    }
+    proc_ = std::make_unique<Process>(std::move(argv), log_path(), dir_);
     REQUIRE(proc_->started());
     bool ready = wait_log_until(
         [&](const std::string& log) {
@@ -128,6 +182,25 @@ class Baresip {
   static std::string slurp(const std::string& f) {
     std::ifstream in(f);
     return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  // Waits until something is bound to 127.0.0.1:port (our own bind then fails).
+  static bool wait_bound(std::uint16_t port, int type, std::chrono::milliseconds timeout) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      int fd = ::socket(AF_INET, type, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(port);
+      int one = 1;
+      if (type == SOCK_STREAM) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      bool busy = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0;
+      ::close(fd);
+      if (busy) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
   }
 
   // True when nothing is bound to 127.0.0.1:port for `type`.
@@ -170,6 +243,10 @@ class Baresip {
   }
 
   void make_source() {
+    if (!opts_.source_wav.empty()) {
+      std::filesystem::copy_file(opts_.source_wav, dir_ + "/source.wav", std::filesystem::copy_options::overwrite_existing);
+      return;
+    }
     // 48 kHz mono S16LE: with ausrc_srate/ausrc_channels set, baresip resamples it for every codec.
     run_tool({"sox", "-n", "-r", "48000", "-c", "1", "-b", "16", dir_ + "/source.wav", "synth",
               std::to_string(opts_.source_seconds), "sine", "440", "vol", "0.5"},
@@ -191,7 +268,6 @@ class Baresip {
       << "ausrc_srate 48000\n"
       << "ausrc_channels 1\n"
       << "rtp_ports " << kRtpMin << "-" << kRtpMax << "\n"
-      << "snd_path " << dir_ << "\n"
       << "module_path /usr/lib/baresip/modules\n"
       // Not `stdio` (it cannot poll /dev/null headless) nor anything that listens on a fixed port
       // (cons, httpd, ctrl_tcp).
@@ -202,10 +278,11 @@ class Baresip {
       << "module dtls_srtp.so\n"
       << "module aufile.so\n"
       << "module alsa.so\n"
-      << "module sndfile.so\n"
+      << (opts_.record ? "module sndfile.so\nsnd_path " + dir_ + "\n" : std::string())
       // `account` reads the accounts file; `menu` auto-answers and hangs up on a source error.
       << "module_tmp account.so\n"
       << "module_app menu.so\n";
+    for (const auto& line : opts_.extra_config) c << line << "\n";
   }
 
   void write_accounts() {

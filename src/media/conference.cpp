@@ -1,0 +1,136 @@
+#include "media/conference.hpp"
+
+#include "base/log.hpp"
+
+#include <boost/asio.hpp>
+
+#include <algorithm>
+
+namespace sb::media {
+namespace asio = boost::asio;
+using Clock = mix::Participant::Clock;
+
+Conference::Conference(asio::any_io_executor ex, std::string session_id, ConferenceOptions opt)
+    : ex_(ex), session_id_(std::move(session_id)), opt_(opt) {}
+
+Conference::~Conference() {
+  if (timer_) timer_->cancel();
+}
+
+std::uint32_t Conference::join(mix::Participant* p, std::string stream_id) {
+  const std::uint32_t id = next_id_++;
+  parts_.push_back(Part{id, p, std::move(stream_id)});
+  if (!running_) {
+    running_ = true;
+    if (!timer_) timer_ = std::make_unique<asio::steady_timer>(ex_);
+    asio::co_spawn(ex_, clock(shared_from_this(), ++generation_), [sid = session_id_](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        log::error("media", "conference {} clock ended: {}", sid, x.what());
+      }
+    });
+  }
+  return id;
+}
+
+void Conference::leave(std::uint32_t id) {
+  std::erase_if(parts_, [&](const Part& p) { return p.id == id; });
+  if (parts_.empty() && timer_) {
+    running_ = false;
+    timer_->cancel();
+  }
+}
+
+std::uint32_t Conference::codec_key(const mix::CodecConfig& c) {
+  for (std::size_t i = 0; i < configs_.size(); ++i)
+    if (configs_[i] == c) return static_cast<std::uint32_t>(i + 1);
+  configs_.push_back(c);
+  return static_cast<std::uint32_t>(configs_.size());
+}
+
+void Conference::tick(Clock::time_point now) {
+  const auto cpu0 = Clock::now();
+  ++stats_.ticks;
+  inputs_.clear();
+  listeners_.clear();
+  listener_part_.clear();
+  for (std::size_t i = 0; i < parts_.size(); ++i) {
+    auto& part = parts_[i];
+    if (part.p->pull(now, part.frame)) {
+      // Talker gate: quiet frames (line noise, a muted microphone, PLC fading out) do not enter
+      // the mix, so a silent listener can share the full-mix encode with the other silent ones.
+      if (mix::level_dbfs(part.frame) > opt_.gate_dbfs) part.talked = now;
+      if (part.talked != Clock::time_point{} && now - part.talked <= opt_.hangover) {
+        inputs_.push_back({part.id, &part.frame});
+        ++stats_.contributions;
+      }
+    }
+    if (const auto* cfg = part.p->send_config()) {
+      listeners_.push_back({part.id, codec_key(*cfg)});
+      listener_part_.push_back(i);
+    }
+  }
+  if (!listeners_.empty()) {
+    std::array<std::uint8_t, mix::max_encoded_bytes> out;
+    for (const auto& g : mixer_.mix(inputs_, listeners_)) {
+      auto* leader = parts_[listener_part_[g.listeners.front()]].p;
+      const int n = leader->encode(g.pcm, out);
+      if (n < 0) {
+        ++stats_.encode_errors;
+        continue;
+      }
+      ++stats_.encodes;
+      const std::span<const std::uint8_t> payload(out.data(), static_cast<std::size_t>(n));
+      for (std::size_t k = 0; k < g.listeners.size(); ++k) {
+        auto* p = parts_[listener_part_[g.listeners[k]]].p;
+        if (k > 0) p->adopt_encoder_state(*leader);
+        p->send(payload);
+        ++stats_.sends;
+      }
+    }
+  }
+  const auto cpu = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - cpu0);
+  stats_.last_tick_cpu = cpu;
+  stats_.max_tick_cpu = std::max(stats_.max_tick_cpu, cpu);
+}
+
+asio::awaitable<void> Conference::clock(std::shared_ptr<Conference> self, std::uint64_t generation) {
+  auto next = Clock::now() + opt_.tick;
+  auto live = [&] { return running_ && generation == generation_; };
+  while (live()) {
+    timer_->expires_at(next);
+    co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!live()) break;
+    const auto now = Clock::now();
+    if (now - next > opt_.max_lag) {
+      // Behind (a stalled shard): skip the missed ticks rather than bursting them out.
+      const auto missed = (now - next) / opt_.tick;
+      stats_.skipped_ticks += static_cast<std::uint64_t>(missed);
+      next += opt_.tick * missed;
+    }
+    tick(now);
+    next += opt_.tick;
+  }
+}
+
+std::shared_ptr<Conference> ConferenceTable::get_or_create(const std::string& session_id) {
+  auto it = rooms_.find(session_id);
+  if (it != rooms_.end()) return it->second;
+  auto c = std::make_shared<Conference>(ex_, session_id, opt_);
+  rooms_.emplace(session_id, c);
+  return c;
+}
+
+std::shared_ptr<Conference> ConferenceTable::find(const std::string& session_id) const {
+  auto it = rooms_.find(session_id);
+  return it == rooms_.end() ? nullptr : it->second;
+}
+
+void ConferenceTable::release_if_empty(const std::string& session_id) {
+  auto it = rooms_.find(session_id);
+  if (it != rooms_.end() && it->second->empty()) rooms_.erase(it);
+}
+
+}  // namespace sb::media
