@@ -14,7 +14,7 @@ jobs=${JOBS:-$(nproc)}
 echo "== 1/3 test suite under ASan+UBSan"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs"
-ctest --preset asan -j 1
+ctest --preset asan -j 2
 
 echo "== 2/3 release build: one static binary"
 cmake --preset release >/dev/null

@@ -36,6 +36,8 @@ constexpr auto k_rtcp_interval = 5s;
 constexpr std::size_t k_fifo = 9600;
 // RFC 3551 §6: payload type 13 is comfort noise (RFC 3389).
 constexpr int k_cn_pt = 13;
+// DTLS datagrams kept from before the answer (a ClientHello flight is one or two).
+constexpr std::size_t k_early_dtls = 4;
 
 mix::CodecId codec_id(sdp::Codec c) {
   switch (c) {
@@ -85,6 +87,8 @@ struct AudioLeg::State final : mix::Participant {
   std::unique_ptr<SrtpContext> srtp_in, srtp_out;
   std::optional<sdp::Crypto> sdes_local, sdes_remote;
   std::unique_ptr<DtlsSrtp> dtls;
+  std::vector<std::vector<std::uint8_t>> early_dtls;  // DTLS that came before the answer
+  udp::endpoint early_dtls_from;
   std::optional<std::string> failure;
 
   // Receive state.
@@ -148,18 +152,34 @@ void AudioLeg::State::on_datagram(std::span<std::uint8_t> buf, std::size_t n, co
   if (n == 0) return;
   switch (classify(buf[0])) {
     case PacketKind::dtls:
-      // RFC 7983 §7: DTLS on the RTP port (and on the RTCP port without rtcp-mux).
+      // RFC 7983 §7: DTLS on the RTP port. Without rtcp-mux a far end may run a second
+      // association on its RTCP port (RFC 5764 §4.1); we key RTCP from the RTP association
+      // (README "Media") and ignore that one rather than confuse ours with a second ClientHello.
+      if (rtcp_socket) {
+        ++stats.dtls_on_rtcp_port;
+        return;
+      }
       if (dtls) {
         if (!latched) remote_rtp = from;  // answer the handshake where it comes from
         dtls->receive(buf.first(n), Clock::now());
         on_dtls_progress();
+      } else if (early_dtls.size() < k_early_dtls) {
+        // An active (client) far end starts the handshake as soon as it sends its answer, which
+        // can reach us before the answer does: keep the flight for the association about to be
+        // made, instead of waiting a whole retransmission timeout (1 s of lost audio).
+        early_dtls.emplace_back(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+        early_dtls_from = from;
       } else {
         ++stats.malformed;
       }
       return;
     case PacketKind::stun: ++stats.stun; return;  // no ICE on SIP legs
     case PacketKind::rtp_or_rtcp: break;
-    case PacketKind::unknown: ++stats.malformed; return;
+    case PacketKind::unknown:
+      ++stats.malformed;
+      log::debug("rtp", "leg :{} dropped {} bytes from {}:{} (first byte {})", port, n, from.address().to_string(),
+                 from.port(), buf[0]);
+      return;
   }
   if (rtcp_socket || looks_like_rtcp(buf.first(n)))
     on_rtcp(buf, n, from);
@@ -180,6 +200,8 @@ void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const u
     const int len = srtp_in->unprotect_rtp(buf, n);
     if (len < 0) {
       ++stats.srtp_failures;
+      log::debug("rtp", "leg :{} SRTP check failed: {} bytes from {}:{}, seq {}", port, n, from.address().to_string(),
+                 from.port(), n >= 4 ? (buf[2] << 8 | buf[3]) : -1);
       return;
     }
     n = static_cast<std::size_t>(len);
@@ -462,8 +484,10 @@ asio::awaitable<void> receive_loop(std::shared_ptr<AudioLeg::State> st, bool rtc
 asio::awaitable<void> rtcp_loop(std::shared_ptr<AudioLeg::State> st) {
   std::mt19937 rng(random_u32());
   std::uniform_real_distribution<double> spread(0.5, 1.5);  // RFC 3550 §6.3.1 randomisation
+  double scale = 0.5;  // §6.2: the first report after half the minimum interval
   while (!st->stopped) {
-    st->rtcp_timer.expires_after(std::chrono::duration_cast<Clock::duration>(k_rtcp_interval * spread(rng)));
+    st->rtcp_timer.expires_after(std::chrono::duration_cast<Clock::duration>(k_rtcp_interval * spread(rng) * scale));
+    scale = 1.0;
     co_await st->rtcp_timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (st->stopped) break;
     st->send_rtcp_report();
@@ -677,7 +701,12 @@ std::error_code AudioLeg::apply(const sdp::Negotiated& n) {
                                          n.dtls_active ? DtlsSrtp::Role::client : DtlsSrtp::Role::server,
                                          n.remote_fingerprint->hash_func, n.remote_fingerprint->value, now);
     st.dtls->start(now);
-    st.pump_dtls();
+    if (!st.early_dtls.empty()) {
+      if (!st.latched) st.remote_rtp = st.early_dtls_from;
+      for (auto& d : st.early_dtls) st.dtls->receive(d, now);
+      st.early_dtls.clear();
+    }
+    st.on_dtls_progress();
     spawn(st.ex, dtls_loop(st_), "DTLS timer");
   }
   st.have_media = true;
@@ -728,11 +757,13 @@ std::string AudioLeg::stats_json() const {
       R"("packetsReceived":{},"bytesReceived":{},"packetsSent":{},"bytesSent":{},"rtcpReceived":{},"rtcpSent":{},)"
       R"("packetsLost":{},"jitterMs":{},"rttMs":{},"jitterBufferMs":{},"jitterBufferTargetMs":{},)"
       R"("concealedFrames":{},"fecRecovered":{},"dropped":{{"malformed":{},"srtpFailures":{},"unauthenticated":{},)"
-      R"("foreignSource":{},"unknownPayloadType":{},"decodeErrors":{}}},"telephoneEvents":{},"comfortNoise":{}}})",
+      R"("foreignSource":{},"unknownPayloadType":{},"decodeErrors":{},"stun":{},"dtlsOnRtcpPort":{}}},)"
+      R"("telephoneEvents":{},"comfortNoise":{}}})",
       codec_name(), negotiated_ ? keying_name() : std::string(), st_->port, st_->latched, s.rtp_packets, s.rtp_bytes,
       s.sent_packets, s.sent_bytes, s.rtcp_packets, s.rtcp_sent, s.lost, s.jitter_ms, rtt, s.jitter_buffer_ms,
       s.jitter_target_ms, s.concealed_frames, s.fec_recovered, s.malformed, s.srtp_failures, s.unauthenticated,
-      s.foreign_source, s.unknown_pt, s.decode_errors, s.telephone_events, s.comfort_noise);
+      s.foreign_source, s.unknown_pt, s.decode_errors, s.stun, s.dtls_on_rtcp_port, s.telephone_events,
+      s.comfort_noise);
 }
 
 std::string AudioLeg::codec_name() const {

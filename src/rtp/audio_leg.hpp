@@ -42,6 +42,7 @@ struct LegStats {
   std::uint64_t unauthenticated = 0;  ///< arrived before keys existed (secure leg)
   std::uint64_t foreign_source = 0;   ///< from another address while latched (plain RTP)
   std::uint64_t unknown_pt = 0, telephone_events = 0, comfort_noise = 0, stun = 0;
+  std::uint64_t dtls_on_rtcp_port = 0;  ///< a second DTLS association on the RTCP port: ignored
   std::uint64_t decode_errors = 0, encode_errors = 0, send_errors = 0;
   std::uint64_t ssrc_changes = 0, latches = 0;
   std::int64_t lost = 0;              ///< RFC 3550 A.3 cumulative

@@ -1,0 +1,251 @@
+// Audio through Switchboard, end to end, with real baresip far ends (tests/support/baresip.hpp):
+// SIP legs dialed by REST into one session, each baresip playing a different talker
+// (espeak-ng, tests/support/audio.hpp) and recording what it hears. The session mixer must give
+// each leg everyone else and not itself; the recordings are compared with the references by
+// envelope correlation (docs/testing.md "Audio checks"). Figures are printed with MESSAGE.
+#include "support/audio.hpp"
+#include "support/baresip.hpp"
+#include "support/sip_fixture.hpp"
+#include "support/udp_relay.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <map>
+#include <optional>
+
+using namespace sb;
+using namespace sb::test;
+using namespace std::chrono_literals;
+using verb = boost::beast::http::verb;
+namespace au = sb::test::audio;
+namespace json = boost::json;
+
+namespace {
+
+constexpr double kSeconds = 10;  // each talker's recording; the leg hangs up ~1 s after it ends
+
+const au::Analysis& talker(int i) {
+  static std::map<int, au::Analysis> cache;
+  if (auto it = cache.find(i); it != cache.end()) return it->second;
+  return cache[i] = au::analyse(au::read_wav(au::reference_wav(au::talker(i), kSeconds)));
+}
+
+std::string fmt_sim(const au::Similarity& s) {
+  return fmt::format("envelope {:.3f} segmental {:.3f} waveform {:.3f} lag {:.0f} ms over {:.1f} s", s.envelope,
+                     s.segmental, s.waveform, s.lag_ms, s.overlap_s);
+}
+
+std::string describe(const au::Contents& m) {
+  std::string out;
+  for (std::size_t i = 0; i < m.refs.size(); ++i)
+    out += fmt::format("[{}] share {:.3f} corr {:.3f}; ", i, m.refs[i].share, m.refs[i].correlation);
+  return out + fmt::format("residual {:.3f}", m.residual);
+}
+
+// One far end: a baresip answering as "uas", talking talker(talker_index).
+struct Leg {
+  int talker_index;
+  std::string transport = "udp";
+  std::unique_ptr<Baresip> ua;
+  std::unique_ptr<SdpRelay> relay;  // impairment between the gateway and this leg (UDP only)
+  json::object call;                // the dial response
+  Leg(int talker_index, const std::string& codecs, const std::string& mediaenc, std::string transport = "udp",
+      std::optional<SdpRelay::Options> impair = std::nullopt)
+      : talker_index(talker_index), transport(std::move(transport)) {
+    Baresip::Options o;
+    o.accounts = {{"uas", ";audio_codecs=" + codecs + (mediaenc.empty() ? "" : ";mediaenc=" + mediaenc)}};
+    o.source_wav = au::reference_wav(au::talker(talker_index), kSeconds);
+    ua = std::make_unique<Baresip>(o);
+    if (impair) {
+      impair->sip_target_port = ua->port();
+      relay = std::make_unique<SdpRelay>(*impair);
+    }
+  }
+  std::string uri() const {
+    return relay ? fmt::format("sip:uas@127.0.0.1:{};transport=udp", relay->sip_port()) : ua->uri("uas", transport);
+  }
+  // What this leg heard, as one mono recording.
+  au::Analysis heard() const {
+    auto recs = ua->recordings();
+    REQUIRE_MESSAGE(recs.size() == 1, ua->log());
+    auto rx = au::read_wav(recs[0].received);
+    CHECK(rx.seconds() > kSeconds / 2);
+    return au::analyse(rx);
+  }
+};
+
+void dial_all(Fixture& f, std::vector<std::unique_ptr<Leg>>& legs, bool secure) {
+  for (auto& l : legs) {
+    auto r = f.dial(l->uri(), secure ? R"(,"secure":true)" : "");
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    l->call = json::parse(r.body).as_object();
+  }
+}
+
+void wait_all_ended(Fixture& f, std::vector<std::unique_ptr<Leg>>& legs) {
+  for (auto& l : legs) REQUIRE_MESSAGE(l->ua->wait_calls_ended(std::chrono::milliseconds(static_cast<long>(kSeconds * 1000)) + 20s), l->ua->log());
+  // The gateway saw every call end (baresip hung up at the end of its file: BYE → 700).
+  REQUIRE(f.hooks.wait_for([&](const auto& ev) {
+    std::size_t n = 0;
+    for (auto& e : ev)
+      if (auto* x = e.if_contains("event"); x && x->as_string() == "callDestroyed") ++n;
+    return n >= legs.size();
+  }, 10s));
+}
+
+json::object call_stats(Fixture& f, const json::object& call) {
+  auto r = f.server->call(verb::get, fmt::format("/v2/project/{}/call/{}/stats", kKey,
+                                                  std::string(call.at("id").as_string())));
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  return json::parse(r.body).as_object();
+}
+
+struct TwoLegCase {
+  const char* name;
+  const char* codecs_a;
+  const char* codecs_b;
+  const char* mediaenc;   // baresip's: "" (RTP/AVP), "srtp-mand" (SDES), "dtls_srtp"
+  const char* transport;  // SIP transport to both legs
+  const char* keying;     // the gateway's media.keying
+  const char* codec_a;    // the codec the gateway's stats must show for leg A
+  const char* keying_used;  // the keying the stats must show ("none" for plain RTP)
+};
+
+void two_legs(const TwoLegCase& c) {
+  const std::string name = c.name;
+  CAPTURE(name);
+  std::vector<std::unique_ptr<Leg>> legs;
+  legs.push_back(std::make_unique<Leg>(0, c.codecs_a, c.mediaenc, c.transport));
+  legs.push_back(std::make_unique<Leg>(1, c.codecs_b, c.mediaenc, c.transport));
+  const std::string ca = legs[0]->ua->ca_file(), ca2 = legs[1]->ua->ca_file();
+  const bool tls = std::string_view(c.transport) == "tls";
+  // Both baresips made their own self-signed certificate: trust both (one bundle).
+  const std::string bundle = legs[0]->ua->dir() + "/both-ca.pem";
+  if (tls) {
+    std::ofstream out(bundle);
+    out << std::ifstream(ca).rdbuf() << std::ifstream(ca2).rdbuf();
+  }
+  const std::string key = legs[0]->ua->key_file();
+  Fixture f(500ms, [&](app::Config& cfg) {
+    cfg.media.keying = c.keying;
+    if (tls) {
+      cfg.sip.tls_ca = bundle;
+      // Our own TLS listener (with leg A's certificate: baresip does not verify it), so the far
+      // end's BYE can reach the Contact we advertise.
+      cfg.sip.tls_cert = ca;
+      cfg.sip.tls_key = key;
+    }
+  });
+  const bool secure = std::string_view(c.mediaenc) != "";
+  dial_all(f, legs, secure);
+  REQUIRE(f.wait_state("ACTIVE", 10s));
+  std::this_thread::sleep_for(3s);
+  // Mid-call: the stats endpoint shows the negotiated codec and packets both ways.
+  auto st = call_stats(f, legs[0]->call);
+  MESSAGE(name, ": leg A stats ", json::serialize(st));
+  CHECK(st.at("state").as_string() == "ACTIVE");
+  auto& m = st.at("media").as_object();
+  CHECK(m.at("codec").as_string() == c.codec_a);
+  CHECK(m.at("keying").as_string() == c.keying_used);
+  CHECK(m.at("packetsReceived").as_int64() > 50);
+  CHECK(m.at("packetsSent").as_int64() > 50);
+  // DTLS: a packet or two around the handshake may fail authentication (seen: 1); anything
+  // systematic would fail thousands.
+  CHECK(m.at("dropped").as_object().at("srtpFailures").as_int64() <= 2);
+  wait_all_ended(f, legs);
+
+  auto a = legs[0]->heard(), b = legs[1]->heard();
+  auto a_b = au::compare(a, talker(1)), a_a = au::compare(a, talker(0));
+  auto b_a = au::compare(b, talker(0)), b_b = au::compare(b, talker(1));
+  MESSAGE(fmt::format("{}:\n  A heard B: {}\n  A heard A: {}\n  B heard A: {}\n  B heard B: {}", c.name, fmt_sim(a_b),
+                      fmt_sim(a_a), fmt_sim(b_a), fmt_sim(b_b)));
+  CHECK(a_b.envelope > 0.85);
+  CHECK(b_a.envelope > 0.85);
+  CHECK(a_a.envelope < 0.4);
+  CHECK(b_b.envelope < 0.4);
+}
+
+}  // namespace
+
+TEST_CASE("media: two legs, PCMU over UDP, plain RTP: each hears the other, not itself") {
+  two_legs({"PCMU/UDP/RTP", "pcmu", "pcmu", "", "udp", "sdes", "PCMU", "none"});
+}
+
+TEST_CASE("media: two legs, PCMA over TCP, SDES-SRTP: each hears the other, not itself") {
+  two_legs({"PCMA/TCP/SDES", "pcma", "pcma", "srtp-mand", "tcp", "sdes", "PCMA", "sdes"});
+}
+
+TEST_CASE("media: two legs, G.722 over TLS, DTLS-SRTP: each hears the other, not itself") {
+  two_legs({"G722/TLS/DTLS", "g722/16000/1", "g722/16000/1", "dtls_srtp", "tls", "dtls", "G722", "dtls"});
+}
+
+TEST_CASE("media: two legs, Opus over UDP, DTLS-SRTP: each hears the other, not itself") {
+  two_legs({"Opus/UDP/DTLS", "opus/48000/2", "opus/48000/2", "dtls_srtp", "udp", "dtls", "opus", "dtls"});
+}
+
+TEST_CASE("media: transcoding, PCMU leg and Opus leg, SDES reached by falling back from a refused DTLS offer") {
+  // The gateway offers DTLS first; baresip with SDES only answers 488; the gateway re-INVITEs
+  // with SDES (README "Media: keying").
+  two_legs({"PCMU+Opus/UDP/DTLS→SDES", "pcmu", "opus/48000/2", "srtp-mand", "udp", "dtls", "PCMU", "sdes"});
+}
+
+TEST_CASE("media: three legs, each hears the other two and not itself (mix-minus)") {
+  std::vector<std::unique_ptr<Leg>> legs;
+  legs.push_back(std::make_unique<Leg>(0, "pcmu", ""));
+  legs.push_back(std::make_unique<Leg>(1, "g722/16000/1", ""));
+  legs.push_back(std::make_unique<Leg>(2, "opus/48000/2", ""));
+  Fixture f;
+  dial_all(f, legs, false);
+  wait_all_ended(f, legs);
+  for (int i = 0; i < 3; ++i) {
+    CAPTURE(i);
+    auto heard = legs[static_cast<std::size_t>(i)]->heard();
+    auto m = au::contains(heard, {&talker(0), &talker(1), &talker(2)});
+    MESSAGE(fmt::format("leg {} heard: {}", i, describe(m)));
+    REQUIRE(m.refs.size() == 3);
+    for (int j = 0; j < 3; ++j) {
+      CAPTURE(j);
+      if (j == i)
+        CHECK(m.refs[static_cast<std::size_t>(j)].share < 0.05);  // not itself
+      else
+        CHECK(m.refs[static_cast<std::size_t>(j)].share > 0.2);   // both others, each a real part
+    }
+    CHECK(m.residual < 0.3);
+  }
+}
+
+TEST_CASE("media: 5% loss and 0-60 ms jitter both ways between the gateway and one leg: speech stays intelligible") {
+  SdpRelay::Options impair{.to_callee = {.loss = 0.05, .jitter_ms = 60},
+                           .to_caller = {.loss = 0.05, .jitter_ms = 60},
+                           .seed = 11};
+  std::vector<std::unique_ptr<Leg>> legs;
+  legs.push_back(std::make_unique<Leg>(0, "pcmu", ""));
+  legs.push_back(std::make_unique<Leg>(1, "opus/48000/2", "", "udp", impair));
+  Fixture f;
+  dial_all(f, legs, false);
+  REQUIRE(f.wait_state("ACTIVE", 10s));
+  std::this_thread::sleep_for(5s);
+  auto st = call_stats(f, legs[1]->call).at("media").as_object();
+  MESSAGE("impaired leg stats: ", json::serialize(st));
+  CHECK(st.at("packetsLost").as_int64() > 0);
+  CHECK(st.at("concealedFrames").as_int64() > 0);
+  // The adaptive target grew with the jitter (it starts at 20 ms).
+  CHECK(st.at("jitterBufferTargetMs").as_int64() >= 40);
+  // RTCP both ways (the first report goes out within 1.25–3.75 s, RFC 3550 §6.2).
+  CHECK(st.at("rtcpSent").as_int64() > 0);
+  wait_all_ended(f, legs);
+  auto r = legs[1]->relay->rtp();
+  MESSAGE(fmt::format("relay: {} to leg, {} to gateway, {} lost, {} reordered", r.to_target, r.to_client, r.lost,
+                      r.reordered));
+  CHECK(r.lost > 10);
+  // A hears B through the gateway's jitter buffer and Opus FEC/PLC; B hears A through baresip's.
+  auto a = legs[0]->heard(), b = legs[1]->heard();
+  auto a_b = au::compare(a, talker(1)), b_a = au::compare(b, talker(0));
+  auto a_a = au::compare(a, talker(0));
+  MESSAGE(fmt::format("impaired:\n  A heard B (via gateway jitter buffer): {}\n  B heard A (via baresip): {}\n  A heard A: {}",
+                      fmt_sim(a_b), fmt_sim(b_a), fmt_sim(a_a)));
+  CHECK(a_b.segmental > 0.8);
+  CHECK(b_a.segmental > 0.7);
+  CHECK(a_a.segmental < 0.5);
+}
