@@ -222,7 +222,9 @@ asio::awaitable<std::optional<std::string>> call_stats_on(ShardServices* s, std:
   auto* call = s->sip ? s->sip->find(call_id) : nullptr;
   if (!call) co_return std::nullopt;
   auto* session = s->sessions.find(call->params().session_id);
-  if (session && session->api_key() != key) co_return std::nullopt;
+  // Only the project that owns the call's session may read it (a call outlives nothing: its
+  // session exists while the call does).
+  if (!session || session->api_key() != key) co_return std::nullopt;
   const auto st = call->state();
   std::string state = st ? std::string(sip::to_string(*st)) : "DIALING";
   co_return fmt::format(R"({{"id":"{}","sessionId":"{}","state":"{}","media":{}}})", call_id,

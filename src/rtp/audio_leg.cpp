@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <deque>
 #include <random>
 
 namespace sb::rtp {
@@ -41,6 +42,8 @@ constexpr int k_cn_pt = 13;
 constexpr int k_resampler_quality = 3;
 // DTLS datagrams kept from before the answer (a ClientHello flight is one or two).
 constexpr std::size_t k_early_dtls = 4;
+// In-sequence packets a new plain-RTP source must send before we latch to it.
+constexpr int k_latch_probation = 3;
 
 mix::CodecId codec_id(sdp::Codec c) {
   switch (c) {
@@ -74,9 +77,16 @@ struct AudioLeg::State final : mix::Participant {
 
   // Where to send: the SDP address until packets arrive, then where they come from (latching).
   std::optional<udp::endpoint> remote_rtp, remote_rtcp;
+  std::optional<udp::endpoint> sdp_rtp;  // what the far end's SDP says
   bool latched = false;
   Clock::time_point last_from_latched{};
   bool rtcp_mux = false;
+  // A plain-RTP source other than the SDP address must send k_latch_probation in-sequence
+  // packets of the same SSRC before we switch to it (no "RTP bleed" from one stray packet).
+  std::optional<udp::endpoint> candidate;
+  std::uint32_t candidate_ssrc = 0;
+  std::uint16_t candidate_seq = 0;
+  int candidate_run = 0;
 
   // Negotiated media.
   bool have_media = false;
@@ -90,13 +100,20 @@ struct AudioLeg::State final : mix::Participant {
   std::unique_ptr<SrtpContext> srtp_in, srtp_out;
   std::optional<sdp::Crypto> sdes_local, sdes_remote;
   std::unique_ptr<DtlsSrtp> dtls;
-  std::vector<std::vector<std::uint8_t>> early_dtls;  // DTLS that came before the answer
-  udp::endpoint early_dtls_from;
+  std::optional<udp::endpoint> dtls_peer;  // pinned at the first datagram the association takes
+  struct EarlyDtls {
+    udp::endpoint from;
+    std::vector<std::uint8_t> data;
+  };
+  std::deque<EarlyDtls> early_dtls;  // DTLS that came before the answer (drop-oldest)
   std::optional<std::string> failure;
 
   // Receive state.
   bool have_ssrc = false;
   std::uint32_t remote_ssrc = 0;
+  std::optional<std::uint32_t> pending_ssrc;  // a new SSRC seen once: switch on its second packet
+  std::uint16_t pending_seq = 0;
+  mix::CodecId codec = mix::CodecId::pcmu;
   SequenceTracker seq;
   JitterEstimator jitter;
   std::unique_ptr<mix::JitterBuffer> jb;
@@ -105,6 +122,10 @@ struct AudioLeg::State final : mix::Participant {
   int decode_rate = 8000, rtp_clock = 8000;
   std::array<std::int16_t, k_fifo> fifo{};
   std::size_t fifo_n = 0;
+  // Scratch for pull(): one decoded packet, then at 48 kHz (a 1500-byte G.711 payload is 1500
+  // samples at 8 kHz, 9000 at 48 kHz). Members, not stack: the tick visits every leg.
+  std::array<std::int16_t, mix::max_frame_samples> pcm_scratch{};
+  std::array<std::int16_t, 9600> up_scratch{};
   // Last SR from the far end (RFC 3550 §6.4.1 LSR/DLSR).
   std::uint32_t last_sr_middle = 0;
   Clock::time_point last_sr_at{};
@@ -117,6 +138,9 @@ struct AudioLeg::State final : mix::Participant {
   std::uint16_t out_seq = static_cast<std::uint16_t>(random_u32());
   std::uint32_t out_ts = random_u32();
   bool first_packet = true;
+  std::optional<Clock::time_point> last_send;  // when the last RTP packet went out
+  std::uint32_t last_ts = 0;                   // its timestamp
+  bool sent_since_report = false;              // RFC 3550 §6.4: SR only if we sent since the last
   std::uint32_t sent_packets = 0, sent_octets = 0;
   std::string cname = "switchboard@" + sb::to_hex(random_bytes(6));
 
@@ -139,7 +163,9 @@ struct AudioLeg::State final : mix::Participant {
   void on_rtcp(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from);
   void pump_dtls();
   void on_dtls_progress();
-  void send_rtcp_report();
+  void send_rtcp_report(bool bye = false);
+  bool accept_source(const udp::endpoint& from, const RtpView& v, Clock::time_point now);
+  void switch_to(const udp::endpoint& from);
   void send_raw(udp::socket& s, const udp::endpoint& to, std::span<const std::uint8_t> data) {
     boost::system::error_code ec;
     s.send_to(asio::buffer(data.data(), data.size()), to, 0, ec);
@@ -163,17 +189,27 @@ void AudioLeg::State::on_datagram(std::span<std::uint8_t> buf, std::size_t n, co
         return;
       }
       if (dtls) {
-        if (!latched) remote_rtp = from;  // answer the handshake where it comes from
+        // The association talks to one peer: the first source at the SDP address that it took
+        // a datagram from (any port: a NAT may move it). Nobody else can feed it an alert or
+        // redirect the handshake.
+        const bool from_peer = dtls_peer ? from == *dtls_peer : (sdp_rtp && from.address() == sdp_rtp->address());
+        if (!from_peer) {
+          ++stats.foreign_source;
+          return;
+        }
+        dtls_peer = from;
         dtls->receive(buf.first(n), Clock::now());
         on_dtls_progress();
-      } else if (early_dtls.size() < k_early_dtls) {
+      } else {
         // An active (client) far end starts the handshake as soon as it sends its answer, which
         // can reach us before the answer does: keep the flight for the association about to be
-        // made, instead of waiting a whole retransmission timeout (1 s of lost audio).
-        early_dtls.emplace_back(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
-        early_dtls_from = from;
-      } else {
-        ++stats.malformed;
+        // made (replayed if it came from the answer's address), instead of waiting a whole
+        // retransmission timeout (1 s of lost audio). Drop-oldest, so junk cannot crowd it out.
+        if (early_dtls.size() == k_early_dtls) {
+          early_dtls.pop_front();
+          ++stats.malformed;
+        }
+        early_dtls.push_back({from, std::vector<std::uint8_t>(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n))});
       }
       return;
     case PacketKind::stun: ++stats.stun; return;  // no ICE on SIP legs
@@ -215,24 +251,12 @@ void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const u
     return;
   }
   const auto now = Clock::now();
-  // Latching (RFC 4961 symmetric RTP). An SRTP packet that authenticated proves its sender; a
-  // plain one may take over only a source that went quiet.
-  if (!remote_rtp || from != *remote_rtp || !latched) {
-    const bool may = secure || !latched || now - last_from_latched > k_relatch_after;
-    if (!may) {
-      ++stats.foreign_source;
-      return;
-    }
-    if (!latched || !remote_rtp || from != *remote_rtp) ++stats.latches;
-    remote_rtp = from;
-    if (rtcp_mux) remote_rtcp = from;
-    latched = true;
-  }
-  last_from_latched = now;
+  const auto& v = *pkt;
+  if (!accept_source(from, v, now)) return;
   last_packet = now;
   ++stats.rtp_packets;
   stats.rtp_bytes += n;
-  const auto& v = *pkt;
+  if (!receiving) return;  // inactive/recvonly from our side: nothing plays (no stale audio on resume)
   if (recv_dtmf_pt && v.payload_type == *recv_dtmf_pt) {
     ++stats.telephone_events;  // RFC 4733: not audio (DTMF relay is a later issue)
     return;
@@ -246,19 +270,78 @@ void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const u
     return;
   }
   if (!have_ssrc || v.ssrc != remote_ssrc) {
-    // A new source (the far end restarted, a transfer): fresh sequence state and buffer.
+    // A new source (the far end restarted, a transfer). Switch on its second in-sequence packet
+    // (RFC 3550 A.1's idea of probation), so a stray or interleaved SSRC cannot keep flushing
+    // the buffer: fresh sequence state, buffer, decoder and resampler history.
+    if (have_ssrc && !(pending_ssrc == v.ssrc && v.seq == static_cast<std::uint16_t>(pending_seq + 1))) {
+      pending_ssrc = v.ssrc;
+      pending_seq = v.seq;
+      return;
+    }
     if (have_ssrc) ++stats.ssrc_changes;
+    pending_ssrc.reset();
     have_ssrc = true;
     remote_ssrc = v.ssrc;
     seq = SequenceTracker{};
     jitter = JitterEstimator{};
     jb->reset();
+    if (auto d = mix::make_decoder(codec)) decoder = std::move(d);
+    if (up) up->reset();
+    fifo_n = 0;
   }
   seq.update(v.seq);
   const auto arrival_units = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() * rtp_clock / 1000000);
   jitter.update(v.timestamp, arrival_units);
   jb->push(v.seq, v.timestamp, v.payload, now);
+}
+
+// RFC 4961 symmetric RTP, with the SDP as the anchor: packets from the SDP address always
+// count (and move us back there); an authenticated SRTP packet proves its sender wherever it
+// comes from; a plain-RTP packet from elsewhere is a NAT rebinding only if it carries a payload
+// type of this call, the latched source has been quiet for k_relatch_after, and it is the
+// k_latch_probation-th in-sequence packet of one SSRC from that address.
+bool AudioLeg::State::accept_source(const udp::endpoint& from, const RtpView& v, Clock::time_point now) {
+  if (remote_rtp && from == *remote_rtp) {
+    latched = true;
+    last_from_latched = now;
+    return true;
+  }
+  if ((sdp_rtp && from == *sdp_rtp) || secure) {
+    switch_to(from);
+    last_from_latched = now;
+    return true;
+  }
+  const bool ours = v.payload_type == recv_pt || (recv_dtmf_pt && v.payload_type == *recv_dtmf_pt) ||
+                    v.payload_type == k_cn_pt;
+  if (!ours || (latched && now - last_from_latched <= k_relatch_after)) {
+    ++stats.foreign_source;
+    return false;
+  }
+  if (candidate == from && candidate_ssrc == v.ssrc && v.seq == static_cast<std::uint16_t>(candidate_seq + 1)) {
+    ++candidate_run;
+  } else {
+    candidate = from;
+    candidate_ssrc = v.ssrc;
+    candidate_run = 1;
+  }
+  candidate_seq = v.seq;
+  if (candidate_run < k_latch_probation) {
+    ++stats.foreign_source;
+    return false;
+  }
+  switch_to(from);
+  last_from_latched = now;
+  return true;
+}
+
+void AudioLeg::State::switch_to(const udp::endpoint& from) {
+  if (!remote_rtp || from != *remote_rtp) ++stats.latches;
+  remote_rtp = from;
+  if (rtcp_mux) remote_rtcp = from;
+  latched = true;
+  candidate.reset();
+  candidate_run = 0;
 }
 
 void AudioLeg::State::on_rtcp(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from) {
@@ -280,7 +363,8 @@ void AudioLeg::State::on_rtcp(std::span<std::uint8_t> buf, std::size_t n, const 
     return;
   }
   ++stats.rtcp_packets;
-  if (!rtcp_mux && (secure || !remote_rtcp || latched)) remote_rtcp = from;
+  // Reports go back where authenticated RTCP (or RTCP from the media source's address) comes from.
+  if (!rtcp_mux && (secure || (remote_rtp && from.address() == remote_rtp->address()))) remote_rtcp = from;
   const auto now_sys = std::chrono::system_clock::now();
   CompoundReader rd(data);
   auto blocks_about_us = [&](const ReportBlocks& blocks) {
@@ -308,8 +392,10 @@ void AudioLeg::State::on_rtcp(std::span<std::uint8_t> buf, std::size_t n, const 
 // DTLS-SRTP
 
 void AudioLeg::State::pump_dtls() {
-  if (!dtls || !remote_rtp) return;
-  for (auto& d : dtls->take_outgoing()) send_raw(rtp, *remote_rtp, d);
+  if (!dtls) return;
+  const auto& to = dtls_peer ? dtls_peer : remote_rtp;
+  if (!to) return;
+  for (auto& d : dtls->take_outgoing()) send_raw(rtp, *to, d);
 }
 
 void AudioLeg::State::on_dtls_progress() {
@@ -339,8 +425,8 @@ void AudioLeg::State::on_dtls_progress() {
 
 bool AudioLeg::State::pull(Clock::time_point now, mix::MixFrame& out) noexcept {
   if (!receiving || !jb || !decoder) return false;
-  std::array<std::int16_t, mix::max_frame_samples> pcm;
-  std::array<std::int16_t, mix::max_frame_samples * 6> up_pcm;
+  auto& pcm = pcm_scratch;
+  auto& up_pcm = up_scratch;
   const int frame_samples = decode_rate / 1000 * ptime_ms;
   // Normally one jitter-buffer frame per tick; more when the far end packs less than 20 ms.
   for (int guard = 0; fifo_n < mix::mix_frame && guard < 8; ++guard) {
@@ -393,6 +479,18 @@ int AudioLeg::State::encode(const mix::MixFrame& pcm, std::span<std::uint8_t> ou
 
 void AudioLeg::State::send(std::span<const std::uint8_t> payload) noexcept {
   if (!send_config()) return;
+  const auto now = Clock::now();
+  const auto units = static_cast<std::uint32_t>(mix::frame_timestamp_units(send_cfg));
+  const auto frame = std::chrono::milliseconds(send_cfg.frame_ms);
+  if (last_send && now - *last_send > 4 * frame) {
+    // RFC 3550 §5.1: the timestamp follows the sampling clock, also across a pause (hold, ticks
+    // the conference skipped on a stalled shard): advance it by the frames not sent; the marker
+    // starts the new talkspurt. (A late tick is not a pause: the clock catches up at once and
+    // every frame is still sent, so ordinary scheduling jitter must not move the timestamp.)
+    const auto missed = (now - *last_send + frame / 2) / frame;
+    out_ts += static_cast<std::uint32_t>(missed - 1) * units;
+    first_packet = true;
+  }
   RtpHeader h;
   h.payload_type = static_cast<std::uint8_t>(send_pt);
   h.seq = out_seq++;
@@ -400,7 +498,10 @@ void AudioLeg::State::send(std::span<const std::uint8_t> payload) noexcept {
   h.ssrc = ssrc;
   h.marker = first_packet;  // RFC 3551 §4.1: first packet of a talkspurt
   first_packet = false;
-  out_ts += static_cast<std::uint32_t>(mix::frame_timestamp_units(send_cfg));
+  last_send = now;
+  last_ts = out_ts;
+  sent_since_report = true;
+  out_ts += units;
   std::array<std::uint8_t, mix::max_encoded_bytes + 64 + srtp_max_trailer> buf;
   std::size_t n = write_rtp(buf, h, payload);
   if (n == 0) {
@@ -422,16 +523,18 @@ void AudioLeg::State::send(std::span<const std::uint8_t> payload) noexcept {
   sent_octets += static_cast<std::uint32_t>(payload.size());
 }
 
-void AudioLeg::State::send_rtcp_report() {
+void AudioLeg::State::send_rtcp_report(bool bye) {
   if (!have_media || (secure && !srtp_out)) return;
   auto& sock = rtcp_mux ? rtp : rtcp;
   const auto& to = rtcp_mux ? remote_rtp : remote_rtcp;
   if (!to) return;
   std::optional<SenderInfo> si;
-  if (sent_packets > 0) {
+  if (sent_since_report && last_send) {
+    // §6.4.1: the RTP timestamp of "now" on the same clock as the packets' timestamps.
     SenderInfo s;
     s.ntp = to_ntp(std::chrono::system_clock::now());
-    s.rtp_timestamp = out_ts;
+    const auto since = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - *last_send).count();
+    s.rtp_timestamp = last_ts + static_cast<std::uint32_t>(since * mix::rtp_clock_rate(send_cfg.id) / 1000000);
     s.packet_count = sent_packets;
     s.octet_count = sent_octets;
     si = s;
@@ -452,8 +555,13 @@ void AudioLeg::State::send_rtcp_report() {
     blocks.push_back(b);
   }
   std::array<std::uint8_t, 512 + srtp_max_trailer> buf;
+  sent_since_report = false;
   std::size_t n = write_report_compound(buf, ssrc, si, blocks, cname);
   if (n == 0) return;
+  if (bye) {
+    const std::uint32_t ssrcs[] = {ssrc};
+    n += write_bye(std::span<std::uint8_t>(buf).subspan(n, buf.size() - n - srtp_max_trailer), ssrcs);
+  }
   if (srtp_out) {
     const int len = srtp_out->protect_rtcp(buf, n);
     if (len < 0) return;
@@ -631,22 +739,50 @@ std::optional<std::string> AudioLeg::answer_offer(std::string_view text, bool& o
   return a->sdp;
 }
 
+// Takes a negotiation into effect. Everything that can fail (codec objects, SRTP contexts) is
+// built first; only then is the leg changed, so a refused re-offer (488) leaves the call exactly
+// as it was (RFC 3264 §8: the old session stays in force).
 std::error_code AudioLeg::apply(const sdp::Negotiated& n) {
   auto& st = *st_;
   const bool codec_changed = !negotiated_ || negotiated_->codec != n.codec ||
                              negotiated_->payload_type != n.payload_type ||
-                             negotiated_->local_payload_type != n.local_payload_type || negotiated_->ptime != n.ptime;
+                             negotiated_->local_payload_type != n.local_payload_type;
   const auto id = codec_id(n.codec);
+  // 1. Build.
+  mix::CodecConfig cfg;
+  cfg.id = id;
+  cfg.frame_ms = static_cast<int>(local_.ptime);  // what we send: our a=ptime (20 ms)
+  cfg.complexity = opt_.opus_complexity;
+  cfg.bitrate = opt_.opus_bitrate;
+  std::unique_ptr<mix::Encoder> enc;
+  std::unique_ptr<mix::Decoder> dec;
   if (codec_changed) {
-    mix::CodecConfig cfg;
-    cfg.id = id;
-    cfg.frame_ms = 20;  // we always send 20 ms (our a=ptime); the far end's ptime is for receiving
-    cfg.complexity = opt_.opus_complexity;
-    cfg.bitrate = opt_.opus_bitrate;
-    auto enc = mix::make_encoder(cfg);
-    auto dec = mix::make_decoder(id);
+    enc = mix::make_encoder(cfg);
+    dec = mix::make_decoder(id);
     if (!enc || !dec) return std::make_error_code(std::errc::not_supported);
+  }
+  std::unique_ptr<SrtpContext> srtp_in, srtp_out;
+  if (n.keying == sdp::Keying::sdes) {
+    if (!n.local_crypto || !n.remote_crypto) return make_error_code(sdp::negotiation_error::crypto_mismatch);
+    // RFC 4568 §6.1: our key protects what we send, the far end's unprotects what it sends. Each
+    // context is rebuilt only when its own key changes: a fresh context restarts the rollover
+    // counter, which must never happen under the same key while the sequence carries on.
+    if (st.sdes_remote != n.remote_crypto) {
+      srtp_in = make_sdes_context(*n.remote_crypto, SrtpContext::Direction::inbound);
+      if (!srtp_in) return make_error_code(sdp::negotiation_error::crypto_mismatch);
+    }
+    if (st.sdes_local != n.local_crypto) {
+      srtp_out = make_sdes_context(*n.local_crypto, SrtpContext::Direction::outbound);
+      if (!srtp_out) return make_error_code(sdp::negotiation_error::crypto_mismatch);
+    }
+  } else if (n.keying == sdp::Keying::dtls && !st.dtls && !n.remote_fingerprint) {
+    return make_error_code(sdp::negotiation_error::dtls_mismatch);
+  }
+
+  // 2. Commit.
+  if (codec_changed) {
     const int rate = mix::sample_rate(id);
+    st.codec = id;
     st.send_cfg = cfg;
     st.enc = std::move(enc);
     st.decoder = std::move(dec);
@@ -654,7 +790,9 @@ std::error_code AudioLeg::apply(const sdp::Negotiated& n) {
     st.rtp_clock = mix::rtp_clock_rate(id);
     st.up = rate == mix::mix_rate ? nullptr : std::make_unique<mix::Resampler>(rate, mix::mix_rate, k_resampler_quality);
     st.down = rate == mix::mix_rate ? nullptr : std::make_unique<mix::Resampler>(mix::mix_rate, rate, k_resampler_quality);
-    st.ptime_ms = n.ptime >= 10 && n.ptime <= 120 ? static_cast<int>(n.ptime) : 20;
+    // What the far end sends is governed by *our* a=ptime (RFC 3264 §5.1: ptime is what the
+    // sender of the attribute wants to receive), so the jitter buffer counts our frame length.
+    st.ptime_ms = static_cast<int>(local_.ptime);
     mix::JitterConfig jc;
     jc.frame = std::chrono::milliseconds(st.ptime_ms);
     jc.frame_ts = static_cast<std::uint32_t>(st.rtp_clock / 1000 * st.ptime_ms);
@@ -662,6 +800,14 @@ std::error_code AudioLeg::apply(const sdp::Negotiated& n) {
     st.fifo_n = 0;
     st.have_ssrc = false;
     st.first_packet = true;
+  }
+  if (srtp_in) {
+    st.srtp_in = std::move(srtp_in);
+    st.sdes_remote = n.remote_crypto;
+  }
+  if (srtp_out) {
+    st.srtp_out = std::move(srtp_out);
+    st.sdes_local = n.local_crypto;
   }
   st.send_pt = n.payload_type;
   st.recv_pt = n.local_payload_type;
@@ -677,38 +823,28 @@ std::error_code AudioLeg::apply(const sdp::Negotiated& n) {
   const bool moved = !negotiated_ || negotiated_->remote_address != n.remote_address ||
                      negotiated_->remote_rtp_port != n.remote_rtp_port;
   if (!ec && n.remote_rtp_port != 0 && !addr.is_unspecified() && (moved || !st.remote_rtp)) {
-    st.remote_rtp = udp::endpoint(addr, n.remote_rtp_port);
+    st.sdp_rtp = udp::endpoint(addr, n.remote_rtp_port);
+    st.remote_rtp = st.sdp_rtp;
     st.latched = false;
     auto raddr = asio::ip::make_address(n.remote_rtcp_address.empty() ? n.remote_address : n.remote_rtcp_address, ec);
     if (!ec) st.remote_rtcp = udp::endpoint(raddr, n.remote_rtcp_port ? n.remote_rtcp_port : n.remote_rtp_port + 1);
     if (n.rtcp_mux) st.remote_rtcp = st.remote_rtp;
   }
 
-  // Keys.
-  if (n.keying == sdp::Keying::sdes) {
-    if (!n.local_crypto || !n.remote_crypto) return make_error_code(sdp::negotiation_error::crypto_mismatch);
-    if (st.sdes_local != n.local_crypto || st.sdes_remote != n.remote_crypto) {
-      // RFC 4568 §6.1: we protect with our key, the far end's key unprotects what it sends.
-      auto in = make_sdes_context(*n.remote_crypto, SrtpContext::Direction::inbound);
-      auto out = make_sdes_context(*n.local_crypto, SrtpContext::Direction::outbound);
-      if (!in || !out) return make_error_code(sdp::negotiation_error::crypto_mismatch);
-      st.srtp_in = std::move(in);
-      st.srtp_out = std::move(out);
-      st.sdes_local = n.local_crypto;
-      st.sdes_remote = n.remote_crypto;
-    }
-  } else if (n.keying == sdp::Keying::dtls && !st.dtls) {
-    if (!n.remote_fingerprint) return make_error_code(sdp::negotiation_error::dtls_mismatch);
+  if (n.keying == sdp::Keying::dtls && !st.dtls) {
     const auto now = Clock::now();
     st.dtls = std::make_unique<DtlsSrtp>(DtlsIdentity::process(),
                                          n.dtls_active ? DtlsSrtp::Role::client : DtlsSrtp::Role::server,
                                          n.remote_fingerprint->hash_func, n.remote_fingerprint->value, now);
     st.dtls->start(now);
-    if (!st.early_dtls.empty()) {
-      if (!st.latched) st.remote_rtp = st.early_dtls_from;
-      for (auto& d : st.early_dtls) st.dtls->receive(d, now);
-      st.early_dtls.clear();
+    // Replay a handshake that raced the answer, if it came from the answer's address.
+    for (auto& e : st.early_dtls) {
+      if (!st.sdp_rtp || e.from.address() != st.sdp_rtp->address()) continue;
+      if (st.dtls_peer && e.from != *st.dtls_peer) continue;
+      st.dtls_peer = e.from;
+      st.dtls->receive(e.data, now);
     }
+    st.early_dtls.clear();
     st.on_dtls_progress();
     spawn(st.ex, dtls_loop(st_), "DTLS timer");
   }
@@ -731,6 +867,7 @@ void AudioLeg::on_stop(std::function<void()> f) { on_stop_ = std::move(f); }
 void AudioLeg::stop() {
   if (st_->stopped) return;
   if (on_stop_) std::exchange(on_stop_, nullptr)();
+  st_->send_rtcp_report(true);  // RFC 3550 §6.6: BYE when we leave
   st_->stopped = true;
   if (st_->dtls) st_->dtls->close(), st_->pump_dtls();
   boost::system::error_code ec;
