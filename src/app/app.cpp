@@ -12,6 +12,7 @@
 #include <boost/asio.hpp>
 
 #include <future>
+#include <set>
 
 namespace sb::app {
 namespace asio = boost::asio;
@@ -77,6 +78,32 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
     svc.rtp_ports = ports;
     auto rooms = std::make_shared<media::ConferenceTable>(rt_->shard(i).executor());
     svc.conferences = rooms;
+    // The shard's legs, for /metrics: live ones are read when scraped, ended ones are folded in.
+    struct LegRegistry {
+      std::set<const rtp::AudioLeg*> live;
+      http::MediaTotals ended;
+    };
+    auto legs = std::make_shared<LegRegistry>();
+    auto totals_of = [](const rtp::LegStats& s) {
+      http::MediaTotals t;
+      t.packets_in = s.rtp_packets, t.packets_out = s.sent_packets, t.bytes_in = s.rtp_bytes, t.bytes_out = s.sent_bytes;
+      t.rtcp_in = s.rtcp_packets, t.rtcp_out = s.rtcp_sent;
+      t.lost = s.lost > 0 ? static_cast<std::uint64_t>(s.lost) : 0;
+      t.concealed = s.concealed_frames, t.fec_recovered = s.fec_recovered;
+      t.srtp_failures = s.srtp_failures, t.unauthenticated = s.unauthenticated, t.foreign_source = s.foreign_source;
+      t.malformed = s.malformed, t.unknown_pt = s.unknown_pt;
+      return t;
+    };
+    svc.media_totals = [legs, weak_rooms = std::weak_ptr<media::ConferenceTable>(rooms), totals_of] {
+      http::MediaTotals t = legs->ended;
+      t.legs = legs->live.size();
+      for (const auto* l : legs->live) t += totals_of(l->stats());
+      if (auto r = weak_rooms.lock()) {
+        t.conferences = r->size();
+        t.skipped_ticks += r->skipped_ticks();
+      }
+      return t;
+    };
     rtp::AudioLeg::Options lo;
     lo.keying = cfg_.media.keying == "dtls" ? sdp::Keying::dtls : sdp::Keying::sdes;
     lo.keying_fallback = cfg_.media.keying_fallback;
@@ -84,7 +111,7 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
     lo.opus_bitrate = cfg_.media.opus_bitrate;
     // Runs on the session's shard (dial_on): the leg joins that session's conference there, and
     // leaves it when the call's media stops.
-    svc.make_media = [ex = rt_->shard(i).executor(), ports, media_addr, lo,
+    svc.make_media = [ex = rt_->shard(i).executor(), ports, media_addr, lo, legs, totals_of,
                       weak_rooms = std::weak_ptr<media::ConferenceTable>(rooms)](const http::MediaRequest& r)
         -> std::unique_ptr<sip::CallMedia> {
       auto o = lo;
@@ -94,7 +121,10 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
       if (!leg || !rooms) return leg;
       auto room = rooms->get_or_create(r.session_id);
       const auto id = room->join(&leg->participant(), r.call_id);
-      leg->on_stop([weak_rooms, room, id, sid = r.session_id] {
+      legs->live.insert(leg.get());
+      leg->on_stop([weak_rooms, room, id, sid = r.session_id, legs, totals_of, l = leg.get()] {
+        legs->ended += totals_of(l->stats());
+        legs->live.erase(l);
         room->leave(id);
         if (auto t = weak_rooms.lock()) t->release_if_empty(sid);
       });

@@ -577,9 +577,11 @@ struct Snapshot {
   sip::UserAgentStats ua{};
   sip::TransportStats transport{};
   std::size_t active_calls = 0;
+  MediaTotals media{};
 };
 asio::awaitable<Snapshot> snapshot_on(ShardServices* s) {
   Snapshot x{s->counters, s->webhooks.stats(), s->sessions.size(), s->sessions.evicted()};
+  if (s->media_totals) x.media = s->media_totals();
   if (s->sip) {
     x.ua = s->sip->stats();
     x.transport = s->sip->transport_stats();
@@ -594,6 +596,7 @@ asio::awaitable<std::string> RestApi::metrics_text() {
   for (auto* s : shards_) {
     auto x = co_await runtime::on_shard(s->shard, snapshot_on(s));
     total.rest.requests += x.rest.requests;
+    total.media += x.media;
     for (int i = 0; i < 6; ++i) total.rest.by_class[i] += x.rest.by_class[i];
     total.rest.auth_failures += x.rest.auth_failures;
     total.rest.sessions_created += x.rest.sessions_created;
@@ -671,6 +674,31 @@ asio::awaitable<std::string> RestApi::metrics_text() {
   drop("out_of_dialog", total.ua.out_of_dialog_requests);
   drop("unmatched_response", total.ua.unmatched_responses);
   drop("inbox_full", total.ua.inbox_overflow);
+  const auto& m = total.media;
+  add("switchboard_media_legs", "gauge", "SIP media legs open", m.legs);
+  add("switchboard_media_conferences", "gauge", "Sessions with a running audio mixer", m.conferences);
+  add("switchboard_mixer_skipped_ticks_total", "counter", "Mixer ticks skipped because a shard fell behind", m.skipped_ticks);
+  out += "# HELP switchboard_rtp_packets_total RTP packets, by direction\n# TYPE switchboard_rtp_packets_total counter\n";
+  out += fmt::format("switchboard_rtp_packets_total{{direction=\"in\"}} {}\n", m.packets_in);
+  out += fmt::format("switchboard_rtp_packets_total{{direction=\"out\"}} {}\n", m.packets_out);
+  out += "# HELP switchboard_rtp_bytes_total RTP bytes, by direction\n# TYPE switchboard_rtp_bytes_total counter\n";
+  out += fmt::format("switchboard_rtp_bytes_total{{direction=\"in\"}} {}\n", m.bytes_in);
+  out += fmt::format("switchboard_rtp_bytes_total{{direction=\"out\"}} {}\n", m.bytes_out);
+  out += "# HELP switchboard_rtcp_packets_total RTCP packets, by direction\n# TYPE switchboard_rtcp_packets_total counter\n";
+  out += fmt::format("switchboard_rtcp_packets_total{{direction=\"in\"}} {}\n", m.rtcp_in);
+  out += fmt::format("switchboard_rtcp_packets_total{{direction=\"out\"}} {}\n", m.rtcp_out);
+  add("switchboard_rtp_lost_total", "counter", "RTP packets lost by the far ends (RFC 3550 A.3)", m.lost);
+  add("switchboard_audio_concealed_frames_total", "counter", "Frames played by PLC or Opus FEC", m.concealed);
+  add("switchboard_audio_fec_recovered_total", "counter", "Concealed frames recovered from Opus in-band FEC", m.fec_recovered);
+  out += "# HELP switchboard_rtp_dropped_total Media packets dropped, by reason\n# TYPE switchboard_rtp_dropped_total counter\n";
+  auto mdrop = [&](std::string_view reason, std::uint64_t v) {
+    out += fmt::format("switchboard_rtp_dropped_total{{reason=\"{}\"}} {}\n", reason, v);
+  };
+  mdrop("srtp_auth", m.srtp_failures);
+  mdrop("unauthenticated", m.unauthenticated);
+  mdrop("foreign_source", m.foreign_source);
+  mdrop("malformed", m.malformed);
+  mdrop("unknown_payload_type", m.unknown_pt);
   co_return out;
 }
 

@@ -33,6 +33,24 @@ struct MediaRequest {
   std::string session_id;
   std::string call_id;
 };
+// The shard's media counters for /metrics: live legs and rooms, and packet totals (legs that
+// ended included). Filled by the app layer, which owns the legs' registry.
+struct MediaTotals {
+  std::uint64_t legs = 0, conferences = 0;
+  std::uint64_t packets_in = 0, packets_out = 0, bytes_in = 0, bytes_out = 0, rtcp_in = 0, rtcp_out = 0;
+  std::uint64_t lost = 0, concealed = 0, fec_recovered = 0;
+  std::uint64_t srtp_failures = 0, unauthenticated = 0, foreign_source = 0, malformed = 0, unknown_pt = 0;
+  std::uint64_t skipped_ticks = 0;
+  MediaTotals& operator+=(const MediaTotals& o) {
+    legs += o.legs, conferences += o.conferences, packets_in += o.packets_in, packets_out += o.packets_out;
+    bytes_in += o.bytes_in, bytes_out += o.bytes_out, rtcp_in += o.rtcp_in, rtcp_out += o.rtcp_out;
+    lost += o.lost, concealed += o.concealed, fec_recovered += o.fec_recovered;
+    srtp_failures += o.srtp_failures, unauthenticated += o.unauthenticated, foreign_source += o.foreign_source;
+    malformed += o.malformed, unknown_pt += o.unknown_pt, skipped_ticks += o.skipped_ticks;
+    return *this;
+  }
+};
+
 // Builds the media side of a new SIP leg (the rtp layer's AudioLeg, joined to the session's
 // conference); null when no port is free.
 using MediaFactory = std::function<std::unique_ptr<sip::CallMedia>(const MediaRequest&)>;
@@ -56,6 +74,7 @@ struct ShardServices {
   std::chrono::seconds max_call_duration{6 * 3600}, max_inactive{300}, ring_timeout{180};
   std::shared_ptr<void> rtp_ports;  // the shard's RTP port allocator, owned here
   std::shared_ptr<void> conferences;  // the shard's media::ConferenceTable, owned here
+  std::function<MediaTotals()> media_totals;  // for /metrics; empty = no media layer
   std::map<std::string, std::string, std::less<>> call_of_connection;  // connection id → call id
 };
 

@@ -130,7 +130,16 @@ std::shared_ptr<Conference> ConferenceTable::find(const std::string& session_id)
 
 void ConferenceTable::release_if_empty(const std::string& session_id) {
   auto it = rooms_.find(session_id);
-  if (it != rooms_.end() && it->second->empty()) rooms_.erase(it);
+  if (it != rooms_.end() && it->second->empty()) {
+    skipped_released_ += it->second->stats().skipped_ticks;
+    rooms_.erase(it);
+  }
+}
+
+std::uint64_t ConferenceTable::skipped_ticks() const {
+  std::uint64_t n = skipped_released_;
+  for (const auto& [id, c] : rooms_) n += c->stats().skipped_ticks;
+  return n;
 }
 
 }  // namespace sb::media

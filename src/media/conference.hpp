@@ -94,10 +94,13 @@ class ConferenceTable {
   /// Drops the conference if nobody is left in it.
   void release_if_empty(const std::string& session_id);
   std::size_t size() const { return rooms_.size(); }
+  /// Ticks skipped by every conference this table has held (for /metrics).
+  std::uint64_t skipped_ticks() const;
 
  private:
   boost::asio::any_io_executor ex_;
   ConferenceOptions opt_;
+  std::uint64_t skipped_released_ = 0;  // of conferences already dropped
   std::map<std::string, std::shared_ptr<Conference>, std::less<>> rooms_;
 };
 

@@ -153,15 +153,29 @@ void two_legs(const TwoLegCase& c) {
   // DTLS: a packet or two around the handshake may fail authentication (seen: 1); anything
   // systematic would fail thousands.
   CHECK(m.at("dropped").as_object().at("srtpFailures").as_int64() <= 2);
+  // /metrics: both legs live in one conference, packets counted both ways.
+  auto metrics = f.server->call(verb::get, "/metrics", "", {}, "").body;
+  CHECK(metrics.find("\nswitchboard_media_legs 2\n") != std::string::npos);
+  CHECK(metrics.find("\nswitchboard_media_conferences 1\n") != std::string::npos);
+  CHECK(metrics.find("switchboard_rtp_packets_total{direction=\"in\"} 0\n") == std::string::npos);
+  CHECK(metrics.find("switchboard_rtp_packets_total{direction=\"out\"} 0\n") == std::string::npos);
   wait_all_ended(f, legs);
+  metrics = f.server->call(verb::get, "/metrics", "", {}, "").body;
+  CHECK(metrics.find("\nswitchboard_media_legs 0\n") != std::string::npos);
+  CHECK(metrics.find("\nswitchboard_media_conferences 0\n") != std::string::npos);
 
   auto a = legs[0]->heard(), b = legs[1]->heard();
   auto a_b = au::compare(a, talker(1)), a_a = au::compare(a, talker(0));
   auto b_a = au::compare(b, talker(0)), b_b = au::compare(b, talker(1));
   MESSAGE(fmt::format("{}:\n  A heard B: {}\n  A heard A: {}\n  B heard A: {}\n  B heard B: {}", c.name, fmt_sim(a_b),
                       fmt_sim(a_a), fmt_sim(b_a), fmt_sim(b_b)));
-  CHECK(a_b.envelope > 0.85);
-  CHECK(b_a.envelope > 0.85);
+  // Segmental (each 2 s re-aligned): the adaptive jitter buffers may move the delay by a frame or
+  // two during a call on a loaded machine (seen: envelope 0.84 with segmental 0.96 under ASan
+  // with the other tests running), which the whole-call envelope penalises.
+  CHECK(a_b.segmental > 0.9);
+  CHECK(b_a.segmental > 0.9);
+  CHECK(a_b.envelope > 0.75);
+  CHECK(b_a.envelope > 0.75);
   CHECK(a_a.envelope < 0.4);
   CHECK(b_b.envelope < 0.4);
 }
