@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <fstream>
 #include <future>
 #include <map>
 #include <cmath>
@@ -52,6 +53,15 @@ CodecInfo codec_info(std::string_view name) {
   if (name == "g722") return {mix::CodecId::g722, 9, "G722/8000"};
   if (name == "opus") return {mix::CodecId::opus, 111, "opus/48000/2"};
   throw std::invalid_argument("codec: pcmu, pcma, g722 or opus");
+}
+
+// Resident set size in KiB (/proc/self/status VmRSS).
+long rss_kib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  return 0;
 }
 
 double thread_cpu_s() {
@@ -171,6 +181,8 @@ int main(int argc, char** argv) {
   media::ConferenceTable rooms(shard.get_executor());
   std::map<std::pair<int, bool>, std::vector<std::vector<std::uint8_t>>> frames;
   std::vector<Leg> legs;
+  for (auto& l : per_leg) (void)encoded_frames(l.id, true);  // codec tables touched before the baseline
+  const long rss0 = rss_kib();
   for (std::size_t i = 0; i < per_leg.size(); ++i) {
     rtp::AudioLeg::Options o;
     o.secure = secure;
@@ -246,15 +258,19 @@ int main(int argc, char** argv) {
       encodes += r->stats().encodes, ticks += r->stats().ticks, skipped += r->stats().skipped_ticks;
     }
   const double cpu = c1 - c0;
+  // Memory of the calls: RSS growth since before the legs existed (far-end sockets and frames
+  // included, so an upper bound), per leg, once every buffer has filled.
+  const double kib_per_leg = static_cast<double>(rss_kib() - rss0) / static_cast<double>(legs.size());
   const double frames20 = wall / 0.02;
   const double per_leg_us = cpu / frames20 / static_cast<double>(legs.size()) * 1e6;
   if (mode == "pair") {
     const double per_call_us = per_leg_us * 2;
     fmt::print("pair {} {} {}  calls {}  cpu {:.1f}% of one core  per call {:.1f} µs / 20 ms  calls/core {:.0f}  "
-               "pkts in {} out {} (expected {:.0f} each)  concealed {}  encodes/tick/session {:.2f}  skipped ticks {}\n",
+               "pkts in {} out {} (expected {:.0f} each)  concealed {}  encodes/tick/session {:.2f}  skipped ticks {}  "
+               "memory {:.0f} KiB per call\n",
                argv[2], argv[3], secure ? "SDES" : "RTP", legs.size() / 2, 100 * cpu / wall, per_call_us,
                20000.0 / per_call_us, recv - recv0, sent - sent0, frames20 * static_cast<double>(legs.size()), concealed,
-               ticks ? static_cast<double>(encodes) / static_cast<double>(ticks) : 0.0, skipped);
+               ticks ? static_cast<double>(encodes) / static_cast<double>(ticks) : 0.0, skipped, 2 * kib_per_leg);
   } else {
     fmt::print("room {} listeners {}  cpu {:.1f}% of one core  per tick {:.1f} µs  per leg {:.1f} µs  "
                "encodes/tick {:.2f}  pkts out {} (expected {:.0f})  skipped ticks {}\n",

@@ -33,8 +33,14 @@ namespace {
 constexpr auto k_relatch_after = 2s;
 // RFC 3550 §6.2: 5 s minimum report interval (we are one of two members, no bandwidth issue).
 constexpr auto k_rtcp_interval = 5s;
-// Decoded audio waiting for the mixer, at 48 kHz: 200 ms (a 120 ms Opus packet fits).
-constexpr std::size_t k_fifo = 9600;
+// Decoded audio waiting for the mixer, at 48 kHz: one 120 ms Opus packet (the largest) plus the
+// frame being assembled. Packets bigger than that (a 1500-byte G.711 payload is 187 ms) are cut.
+constexpr std::size_t k_fifo = mix::max_frame_samples + mix::mix_frame;
+// Scratch for pull(): one decoded packet, then at 48 kHz (a 1500-byte G.711 payload is 1500
+// samples at 8 kHz, 9000 at 48 kHz). One per thread, not per leg (30 KB less per leg): pull()
+// runs to completion on its shard's thread.
+thread_local std::array<std::int16_t, mix::max_frame_samples> pcm_scratch;
+thread_local std::array<std::int16_t, 9600> up_scratch;
 // RFC 3551 §6: payload type 13 is comfort noise (RFC 3389).
 constexpr int k_cn_pt = 13;
 // speexdsp's "VoIP" quality (SPEEX_RESAMPLER_QUALITY_VOIP): 7–8 µs per 20 ms frame instead of
@@ -122,10 +128,6 @@ struct AudioLeg::State final : mix::Participant {
   int decode_rate = 8000, rtp_clock = 8000;
   std::array<std::int16_t, k_fifo> fifo{};
   std::size_t fifo_n = 0;
-  // Scratch for pull(): one decoded packet, then at 48 kHz (a 1500-byte G.711 payload is 1500
-  // samples at 8 kHz, 9000 at 48 kHz). Members, not stack: the tick visits every leg.
-  std::array<std::int16_t, mix::max_frame_samples> pcm_scratch{};
-  std::array<std::int16_t, 9600> up_scratch{};
   // Last SR from the far end (RFC 3550 §6.4.1 LSR/DLSR).
   std::uint32_t last_sr_middle = 0;
   Clock::time_point last_sr_at{};
