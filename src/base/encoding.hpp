@@ -41,4 +41,13 @@ std::optional<std::vector<std::pair<std::string, std::string>>> form_parse(std::
 // becomes `+`, every other byte becomes `%XX` (uppercase hex). form_parse undoes it exactly.
 std::string form_encode_component(std::string_view text);
 
+// ASCII case-insensitive equality: SIP tokens, hash and suite names (RFC 3261 §7.3.1, RFC 8122).
+constexpr bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
+
 } // namespace sb

@@ -16,6 +16,7 @@
 // anything under 15 ms as expired); if the caller's clock ran ahead of the wall clock nothing is
 // sent and next_timer() moves to the remaining time. The whole-handshake deadline is purely on
 // the caller's clock, so a stepped test clock drives it exactly.
+#include "base/encoding.hpp"
 #include "rtp/dtls.hpp"
 
 #include <openssl/bio.h>
@@ -61,23 +62,15 @@ constexpr int k_cert_days = 30;
 /// presents an expired certificate (a call keeps the identity it started with).
 constexpr auto k_identity_rotation = std::chrono::hours(24 * (k_cert_days - 1));
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 /// RFC 8122 §5 hash-func names (the md2/md5 entries are not supported: RFC 8122 says they must
 /// not be used).
 const EVP_MD* digest_for(std::string_view alg) noexcept {
-  if (iequals(alg, "sha-256")) return EVP_sha256();
-  if (iequals(alg, "sha-1")) return EVP_sha1();
-  if (iequals(alg, "sha-384")) return EVP_sha384();
-  if (iequals(alg, "sha-512")) return EVP_sha512();
-  if (iequals(alg, "sha-224")) return EVP_sha224();
+  if (sb::ascii_iequals(alg, "sha-256")) return EVP_sha256();
+  if (sb::ascii_iequals(alg, "sha-1")) return EVP_sha1();
+  if (sb::ascii_iequals(alg, "sha-384")) return EVP_sha384();
+  if (sb::ascii_iequals(alg, "sha-512")) return EVP_sha512();
+  if (sb::ascii_iequals(alg, "sha-224")) return EVP_sha224();
   return nullptr;
 }
 
@@ -238,7 +231,7 @@ struct Link {
   std::vector<std::uint8_t> pending;
   std::deque<std::vector<std::uint8_t>> out;
 
-  bool peer_matches(X509* cert) const { return cert && md && iequals(fingerprint_of(cert, md), expected); }
+  bool peer_matches(X509* cert) const { return cert && md && sb::ascii_iequals(fingerprint_of(cert, md), expected); }
 
   /// Ends the pending datagram. Drop-oldest at the bound: a newer flight supersedes an older one,
   /// and a retransmission repeats whatever was lost.

@@ -1,6 +1,8 @@
 // SRTP/SRTCP contexts over libsrtp2 (RFC 3711, RFC 7714). See srtp.hpp.
 #include "rtp/srtp.hpp"
 
+#include "base/encoding.hpp"
+
 #include <srtp2/srtp.h>
 
 #include <openssl/crypto.h>
@@ -44,14 +46,6 @@ const SuiteInfo& info(SrtpSuite s) noexcept {
   return k_suites[0];  // unreachable for valid enum values
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 /// srtp_init() must run once per process before any other call (libsrtp2 srtp.h); it sets up
 /// the crypto kernel, which is then read-only and shared by every context on every shard.
@@ -67,7 +61,7 @@ bool library_ready() noexcept {
 std::optional<SrtpSuite> suite_from_sdes_name(std::string_view name) noexcept {
   // Case-insensitive like sdp::srtp_key_salt_length, so the two never disagree on a name.
   for (const auto& i : k_suites)
-    if (iequals(i.sdes, name)) return i.suite;
+    if (sb::ascii_iequals(i.sdes, name)) return i.suite;
   return std::nullopt;
 }
 

@@ -9,6 +9,8 @@
 // The character tables in `detail` are shared with message.cpp (tokens, Call-ID words).
 #pragma once
 
+#include "base/encoding.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -196,12 +198,7 @@ constexpr bool is(char c, std::uint16_t cls) noexcept {
 constexpr char lower(char c) noexcept {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
-constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
+constexpr bool iequals(std::string_view a, std::string_view b) noexcept { return sb::ascii_iequals(a, b); }
 /// Parses 1*DIGIT into a value ≤ max; nullopt on empty, non-digit or overflow.
 constexpr std::optional<std::uint64_t> parse_uint(std::string_view s, std::uint64_t max) noexcept {
   if (s.empty()) return std::nullopt;

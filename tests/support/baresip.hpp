@@ -184,36 +184,8 @@ class Baresip {
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
 
-  // Waits until something is bound to 127.0.0.1:port (our own bind then fails).
-  static bool wait_bound(std::uint16_t port, int type, std::chrono::milliseconds timeout) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      int fd = ::socket(AF_INET, type, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      a.sin_port = htons(port);
-      int one = 1;
-      if (type == SOCK_STREAM) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      bool busy = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0;
-      ::close(fd);
-      if (busy) return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
-
   // True when nothing is bound to 127.0.0.1:port for `type`.
-  static bool port_free(std::uint16_t port, int type) {
-    int fd = ::socket(AF_INET, type, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-  }
+  static bool port_free(std::uint16_t port, int type) { return !port_bound(port, type); }
   // A SIP port P free for UDP and TCP with P+1 free for TLS, outside baresip's RTP range.
   static std::uint16_t pick_port() {
     for (int i = 0; i < 500; ++i) {

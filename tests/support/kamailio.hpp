@@ -120,19 +120,7 @@ struct Kamailio {
     for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
     return out + "'";
   }
-  // Whether something is bound to 127.0.0.1:port (our own bind fails), without waiting.
-  static bool bound(std::uint16_t port, int type) {
-    int fd = ::socket(AF_INET, type, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    int one = 1;
-    if (type == SOCK_STREAM) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    bool busy = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0;
-    ::close(fd);
-    return busy;
-  }
+  static bool bound(std::uint16_t port, int type) { return port_bound(port, type); }
   // A port free for both UDP and TCP on 127.0.0.1 (kamailio listens on both).
   static std::uint16_t free_udp_tcp_port() {
     for (int i = 0; i < 50; ++i) {

@@ -96,4 +96,28 @@ inline std::uint16_t free_port(int type = SOCK_DGRAM) {
   return ntohs(a.sin_port);
 }
 
+// Whether something is bound to 127.0.0.1:port for `type` (our own bind fails), without waiting.
+inline bool port_bound(std::uint16_t port, int type) {
+  int fd = ::socket(AF_INET, type, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  int one = 1;
+  if (type == SOCK_STREAM) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  bool busy = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0;
+  ::close(fd);
+  return busy;
+}
+
+// Waits until something is bound to 127.0.0.1:port (a peer we started is listening).
+inline bool wait_bound(std::uint16_t port, int type, std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (port_bound(port, type)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
 }  // namespace sb::test

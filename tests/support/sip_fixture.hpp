@@ -19,24 +19,6 @@ using sipfx_detail::verb;
 
 inline const std::string kScenarios = std::string(SB_SOURCE_DIR) + "/tests/sip/scenarios/";
 
-// Waits until something is bound to 127.0.0.1:port (our own bind then fails).
-inline bool wait_bound(std::uint16_t port, int type, std::chrono::milliseconds timeout) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    int fd = ::socket(AF_INET, type, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    int one = 1;
-    if (type == SOCK_STREAM) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    bool busy = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0;
-    ::close(fd);
-    if (busy) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
-}
 
 struct Sipp {
   std::string dir;
