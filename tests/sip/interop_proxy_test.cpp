@@ -71,11 +71,16 @@ HttpReply force_disconnect(Fixture& f, const json::object& call) {
 
 // Dials `uri` with alice's credentials, waits for ACTIVE, force-disconnects (the gateway sends
 // BYE) and waits for the call's end.
-void call_and_hang_up(Fixture& f, const std::string& uri) {
+void call_and_hang_up(Fixture& f, const Kamailio& kam, const std::string& uri) {
   auto r = f.dial(uri, R"(,"auth":{"username":"alice","password":"s3cret"})");
   REQUIRE_MESSAGE(r.status == 200, r.body);
   auto call = json::parse(r.body).as_object();
   REQUIRE(wait_state(f, "ACTIVE", 10s));
+  // The ACK and the BYE both cross kamailio, whose UDP workers may relay them out of order; sipp
+  // aborts on a BYE before the ACK. Hang up once kamailio has relayed the ACK (bounded wait).
+  for (auto until = std::chrono::steady_clock::now() + 5s; kam.count("ACK") == 0 && std::chrono::steady_clock::now() < until;)
+    std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(50ms);
   CHECK(force_disconnect(f, call).status == 204);
   REQUIRE(f.wait_destroyed(10s));
 }
@@ -164,7 +169,7 @@ TEST_CASE("interop_proxy: over TCP the proxy double-Record-Routes and the BYE go
   Sipp uas("proxied_answer_wait_bye.xml");
   Kamailio kam({.next_hop_port = uas.port, .subscribers = {{"alice", "127.0.0.1", "s3cret"}}});
   Fixture f;
-  call_and_hang_up(f, kam.uri("uas", "tcp"));
+  call_and_hang_up(f, kam, kam.uri("uas", "tcp"));
   CHECK_MESSAGE(uas.finish() == 0, uas.errors());
   CHECK(f.call_events().back() == "callDestroyed:700");
   INFO("kamailio requests:\n" << kam.request_lines());
@@ -188,7 +193,7 @@ TEST_CASE("interop_proxy: the BYE follows a Record-Route that names another addr
   Sipp uas("proxied_answer_wait_bye.xml");
   Kamailio kam({.next_hop_port = uas.port, .subscribers = {{"alice", "127.0.0.1", "s3cret"}}, .record_second = true});
   Fixture f;
-  call_and_hang_up(f, kam.uri());
+  call_and_hang_up(f, kam, kam.uri());
   CHECK_MESSAGE(uas.finish() == 0, uas.errors());
   CHECK(f.call_events().back() == "callDestroyed:700");
   INFO("kamailio requests:\n" << kam.request_lines());
@@ -201,7 +206,7 @@ TEST_CASE("interop_proxy: the 2xx ACK follows the route set, not the INVITE's de
   Sipp uas("proxied_answer_wait_bye.xml");
   Kamailio kam({.next_hop_port = uas.port, .subscribers = {{"alice", "127.0.0.1", "s3cret"}}, .record_second = true});
   Fixture f;
-  call_and_hang_up(f, kam.uri());
+  call_and_hang_up(f, kam, kam.uri());
   CHECK_MESSAGE(uas.finish() == 0, uas.errors());
   INFO("kamailio requests:\n" << kam.request_lines());
   CHECK(kam.count("ACK", fmt::format("dst={} ", kam.second_port)) == 1);
@@ -212,7 +217,7 @@ TEST_CASE("interop_proxy: the 2xx ACK carries the INVITE's Proxy-Authorization")
   Sipp uas("proxied_answer_wait_bye.xml");
   Kamailio kam({.next_hop_port = uas.port, .subscribers = {{"alice", "127.0.0.1", "s3cret"}}});
   Fixture f;
-  call_and_hang_up(f, kam.uri());
+  call_and_hang_up(f, kam, kam.uri());
   CHECK_MESSAGE(uas.finish() == 0, uas.errors());
   INFO("kamailio requests:\n" << kam.request_lines());
   auto pauth = [](const std::string& line) { return line.substr(line.find("pauth=[")); };
@@ -229,7 +234,7 @@ TEST_CASE("interop_proxy: a challenge without qop (RFC 2069 digest) is answered 
   Sipp uas("proxied_answer_wait_bye.xml");
   Kamailio kam({.next_hop_port = uas.port, .subscribers = {{"alice", "127.0.0.1", "s3cret"}}, .challenge_flags = "0"});
   Fixture f;
-  call_and_hang_up(f, kam.uri());
+  call_and_hang_up(f, kam, kam.uri());
   CHECK_MESSAGE(uas.finish() == 0, uas.errors());
   CHECK(f.call_events().back() == "callDestroyed:700");
   INFO("kamailio requests:\n" << kam.request_lines());
