@@ -70,11 +70,12 @@ std::uint32_t random_u32() {
 
 }  // namespace
 
-struct AudioLeg::State final : mix::Participant {
-  explicit State(asio::any_io_executor ex) : ex(ex), rtp(ex), rtcp(ex), rtcp_timer(ex), dtls_timer(ex) {}
+struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<AudioLeg::State> {
+  explicit State(asio::any_io_executor ex)
+      : ex(ex), rtp(ex), rtcp(ex), rtcp_timer(ex), dtls_timer{asio::steady_timer(ex), asio::steady_timer(ex)} {}
   asio::any_io_executor ex;
   udp::socket rtp, rtcp;
-  asio::steady_timer rtcp_timer, dtls_timer;
+  asio::steady_timer rtcp_timer;
   std::shared_ptr<PortAllocator> ports;
   std::uint16_t port = 0;
   bool stopped = false;
@@ -105,13 +106,19 @@ struct AudioLeg::State final : mix::Participant {
   bool secure = false;
   std::unique_ptr<SrtpContext> srtp_in, srtp_out;
   std::optional<sdp::Crypto> sdes_local, sdes_remote;
-  std::unique_ptr<DtlsSrtp> dtls;
-  std::optional<udp::endpoint> dtls_peer;  // pinned at the first datagram the association takes
+  // DTLS-SRTP associations, indexed by channel: [k_rtp] on the RTP port keys RTP (and RTCP with
+  // rtcp-mux); [k_rtcp] on the RTCP port keys SRTCP when the far end does not mux (RFC 5764 §4.1).
+  static constexpr int k_rtp = 0, k_rtcp = 1;
+  std::array<std::unique_ptr<DtlsSrtp>, 2> dtls;
+  std::array<std::optional<udp::endpoint>, 2> dtls_peer;  // pinned at the first datagram taken
+  std::array<asio::steady_timer, 2> dtls_timer;
   struct EarlyDtls {
     udp::endpoint from;
     std::vector<std::uint8_t> data;
   };
-  std::deque<EarlyDtls> early_dtls;  // DTLS that came before the answer (drop-oldest)
+  std::array<std::deque<EarlyDtls>, 2> early_dtls;  // DTLS that came before the answer (drop-oldest)
+  std::unique_ptr<SrtpContext> srtcp_in, srtcp_out;  // from the RTCP association, when there is one
+  std::optional<sdp::Negotiated> dtls_params;         // role and fingerprint, for the RTCP association
   std::optional<std::string> failure;
 
   // Receive state.
@@ -163,8 +170,11 @@ struct AudioLeg::State final : mix::Participant {
   void on_datagram(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from, bool rtcp_socket);
   void on_rtp(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from);
   void on_rtcp(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from);
-  void pump_dtls();
-  void on_dtls_progress();
+  void pump_dtls(int ch);
+  void on_dtls_progress(int ch);
+  void start_dtls(int ch);
+  SrtpContext* rtcp_in() { return srtcp_in ? srtcp_in.get() : srtp_in.get(); }
+  SrtpContext* rtcp_out() { return srtcp_out ? srtcp_out.get() : srtp_out.get(); }
   void send_rtcp_report(bool bye = false);
   bool accept_source(const udp::endpoint& from, const RtpView& v, Clock::time_point now);
   void switch_to(const udp::endpoint& from);
@@ -183,37 +193,40 @@ void AudioLeg::State::on_datagram(std::span<std::uint8_t> buf, std::size_t n, co
   if (n == 0) return;
   switch (classify(buf[0])) {
     case PacketKind::dtls:
-      // RFC 7983 §7: DTLS on the RTP port. Without rtcp-mux a far end may run a second
-      // association on its RTCP port (RFC 5764 §4.1); we key RTCP from the RTP association
-      // (README "Media") and ignore that one rather than confuse ours with a second ClientHello.
-      if (rtcp_socket) {
-        ++stats.dtls_on_rtcp_port;
-        return;
-      }
-      if (dtls) {
+    {
+      // RFC 7983 §7: DTLS on the RTP port; without rtcp-mux a far end may run a second
+      // association on its RTCP port for SRTCP (RFC 5764 §4.1).
+      const int ch = rtcp_socket ? k_rtcp : k_rtp;
+      if (ch == k_rtcp && dtls_params && !dtls[k_rtcp] && !rtcp_mux) start_dtls(k_rtcp);
+      if (dtls[ch]) {
         // The association talks to one peer: the first source at the SDP address that it took
         // a datagram from (any port: a NAT may move it). Nobody else can feed it an alert or
         // redirect the handshake.
-        const bool from_peer = dtls_peer ? from == *dtls_peer : (sdp_rtp && from.address() == sdp_rtp->address());
+        const bool from_peer =
+            dtls_peer[ch] ? from == *dtls_peer[ch] : (sdp_rtp && from.address() == sdp_rtp->address());
         if (!from_peer) {
           ++stats.foreign_source;
           return;
         }
-        dtls_peer = from;
-        dtls->receive(buf.first(n), Clock::now());
-        on_dtls_progress();
+        dtls_peer[ch] = from;
+        dtls[ch]->receive(buf.first(n), Clock::now());
+        on_dtls_progress(ch);
+      } else if (ch == k_rtcp && (rtcp_mux || (have_media && !dtls_params))) {
+        ++stats.dtls_on_rtcp_port;  // no association runs there (muxed, or not a DTLS call)
       } else {
         // An active (client) far end starts the handshake as soon as it sends its answer, which
         // can reach us before the answer does: keep the flight for the association about to be
         // made (replayed if it came from the answer's address), instead of waiting a whole
         // retransmission timeout (1 s of lost audio). Drop-oldest, so junk cannot crowd it out.
-        if (early_dtls.size() == k_early_dtls) {
-          early_dtls.pop_front();
+        auto& early = early_dtls[ch];
+        if (early.size() == k_early_dtls) {
+          early.pop_front();
           ++stats.malformed;
         }
-        early_dtls.push_back({from, std::vector<std::uint8_t>(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n))});
+        early.push_back({from, std::vector<std::uint8_t>(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n))});
       }
       return;
+    }
     case PacketKind::stun: ++stats.stun; return;  // no ICE on SIP legs
     case PacketKind::rtp_or_rtcp: break;
     case PacketKind::unknown:
@@ -348,13 +361,16 @@ void AudioLeg::State::switch_to(const udp::endpoint& from) {
 
 void AudioLeg::State::on_rtcp(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from) {
   if (secure) {
-    if (!srtp_in) {
+    auto* ctx = rtcp_in();
+    if (!ctx) {
       ++stats.unauthenticated;
       return;
     }
-    const int len = srtp_in->unprotect_rtcp(buf, n);
+    const int len = ctx->unprotect_rtcp(buf, n);
     if (len < 0) {
       ++stats.srtp_failures;
+      log::debug("rtp", "leg :{} SRTCP check failed: {} bytes from {}:{} ({} context)", port, n,
+                 from.address().to_string(), from.port(), srtcp_in ? "RTCP association" : "RTP association");
       return;
     }
     n = static_cast<std::size_t>(len);
@@ -393,33 +409,38 @@ void AudioLeg::State::on_rtcp(std::span<std::uint8_t> buf, std::size_t n, const 
 // ------------------------------------------------------------------------------------------
 // DTLS-SRTP
 
-void AudioLeg::State::pump_dtls() {
-  if (!dtls) return;
-  const auto& to = dtls_peer ? dtls_peer : remote_rtp;
+void AudioLeg::State::pump_dtls(int ch) {
+  if (!dtls[ch]) return;
+  const auto& to = dtls_peer[ch] ? dtls_peer[ch] : (ch == k_rtp ? remote_rtp : remote_rtcp);
   if (!to) return;
-  for (auto& d : dtls->take_outgoing()) send_raw(rtp, *to, d);
+  for (auto& d : dtls[ch]->take_outgoing()) send_raw(ch == k_rtp ? rtp : rtcp, *to, d);
 }
 
-void AudioLeg::State::on_dtls_progress() {
-  pump_dtls();
-  if (!dtls) return;
-  if (dtls->state() == DtlsSrtp::State::connected && !srtp_in && dtls->keys()) {
-    const auto& k = *dtls->keys();
-    srtp_in = SrtpContext::create(k.suite, k.remote_key_salt, SrtpContext::Direction::inbound);
-    srtp_out = SrtpContext::create(k.suite, k.local_key_salt, SrtpContext::Direction::outbound);
-    if (!srtp_in || !srtp_out) {
-      failure = "SRTP context from the DTLS keys failed";
-      srtp_in.reset();
-      srtp_out.reset();
+void AudioLeg::State::on_dtls_progress(int ch) {
+  pump_dtls(ch);
+  auto& a = dtls[ch];
+  if (!a) return;
+  auto& in = ch == k_rtp ? srtp_in : srtcp_in;
+  auto& out = ch == k_rtp ? srtp_out : srtcp_out;
+  if (a->state() == DtlsSrtp::State::connected && !in && a->keys()) {
+    const auto& k = *a->keys();
+    in = SrtpContext::create(k.suite, k.remote_key_salt, SrtpContext::Direction::inbound);
+    out = SrtpContext::create(k.suite, k.local_key_salt, SrtpContext::Direction::outbound);
+    if (!in || !out) {
+      if (ch == k_rtp) failure = "SRTP context from the DTLS keys failed";
+      in.reset();
+      out.reset();
     } else {
-      log::info("rtp", "leg :{} DTLS-SRTP connected ({})", port, sdes_name(k.suite));
+      log::info("rtp", "leg :{} DTLS-SRTP connected on the {} port ({})", port, ch == k_rtp ? "RTP" : "RTCP",
+                sdes_name(k.suite));
     }
-  } else if (dtls->state() == DtlsSrtp::State::failed && !failure) {
-    failure = "DTLS: " + dtls->error();
-    log::warn("rtp", "leg :{} {}", port, *failure);
+  } else if (a->state() == DtlsSrtp::State::failed) {
+    // The RTP association failing ends the call; the RTCP one only costs the reports.
+    if (ch == k_rtp && !failure) failure = "DTLS: " + a->error();
+    log::warn("rtp", "leg :{} DTLS on the {} port failed: {}", port, ch == k_rtp ? "RTP" : "RTCP", a->error());
   }
   // Wake the retransmission timer so it re-reads next_timer().
-  dtls_timer.cancel();
+  dtls_timer[ch].cancel();
 }
 
 // ------------------------------------------------------------------------------------------
@@ -526,7 +547,7 @@ void AudioLeg::State::send(std::span<const std::uint8_t> payload) noexcept {
 }
 
 void AudioLeg::State::send_rtcp_report(bool bye) {
-  if (!have_media || (secure && !srtp_out)) return;
+  if (!have_media || (secure && !rtcp_out())) return;
   auto& sock = rtcp_mux ? rtp : rtcp;
   const auto& to = rtcp_mux ? remote_rtp : remote_rtcp;
   if (!to) return;
@@ -564,8 +585,8 @@ void AudioLeg::State::send_rtcp_report(bool bye) {
     const std::uint32_t ssrcs[] = {ssrc};
     n += write_bye(std::span<std::uint8_t>(buf).subspan(n, buf.size() - n - srtp_max_trailer), ssrcs);
   }
-  if (srtp_out) {
-    const int len = srtp_out->protect_rtcp(buf, n);
+  if (auto* ctx = rtcp_out()) {
+    const int len = ctx->protect_rtcp(buf, n);
     if (len < 0) return;
     n = static_cast<std::size_t>(len);
   }
@@ -607,15 +628,15 @@ asio::awaitable<void> rtcp_loop(std::shared_ptr<AudioLeg::State> st) {
   }
 }
 
-asio::awaitable<void> dtls_loop(std::shared_ptr<AudioLeg::State> st) {
-  while (!st->stopped && st->dtls && st->dtls->state() == DtlsSrtp::State::handshaking) {
-    auto at = st->dtls->next_timer();
-    st->dtls_timer.expires_at(at ? *at : Clock::now() + 100ms);
-    auto [ec] = co_await st->dtls_timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (st->stopped || !st->dtls) break;
+asio::awaitable<void> dtls_loop(std::shared_ptr<AudioLeg::State> st, int ch) {
+  while (!st->stopped && st->dtls[ch] && st->dtls[ch]->state() == DtlsSrtp::State::handshaking) {
+    auto at = st->dtls[ch]->next_timer();
+    st->dtls_timer[ch].expires_at(at ? *at : Clock::now() + 100ms);
+    auto [ec] = co_await st->dtls_timer[ch].async_wait(asio::as_tuple(asio::use_awaitable));
+    if (st->stopped || !st->dtls[ch]) break;
     if (!ec) {
-      st->dtls->on_timer(Clock::now());
-      st->on_dtls_progress();
+      st->dtls[ch]->on_timer(Clock::now());
+      st->on_dtls_progress(ch);
     }
   }
 }
@@ -777,7 +798,7 @@ std::error_code AudioLeg::apply(const sdp::Negotiated& n) {
       srtp_out = make_sdes_context(*n.local_crypto, SrtpContext::Direction::outbound);
       if (!srtp_out) return make_error_code(sdp::negotiation_error::crypto_mismatch);
     }
-  } else if (n.keying == sdp::Keying::dtls && !st.dtls && !n.remote_fingerprint) {
+  } else if (n.keying == sdp::Keying::dtls && !st.dtls[State::k_rtp] && !n.remote_fingerprint) {
     return make_error_code(sdp::negotiation_error::dtls_mismatch);
   }
 
@@ -833,26 +854,35 @@ std::error_code AudioLeg::apply(const sdp::Negotiated& n) {
     if (n.rtcp_mux) st.remote_rtcp = st.remote_rtp;
   }
 
-  if (n.keying == sdp::Keying::dtls && !st.dtls) {
-    const auto now = Clock::now();
-    st.dtls = std::make_unique<DtlsSrtp>(DtlsIdentity::process(),
-                                         n.dtls_active ? DtlsSrtp::Role::client : DtlsSrtp::Role::server,
-                                         n.remote_fingerprint->hash_func, n.remote_fingerprint->value, now);
-    st.dtls->start(now);
-    // Replay a handshake that raced the answer, if it came from the answer's address.
-    for (auto& e : st.early_dtls) {
-      if (!st.sdp_rtp || e.from.address() != st.sdp_rtp->address()) continue;
-      if (st.dtls_peer && e.from != *st.dtls_peer) continue;
-      st.dtls_peer = e.from;
-      st.dtls->receive(e.data, now);
-    }
-    st.early_dtls.clear();
-    st.on_dtls_progress();
-    spawn(st.ex, dtls_loop(st_), "DTLS timer");
-  }
   st.have_media = true;
+  if (n.keying == sdp::Keying::dtls && !st.dtls[State::k_rtp]) {
+    st.dtls_params = n;
+    st.start_dtls(State::k_rtp);
+    // Without rtcp-mux, SRTCP has its own association on the RTCP ports (RFC 5764 §4.1): as the
+    // client we open it now; as the server we answer it when (or if) it arrives.
+    if (!n.rtcp_mux && (n.dtls_active || !st.early_dtls[State::k_rtcp].empty())) st.start_dtls(State::k_rtcp);
+  }
   negotiated_ = n;
   return {};
+}
+
+void AudioLeg::State::start_dtls(int ch) {
+  const auto& n = *dtls_params;
+  const auto now = Clock::now();
+  dtls[ch] = std::make_unique<DtlsSrtp>(DtlsIdentity::process(),
+                                        n.dtls_active ? DtlsSrtp::Role::client : DtlsSrtp::Role::server,
+                                        n.remote_fingerprint->hash_func, n.remote_fingerprint->value, now);
+  dtls[ch]->start(now);
+  // Replay a handshake that raced the answer, if it came from the answer's address.
+  for (auto& e : early_dtls[ch]) {
+    if (!sdp_rtp || e.from.address() != sdp_rtp->address()) continue;
+    if (dtls_peer[ch] && e.from != *dtls_peer[ch]) continue;
+    dtls_peer[ch] = e.from;
+    dtls[ch]->receive(e.data, now);
+  }
+  early_dtls[ch].clear();
+  on_dtls_progress(ch);
+  spawn(ex, dtls_loop(shared_from_this(), ch), "DTLS timer");
 }
 
 std::optional<std::chrono::milliseconds> AudioLeg::since_last_packet() const {
@@ -871,10 +901,11 @@ void AudioLeg::stop() {
   if (on_stop_) std::exchange(on_stop_, nullptr)();
   st_->send_rtcp_report(true);  // RFC 3550 §6.6: BYE when we leave
   st_->stopped = true;
-  if (st_->dtls) st_->dtls->close(), st_->pump_dtls();
+  for (int ch : {State::k_rtp, State::k_rtcp})
+    if (st_->dtls[ch]) st_->dtls[ch]->close(), st_->pump_dtls(ch);
   boost::system::error_code ec;
   st_->rtcp_timer.cancel();
-  st_->dtls_timer.cancel();
+  for (auto& t : st_->dtls_timer) t.cancel();
   st_->rtp.close(ec);
   st_->rtcp.close(ec);
   st_->ports->release(st_->port);

@@ -160,21 +160,24 @@ void two_legs(const TwoLegCase& c) {
   CHECK(metrics.find("switchboard_rtp_packets_total{direction=\"in\"} 0\n") == std::string::npos);
   CHECK(metrics.find("switchboard_rtp_packets_total{direction=\"out\"} 0\n") == std::string::npos);
   // RTCP both ways: baresip reports every 5 s; its report block on our SR gives the RTT
-  // (RFC 3550 §6.4.1). With DTLS, baresip keys RTCP with a second association on the RTCP port,
-  // which we do not run (README "Known limits"): its reports do not authenticate.
+  // (RFC 3550 §6.4.1). With DTLS, baresip (no rtcp-mux) keys SRTCP with a second association on
+  // the RTCP ports (RFC 5764 §4.1), which we answer.
   std::this_thread::sleep_for(4s);
   auto late = call_stats(f, legs[0]->call).at("media").as_object();
   MESSAGE(name, ": leg A stats at 7 s ", json::serialize(late));
   CHECK(late.at("rtcpSent").as_int64() >= 1);
-  if (std::string_view(c.mediaenc) != "dtls_srtp") {
-    CHECK(late.at("rtcpReceived").as_int64() >= 1);
-    CHECK(late.at("rttMs").is_int64());
-  }
+  CHECK(late.at("rtcpReceived").as_int64() >= 1);
+  // RTT needs a report of baresip's sent after our first SR reached it: within these 7 s that is
+  // usually, not always, the case (seen: 0 ms on loopback), so it is printed, not required.
+  if (std::string_view(c.mediaenc) != "dtls_srtp")
+    CHECK(late.at("dropped").as_object().at("srtpFailures").as_int64() == 0);
+  // (DTLS without mux: baresip's reports authenticate on the RTCP association, but they carry no
+  // LSR for our SR, so no RTT; and it sends a 16-byte RTCP datagram right after the handshake
+  // that authenticates with no key — one counted failure. README "Known limits".)
   wait_all_ended(f, legs);
   metrics = f.server->call(verb::get, "/metrics", "", {}, "").body;
   CHECK(metrics.find("\nswitchboard_media_legs 0\n") != std::string::npos);
-  if (std::string_view(c.mediaenc) != "dtls_srtp")
-    CHECK(metrics.find("switchboard_rtcp_packets_total{direction=\"in\"} 0\n") == std::string::npos);
+  CHECK(metrics.find("switchboard_rtcp_packets_total{direction=\"in\"} 0\n") == std::string::npos);
   CHECK(metrics.find("\nswitchboard_media_conferences 0\n") != std::string::npos);
 
   auto a = legs[0]->heard(), b = legs[1]->heard();
