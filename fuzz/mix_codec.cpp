@@ -19,6 +19,7 @@
 //       src/mix/opus_codec.cpp src/mix/resampler.cpp -lopus -lspandsp -lspeexdsp -lm \
 //       -o /tmp/fuzz_mix_codec
 //   /tmp/fuzz_mix_codec fuzz/corpus/mix_codec
+#include "fuzz_support.hpp"
 #include "mix/codec.hpp"
 #include "mix/resampler.hpp"
 
@@ -35,12 +36,7 @@ namespace {
 
 using namespace sb::mix;
 
-void require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using sb::fuzz::require;
 
 constexpr std::array<int, 3> rates{8000, 16000, 48000};
 

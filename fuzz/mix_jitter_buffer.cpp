@@ -11,6 +11,7 @@
 //   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize=function \
 //       -Isrc fuzz/mix_jitter_buffer.cpp src/mix/jitter_buffer.cpp -o /tmp/fuzz_mix_jitter_buffer
 //   /tmp/fuzz_mix_jitter_buffer fuzz/corpus/mix_jitter_buffer
+#include "fuzz_support.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -23,12 +24,7 @@ namespace {
 
 using namespace sb::mix;
 
-void require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using sb::fuzz::require;
 
 } // namespace
 

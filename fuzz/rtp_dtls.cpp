@@ -11,6 +11,7 @@
 //       -Isrc -I.deps/srtp/include fuzz/rtp_dtls.cpp src/rtp/dtls.cpp src/rtp/srtp.cpp \
 //       src/rtp/packet.cpp .deps/srtp/lib/libsrtp2.a -lssl -lcrypto -o /tmp/fuzz_rtp_dtls
 //   /tmp/fuzz_rtp_dtls fuzz/corpus/rtp_dtls
+#include "fuzz_support.hpp"
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -27,12 +28,7 @@ namespace {
 using namespace sb::rtp;
 using namespace std::chrono_literals;
 
-void require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using sb::fuzz::require;
 
 // Generating an identity per input would dominate the run; one pair serves every input.
 const std::shared_ptr<const DtlsIdentity>& ours() {

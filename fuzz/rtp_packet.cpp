@@ -8,6 +8,7 @@
 //   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize=function \
 //       -Isrc fuzz/rtp_packet.cpp src/rtp/packet.cpp -o /tmp/fuzz_rtp_packet
 //   /tmp/fuzz_rtp_packet fuzz/corpus/rtp_packet
+#include "fuzz_support.hpp"
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -22,17 +23,9 @@ namespace {
 
 using namespace sb::rtp;
 
-void require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using sb::fuzz::require;
 
-bool inside(std::span<const std::uint8_t> part, std::span<const std::uint8_t> whole) {
-  if (part.empty()) return true;
-  return part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size();
-}
+using sb::fuzz::inside;
 
 bool same_bytes(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
   if (a.size() != b.size()) return false;

@@ -8,6 +8,7 @@
 //   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize=function \
 //       -Isrc fuzz/rtp_rtcp.cpp src/rtp/rtcp.cpp src/rtp/packet.cpp -o /tmp/fuzz_rtp_rtcp
 //   /tmp/fuzz_rtp_rtcp fuzz/corpus/rtp_rtcp
+#include "fuzz_support.hpp"
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -23,17 +24,9 @@ namespace {
 
 using namespace sb::rtp;
 
-void require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using sb::fuzz::require;
 
-bool inside(std::span<const std::uint8_t> part, std::span<const std::uint8_t> whole) {
-  if (part.empty()) return true;
-  return part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size();
-}
+using sb::fuzz::inside;
 
 bool same_block(const ReportBlock& a, const ReportBlock& b) {
   return a.ssrc == b.ssrc && a.fraction_lost == b.fraction_lost &&

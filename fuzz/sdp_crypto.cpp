@@ -12,6 +12,7 @@
 //       src/sdp/sdp.cpp src/base/encoding.cpp .deps/srtp/lib/libsrtp2.a -lssl -lcrypto \
 //       -o /tmp/fuzz_sdp_crypto
 //   /tmp/fuzz_sdp_crypto fuzz/corpus/sdp_crypto
+#include "fuzz_support.hpp"
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -29,12 +30,7 @@ namespace {
 
 using namespace sb;
 
-void require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using sb::fuzz::require;
 
 void exercise(const sdp::Crypto& c, std::string_view raw) {
   const auto inline_key = sdp::decode_inline_key(c);

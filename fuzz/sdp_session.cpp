@@ -10,6 +10,7 @@
 //   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc fuzz/sdp_session.cpp \
 //       src/sdp/sdp.cpp src/sdp/negotiation.cpp src/base/encoding.cpp -o /tmp/fuzz_sdp_session
 //   /tmp/fuzz_sdp_session fuzz/corpus/sdp_session
+#include "fuzz_support.hpp"
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -28,12 +29,7 @@ namespace {
 
 using namespace sb::sdp;
 
-void require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using sb::fuzz::require;
 
 LocalMedia make_local(Keying k) {
   LocalMedia l;

@@ -11,6 +11,7 @@
 //       fuzz/sip_auth.cpp src/sip/auth.cpp src/sip/message.cpp src/sip/uri.cpp
 //       src/base/crypto.cpp src/base/encoding.cpp -lcrypto -o /tmp/fuzz_sip_auth
 //   /tmp/fuzz_sip_auth -dict=fuzz/dict/sip.dict fuzz/corpus/sip_auth
+#include "fuzz_support.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -26,12 +27,7 @@ namespace {
 
 using namespace sb::sip;
 
-void require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using sb::fuzz::require;
 
 /// The unquoted value of one auth-param of a credentials value, read with message.hpp.
 std::string param(std::string_view value, std::string_view name) {

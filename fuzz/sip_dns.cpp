@@ -15,6 +15,7 @@
 // tests/sip/resolver_test.cpp (NAPTR, SRV with additional A/AAAA, A, AAAA, CNAME, NXDOMAIN, NODATA,
 // REFUSED, a TC=1 UDP answer and the 25-record TCP answer that follows it), plus hand-made
 // pointer loops.
+#include "fuzz_support.hpp"
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -30,12 +31,7 @@ namespace {
 
 using namespace sb::sip::dns;
 
-void require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using sb::fuzz::require;
 
 // A presentation-form name: at most 255 wire octets, each written as at most 4 characters.
 bool bounded(const std::string& name) { return name.size() <= max_name_wire * 4; }

@@ -8,6 +8,7 @@
 //   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
 //       fuzz/sip_message.cpp src/sip/message.cpp src/sip/uri.cpp -o /tmp/fuzz_sip_message
 //   /tmp/fuzz_sip_message -dict=fuzz/dict/sip.dict fuzz/corpus/sip_message
+#include "fuzz_support.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -22,12 +23,7 @@ namespace {
 
 using namespace sb::sip;
 
-void require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using sb::fuzz::require;
 
 bool inside(std::string_view part, std::string_view whole) {
   if (part.empty()) return true;

@@ -6,6 +6,7 @@
 //   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
 //       fuzz/sip_uri.cpp src/sip/uri.cpp -o /tmp/fuzz_sip_uri
 //   /tmp/fuzz_sip_uri -dict=fuzz/dict/sip.dict fuzz/corpus/sip_uri
+#include "fuzz_support.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -19,12 +20,7 @@ namespace {
 
 using namespace sb::sip;
 
-void require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using sb::fuzz::require;
 
 bool inside(std::string_view part, std::string_view whole) {
   if (part.empty()) return true;

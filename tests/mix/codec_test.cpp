@@ -3,6 +3,8 @@
 // against plain PLC, encoder state copies, and the repeat-and-fade concealment of G.711/G.722.
 #include "mix/codec.hpp"
 
+#include "support/signals.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -17,18 +19,12 @@ using namespace sb::mix;
 
 namespace {
 
-using Pcm = std::vector<std::int16_t>;
+using sb::test::Pcm;
+using sb::test::sine;
+using sb::test::two_pi;
 using Bytes = std::vector<std::uint8_t>;
 
-constexpr double two_pi = 2 * std::numbers::pi;
 
-Pcm sine(int rate, double hz, std::size_t n, double amplitude = 10000) {
-  Pcm v(n);
-  for (std::size_t i = 0; i < n; ++i)
-    v[i] = static_cast<std::int16_t>(
-        std::lround(amplitude * std::sin(two_pi * hz * static_cast<double>(i) / rate)));
-  return v;
-}
 
 // Three tones in the speech band (all codecs here pass them).
 Pcm multitone(int rate, std::size_t n) {

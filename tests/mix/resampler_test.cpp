@@ -2,6 +2,8 @@
 // exact per-frame output counts, and streaming that joins frames exactly as one long call would.
 #include "mix/resampler.hpp"
 
+#include "support/signals.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -15,16 +17,10 @@ using namespace sb::mix;
 
 namespace {
 
-using Pcm = std::vector<std::int16_t>;
-constexpr double two_pi = 2 * std::numbers::pi;
+using sb::test::Pcm;
+using sb::test::sine;
+using sb::test::two_pi;
 
-Pcm sine(int rate, double hz, std::size_t n, double amplitude = 10000) {
-  Pcm v(n);
-  for (std::size_t i = 0; i < n; ++i)
-    v[i] = static_cast<std::int16_t>(
-        std::lround(amplitude * std::sin(two_pi * hz * static_cast<double>(i) / rate)));
-  return v;
-}
 
 // Resamples `in` in 20 ms frames, as the mixer does.
 Pcm stream(Resampler& r, const Pcm& in) {
