@@ -13,7 +13,7 @@ BUILD_PKGS="build-essential cmake ninja-build ccache pkg-config clang lld libcla
   dpkg-dev autoconf automake libtool"
 # Real peers and tools the test suite drives (see docs/testing.md).
 TEST_PKGS="curl python3 sip-tester baresip kamailio kamailio-sqlite-modules
-  dnsmasq-base sqlite3 espeak-ng sox python3-numpy"
+  dnsmasq-base sqlite3 espeak-ng sox python3-numpy chromium iproute2"
 
 missing=""
 for p in $BUILD_PKGS $TEST_PKGS; do
@@ -34,5 +34,14 @@ fi
 # Node SDK used by the compatibility tests (tests/sdk/package.json pins it).
 if [ -f "$here/tests/sdk/package.json" ] && [ ! -d "$here/tests/sdk/node_modules/opentok" ]; then
   (cd "$here/tests/sdk" && npm install --no-audit --no-fund --loglevel=error)
+fi
+# Browser tests: playwright-core (drives Debian's chromium), the OpenTok.js client and the Node SDK
+# (tests/browser/package.json pins them).
+if [ -f "$here/tests/browser/package.json" ] && [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
+  (cd "$here/tests/browser" && npm install --no-audit --no-fund --loglevel=error)
+fi
+# The OpenTok.js client the server's demo page serves at /opentok.js (.deps/ is gitignored).
+if [ ! -f "$here/.deps/opentok-client/node_modules/@opentok/client/dist/js/opentok.js" ]; then
+  npm install --no-audit --no-fund --loglevel=error --prefix "$here/.deps/opentok-client" @opentok/client@2.35.2
 fi
 echo "setup: ok"

@@ -1,5 +1,7 @@
 #include "app/app.hpp"
 
+#include "app/demo.hpp"
+
 #include "base/log.hpp"
 #include "http/rest_api.hpp"
 #include "http/server.hpp"
@@ -8,6 +10,7 @@
 #include "rtp/audio_leg.hpp"
 #include "rtp/dtls.hpp"
 #include "runtime/runtime.hpp"
+#include "signaling/client_api.hpp"
 
 #include <boost/asio.hpp>
 
@@ -16,6 +19,31 @@
 
 namespace sb::app {
 namespace asio = boost::asio;
+
+namespace {
+// The signaling layer's counters as Prometheus text.
+asio::awaitable<std::string> client_metrics(signaling::ClientApi* c) {
+  const auto s = co_await c->stats();
+  const auto n = co_await c->client_count();
+  std::string out;
+  auto add = [&](std::string_view name, std::string_view type, std::string_view help, std::uint64_t v) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
+  };
+  add("switchboard_clients", "gauge", "Browser clients connected over WebSocket", n);
+  add("switchboard_client_connects_total", "counter", "Browser clients that joined a session", s.connects);
+  add("switchboard_client_connect_failures_total", "counter", "Client connects refused", s.connect_failures);
+  add("switchboard_client_frames_in_total", "counter", "Rumor frames received", s.frames_in);
+  add("switchboard_client_frames_out_total", "counter", "Rumor frames sent", s.frames_out);
+  add("switchboard_client_requests_total", "counter", "Raptor requests", s.requests);
+  add("switchboard_client_request_errors_total", "counter", "Raptor requests answered with an error STATUS", s.request_errors);
+  add("switchboard_client_malformed_total", "counter", "Malformed frames or messages dropped", s.malformed);
+  add("switchboard_client_rate_limited_total", "counter", "Requests refused by the per-client rate limit", s.rate_limited);
+  add("switchboard_client_jsep_relayed_total", "counter", "JSEP messages relayed between clients (P2P)", s.jsep_relayed);
+  add("switchboard_client_logging_posts_total", "counter", "Client logging posts received and dropped", s.logging_posts);
+  add("switchboard_client_slow_consumers_total", "counter", "Clients closed for not reading their socket", s.slow_consumers);
+  co_return out;
+}
+}  // namespace
 
 App::App(Config cfg) : cfg_(std::move(cfg)) {
   log::Level l = log::Level::info;
@@ -134,8 +162,28 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
   http::RestOptions ropts;
   ropts.jwt_skew_s = cfg_.limits.jwt_skew_s;
   ropts.dial_body_limit = cfg_.limits.dial_body_bytes;
-  api_ = std::make_unique<http::RestApi>(*rt_, std::move(raw), ropts);
+  api_ = std::make_unique<http::RestApi>(*rt_, raw, ropts);
+  signaling::ClientApiOptions copts;
+  copts.public_url = cfg_.clients.public_url;
+  copts.ice_servers_json = cfg_.clients.ice_servers_json;
+  clients_ = std::make_unique<signaling::ClientApi>(*rt_, std::move(raw), copts);
+  api_->add_metrics_source([c = clients_.get()] { return client_metrics(c); });
+  if ((cfg_.dev_project || cfg_.clients.demo) && !cfg_.projects.empty())
+    demo_ = std::make_unique<Demo>(*rt_, *api_, DemoOptions{cfg_.projects[0].api_key, cfg_.projects[0].api_secret,
+                                                           cfg_.clients.client_script});
 }
+
+namespace {
+// One origin serves both front doors: the browser client's requests first (they are recognised
+// by their paths), then the REST API.
+asio::awaitable<http::Response> route(http::RestApi* api, signaling::ClientApi* clients, Demo* demo,
+                                      http::Request req) {
+  if (demo)
+    if (auto res = co_await demo->handle(req)) co_return std::move(*res);
+  if (auto res = co_await clients->handle(req)) co_return std::move(*res);
+  co_return co_await api->handle(std::move(req));
+}
+}  // namespace
 
 App::~App() {
   if (started_ && !stopped_) drain(std::chrono::milliseconds(0));
@@ -160,8 +208,12 @@ void App::start() {
     so.idle_timeout = cfg_.limits.http_idle_timeout;
     so.max_connections = cfg_.limits.http_connections_per_shard;
     auto* api = api_.get();
-    servers_.push_back(std::make_unique<http::Server>(rt_->shard(i).executor(), so,
-                                                      [api](http::Request r) { return api->handle(std::move(r)); }));
+    auto* clients = clients_.get();
+    auto* demo = demo_.get();
+    servers_.push_back(std::make_unique<http::Server>(
+        rt_->shard(i).executor(), so,
+        [api, clients, demo](http::Request r) { return route(api, clients, demo, std::move(r)); },
+        [clients](http::Request r, asio::ip::tcp::socket s) { return clients->upgrade(std::move(r), std::move(s)); }));
     // Port 0: the first shard picks a free port; the others join it with SO_REUSEPORT.
     port = servers_.back()->listen();
   }
@@ -181,10 +233,11 @@ unsigned App::shards() const { return rt_->size(); }
 
 namespace {
 // Runs on each shard: stop taking work, then flush that shard's webhooks until the deadline.
-asio::awaitable<void> drain_shard(http::Server* server, http::ShardServices* s,
+asio::awaitable<void> drain_shard(http::Server* server, http::ShardServices* s, signaling::ClientApi* clients,
                                   std::chrono::steady_clock::time_point deadline) {
   server->stop_accepting();
   s->draining = true;
+  clients->close_clients_here();
   // Hang up every call (CANCEL or BYE) and give them until the deadline to end, so their
   // callDestroyed is queued before the webhook flush.
   s->sip->hangup_all(/*abandon_unanswered=*/true);
@@ -206,7 +259,7 @@ bool App::drain(std::chrono::milliseconds timeout) {
   std::vector<std::future<void>> done;
   for (unsigned i = 0; i < rt_->size(); ++i)
     done.push_back(asio::co_spawn(rt_->shard(i).executor(),
-                                  drain_shard(servers_[i].get(), services_[i].get(), deadline), asio::use_future));
+                                  drain_shard(servers_[i].get(), services_[i].get(), clients_.get(), deadline), asio::use_future));
   bool clean = true;
   for (auto& f : done) {
     // A little slack past the deadline for the drain coroutines to observe it.

@@ -11,6 +11,7 @@
 
 namespace sb::runtime { class Runtime; }
 namespace sb::http { class RestApi; class Server; struct ShardServices; }
+namespace sb::signaling { class ClientApi; }
 
 namespace sb::app {
 
@@ -39,6 +40,8 @@ class App {
   std::unique_ptr<runtime::Runtime> rt_;
   std::vector<std::unique_ptr<http::ShardServices>> services_;
   std::unique_ptr<http::RestApi> api_;
+  std::unique_ptr<signaling::ClientApi> clients_;
+  std::unique_ptr<class Demo> demo_;  // null unless the demo page is on
   std::vector<std::unique_ptr<http::Server>> servers_;
   std::uint16_t http_port_ = 0;
   bool started_ = false, stopped_ = false;

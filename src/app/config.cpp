@@ -192,6 +192,27 @@ boost::system::result<Config> parse_config(std::string_view text, std::string* w
     c.media.opus_bitrate = static_cast<int>(br);
     if (c.media.rtp_port_min >= c.media.rtp_port_max) return fail("'media.rtpPortMin' must be below 'media.rtpPortMax'");
   }
+  if (auto* cl = o.if_contains("clients")) {
+    if (!cl->is_object()) return fail("'clients' must be an object");
+    const auto& co = cl->as_object();
+    if (!read_string(co, "publicUrl", c.clients.public_url, &err) ||
+        !read_string(co, "clientScript", c.clients.client_script, &err))
+      return fail(err);
+    if (auto* d = co.if_contains("demo")) {
+      if (!d->is_bool()) return fail("'clients.demo' must be a boolean");
+      c.clients.demo = d->as_bool();
+    }
+    if (!c.clients.public_url.empty() && !c.clients.public_url.starts_with("http://") &&
+        !c.clients.public_url.starts_with("https://"))
+      return fail("'clients.publicUrl' must start with http:// or https://");
+    if (auto* ice = co.if_contains("iceServers")) {
+      if (!ice->is_array()) return fail("'clients.iceServers' must be an array of {urls, username, credential}");
+      for (const auto& e : ice->as_array())
+        if (!e.is_object() || !(e.as_object().contains("urls") || e.as_object().contains("url")))
+          return fail("each of 'clients.iceServers' must be an object with urls");
+      c.clients.ice_servers_json = boost::json::serialize(*ice);
+    }
+  }
   if (auto* lg = o.if_contains("log")) {
     if (!lg->is_object()) return fail("'log' must be an object");
     if (!read_string(lg->as_object(), "level", c.log_level, &err)) return fail(err);

@@ -73,6 +73,16 @@ struct Config {
     int opus_bitrate = 32000;     // bits/s
   } media;
 
+  // Browser clients (OpenTok.js): see README "Browser clients".
+  struct Clients {
+    std::string public_url;               // e.g. "https://rtc.example.org"; empty = the request's Host
+    std::string ice_servers_json = "[]";  // anvil ice_servers: [{urls, username, credential}]
+    // The demo page at `/` (src/app/demo.hpp): on with the embedded development project, or
+    // when set; it uses the first configured project.
+    bool demo = false;
+    std::string client_script = ".deps/opentok-client/node_modules/@opentok/client/dist/js/opentok.js";
+  } clients;
+
   std::string log_level = "info";
   std::chrono::milliseconds drain_timeout{10000};  // SIGTERM: time to finish calls and webhooks
   std::string ready_file;                          // written with {"httpPort":N} once listening

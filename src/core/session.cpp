@@ -12,6 +12,7 @@ std::string_view to_string(DestroyReason r) {
     case DestroyReason::force_disconnected: return "forceDisconnected";
     case DestroyReason::network_disconnected: return "networkDisconnected";
     case DestroyReason::call_ended: return "clientDisconnected";
+    case DestroyReason::force_unpublished: return "forceUnpublished";
   }
   return "clientDisconnected";
 }
@@ -21,9 +22,29 @@ Session::Session(std::string id, std::string api_key, MediaMode mode, ArchiveMod
     : id_(std::move(id)), api_key_(std::move(api_key)), mode_(mode), archive_(archive),
       location_(std::move(location)), created_ms_(created_ms) {}
 
-const Connection* Session::add_connection(ConnectionKind kind, Role role, std::string data, std::int64_t now_ms) {
+std::vector<std::string_view> permissions_of(Role r) {
+  switch (r) {
+    case Role::subscriber: return {"subscribe"};
+    case Role::publisheronly: return {"publish"};
+    case Role::publisher: return {"publish", "subscribe"};
+    case Role::moderator: return {"publish", "subscribe", "forceunpublish", "forcedisconnect", "forcemute"};
+  }
+  return {};
+}
+bool may_publish(Role r) { return r != Role::subscriber; }
+bool may_subscribe(Role r) { return r != Role::publisheronly; }
+bool may_moderate(Role r) { return r == Role::moderator; }
+
+const StreamChannel* Stream::channel(std::string_view cid) const {
+  for (const auto& c : channels)
+    if (c.id == cid) return &c;
+  return nullptr;
+}
+
+const Connection* Session::add_connection(ConnectionKind kind, Role role, std::string data, std::int64_t now_ms,
+                                          std::string id) {
   if (connections_.size() >= kMaxConnections) return nullptr;
-  Connection c{uuid_v4(), kind, role, std::move(data), now_ms};
+  Connection c{id.empty() ? uuid_v4() : std::move(id), kind, role, std::move(data), now_ms};
   auto [it, ok] = connections_.emplace(c.id, std::move(c));
   if (!ok) return nullptr;
   SessionEvent ev{SessionEvent::Type::connection_created};
@@ -82,12 +103,59 @@ bool Session::remove_stream(std::string_view stream_id, DestroyReason reason) {
   return true;
 }
 
-void Session::signal(std::string_view to_connection, std::string_view type, std::string_view data) {
+bool Session::update_channel(std::string_view stream_id, std::string_view channel_id, const StreamChannel& patch,
+                             unsigned changed) {
+  auto it = std::find_if(streams_.begin(), streams_.end(), [&](const Stream& s) { return s.id == stream_id; });
+  if (it == streams_.end()) return false;
+  auto ch = std::find_if(it->channels.begin(), it->channels.end(), [&](const StreamChannel& c) { return c.id == channel_id; });
+  if (ch == it->channels.end()) return false;
+  if (changed & ch_active) ch->active = patch.active;
+  if (changed & ch_width) ch->width = patch.width;
+  if (changed & ch_height) ch->height = patch.height;
+  if (changed & ch_orientation) ch->orientation = patch.orientation;
+  if (changed & ch_frame_rate) ch->frame_rate = patch.frame_rate;
+  if (changed & ch_source) ch->source = patch.source;
+  if (changed & ch_fit_mode) ch->fit_mode = patch.fit_mode;
+  if (ch->type == "audio") it->has_audio = ch->active;
+  if (ch->type == "video") it->has_video = ch->active;
+  // Copies for the event: a listener may change the stream list.
+  Stream copy = *it;
+  StreamChannel ch_copy = *ch;
+  SessionEvent ev{SessionEvent::Type::stream_channel_updated};
+  ev.stream = &copy;
+  ev.connection = find_connection(copy.connection_id);
+  ev.channel = &ch_copy;
+  ev.changed = changed;
+  emit(ev);
+  return true;
+}
+
+void Session::signal(std::string_view to_connection, std::string_view type, std::string_view data,
+                     std::string_view from_connection) {
   SessionEvent ev{SessionEvent::Type::signal};
   ev.signal_type = type;
   ev.signal_data = data;
   ev.signal_to = to_connection;
+  ev.signal_from = from_connection;
   emit(ev);
+}
+
+bool Session::force_mute(std::string_view stream_id, bool active, const std::vector<std::string>& excluded) {
+  SessionEvent ev{SessionEvent::Type::mute};
+  ev.mute_active = active;
+  ev.mute_excluded = &excluded;
+  if (!stream_id.empty()) {
+    const Stream* s = find_stream(stream_id);
+    if (!s) return false;
+    Stream copy = *s;
+    ev.stream = &copy;
+    ev.connection = find_connection(copy.connection_id);
+    emit(ev);
+    return true;
+  }
+  mute_on_entry_ = active;
+  emit(ev);
+  return true;
 }
 
 const Connection* Session::find_connection(std::string_view id) const {

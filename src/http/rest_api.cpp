@@ -8,12 +8,14 @@
 #include "core/session_id.hpp"
 #include "http/dial_request.hpp"
 #include "http/project_auth.hpp"
+#include "http/session_ops.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
 #include <ctime>
+#include <map>
 
 namespace sb::http {
 namespace asio = boost::asio;
@@ -94,127 +96,18 @@ json::object session_json(const core::Stream& s) {
 
 // ---- work that runs on the shard owning the session (parameters by value) -------------------
 
+Outcome from_op(OpResult r) {
+  if (!r.ok()) return fail(r.status, std::move(r.message), std::move(r.description));
+  return Outcome{r.status, std::move(r.body)};
+}
+
 asio::awaitable<Outcome> create_session_on(ShardServices* s, std::string id, std::string key, MediaMode mode,
                                            ArchiveMode archive, std::string location, std::int64_t now_ms) {
-  if (s->draining) co_return fail(503, "Server is shutting down");
-  auto* session = s->sessions.create(id, key, mode, archive, location, now_ms);
-  if (!session) co_return fail(503, "Session limit reached", "Every session slot on this server is in use");
-  // Session monitoring (SPEC §4.7): connection/stream events go to the project's callbacks of
-  // those groups, as OpenTok's session-monitoring webhooks shape them.
-  session->subscribe([s, key](const core::Session& ses, const core::SessionEvent& ev) {
-    using T = core::SessionEvent::Type;
-    if (ev.type == T::signal) return;
-    const auto* p = s->projects.find(key);
-    if (!p || p->callbacks.empty()) return;
-    const bool is_conn = ev.type == T::connection_created || ev.type == T::connection_destroyed;
-    const bool created = ev.type == T::connection_created || ev.type == T::stream_created;
-    auto conn_json = [](const core::Connection* c) {
-      if (!c) return json::value(nullptr);
-      return json::value(json::object{{"id", c->id}, {"createdAt", c->created_ms}, {"data", c->data}});
-    };
-    json::object body{{"sessionId", ses.id()},
-                      {"projectId", key},
-                      {"event", fmt::format("{}{}", is_conn ? "connection" : "stream", created ? "Created" : "Destroyed")},
-                      {"timestamp", unix_ms()}};
-    if (is_conn) {
-      body["connection"] = conn_json(ev.connection);
-    } else if (ev.stream) {
-      body["stream"] = json::object{{"id", ev.stream->id},
-                                    {"connection", conn_json(ev.connection)},
-                                    {"createdAt", ev.stream->created_ms},
-                                    {"name", ev.stream->name},
-                                    {"videoType", ev.stream->video_type}};
-    }
-    if (!created) body["reason"] = std::string(core::to_string(ev.reason));
-    std::string text;
-    for (const auto& cb : p->callbacks) {
-      if (cb.group != (is_conn ? "connection" : "stream")) continue;
-      if (cb.event != "all" && cb.event != (created ? "created" : "destroyed")) continue;
-      if (text.empty()) text = json::serialize(body);
-      s->webhooks.enqueue(WebhookEvent{cb.url, p->api_secret, text, ses.id()});
-    }
-  });
-  ++s->counters.sessions_created;
-  co_return Outcome{200};
+  co_return from_op(create_session(*s, std::move(id), std::move(key), mode, archive, std::move(location), now_ms));
 }
 
 asio::awaitable<Outcome> dial_on(ShardServices* s, std::string key, DialRequest d, std::int64_t now_s) {
-  ++s->counters.dial_requests;
-  if (s->draining) co_return fail(503, "Server is shutting down");
-  auto* session = s->sessions.find(d.session_id);
-  if (!session || session->api_key() != key) co_return fail(404, "Session not found");
-  if (session->media_mode() != MediaMode::routed)
-    co_return fail(409, "Conflict", "SIP calls need a routed session (p2p.preference=disabled)");
-  const auto* project = s->projects.find(key);
-  auto token = core::validate_client_token(d.token, key, project ? project->api_secret : std::string(), d.session_id, now_s);
-  if (!token) co_return fail(400, "Invalid token", token.error().message());
-  if (!s->sip || !s->make_media) co_return fail(503, "SIP is not configured on this server");
-  const std::string call_id = uuid_v4();
-  auto media = s->make_media(MediaRequest{d.sip.secure, d.session_id, call_id});
-  if (!media) co_return fail(503, "No media port available", "The RTP port range of this shard is exhausted");
-
-  // SPEC §2.2: the SIP party is a connection with an audio-only stream at once, before the far
-  // end answers; the call's end destroys both.
-  const std::int64_t now_ms = unix_ms();
-  const auto* conn = session->add_connection(core::ConnectionKind::sip, token->role, token->connection_data, now_ms);
-  if (!conn) co_return fail(503, "Session is full");
-  const std::string connection_id = conn->id;
-  core::Stream st;
-  st.name = d.sip.from.empty() ? "SIP" : d.sip.from;
-  st.video_type = "camera";  // undocumented for audio-only SIP streams (SPEC §8); SDKs expect a value
-  st.has_audio = true;
-  st.has_video = false;
-  st.created_ms = now_ms;
-  const auto* stream = session->add_stream(connection_id, st);
-  const std::string stream_id = stream ? stream->id : std::string();
-
-  // Call-monitoring webhooks (SPEC §6), ordered per call by the sender.
-  auto emit = [s, key, sid = d.session_id, call_id, connection_id, now_ms](std::string_view event,
-                                                                          json::object extra) {
-    const auto* p = s->projects.find(key);
-    if (!p) return;
-    auto urls = p->sip_callback_urls();
-    if (urls.empty()) return;
-    json::object body{{"sessionId", sid},
-                      {"projectId", key},
-                      {"event", event},
-                      {"timestamp", unix_ms()},
-                      {"call", json::object{{"id", call_id}, {"connectionId", connection_id}, {"createdAt", now_ms}}}};
-    for (auto& [k, v] : extra) body[k] = v;
-    auto text = json::serialize(body);
-    for (auto& u : urls) s->webhooks.enqueue(WebhookEvent{u, p->api_secret, text, call_id});
-  };
-  emit("callCreated", {});
-
-  sip::CallParams cp;
-  cp.id = call_id;
-  cp.session_id = d.session_id;
-  cp.uri = d.sip.uri;
-  cp.from = d.sip.from;
-  cp.headers = d.sip.headers;
-  if (d.sip.auth) cp.auth = sip::Credentials{d.sip.auth->first, d.sip.auth->second};
-  cp.secure = d.sip.secure;
-  cp.max_duration = s->max_call_duration;
-  cp.max_inactive = s->max_inactive;
-  cp.ring_timeout = s->ring_timeout;
-  sip::CallObserver obs;
-  obs.on_state = [emit](sip::CallState st) { emit("callUpdated", {{"state", std::string(sip::to_string(st))}}); };
-  obs.on_end = [s, emit, sid = d.session_id, connection_id](const sip::CallEnd& e) {
-    s->call_of_connection.erase(connection_id);
-    ++s->counters.calls_by_outcome[e.code == 700 ? 0 : (e.code < 700 ? 1 : 2)];
-    if (auto* ses = s->sessions.find(sid)) ses->remove_connection(connection_id, core::DestroyReason::call_ended);
-    emit("callDestroyed", {{"reason_code", std::to_string(e.code)}, {"reason_message", e.reason}});
-  };
-  if (!s->sip->dial(std::move(cp), std::move(media), std::move(obs))) {
-    session->remove_connection(connection_id, core::DestroyReason::call_ended);
-    emit("callDestroyed", {{"reason_code", "503"}, {"reason_message", "Service Unavailable"}});
-    co_return fail(503, "Call limit reached on this server");
-  }
-  s->call_of_connection[connection_id] = call_id;
-  json::object body{{"id", call_id},         {"projectId", key},          {"sessionId", d.session_id},
-                    {"connectionId", connection_id}, {"streamId", stream_id}, {"createdAt", now_ms},
-                    {"updatedAt", now_ms}};
-  co_return Outcome{200, json::serialize(body)};
+  co_return from_op(dial(*s, key, std::move(d), now_s));
 }
 
 // The call's state and media statistics, if this shard carries it for this project.
@@ -234,18 +127,8 @@ asio::awaitable<std::optional<std::string>> call_stats_on(ShardServices* s, std:
 asio::awaitable<Outcome> disconnect_on(ShardServices* s, std::string key, std::string sid, std::string cid) {
   auto* session = s->sessions.find(sid);
   if (!session || session->api_key() != key) co_return fail(404, "Session or connection not found");
-  if (auto it = s->call_of_connection.find(cid); it != s->call_of_connection.end()) {
-    // A SIP leg: CANCEL before the answer, BYE after (SPEC §7a). Its end destroys the
-    // connection and stream and sends callDestroyed.
-    if (auto* call = s->sip ? s->sip->find(it->second) : nullptr) {
-      call->hangup();
-      ++s->counters.force_disconnects;
-      co_return Outcome{204};
-    }
-  }
-  if (!session->remove_connection(cid, core::DestroyReason::force_disconnected))
-    co_return fail(404, "Session or connection not found");
-  ++s->counters.force_disconnects;
+  auto r = disconnect_connection(*s, *session, cid, core::DestroyReason::force_disconnected);
+  if (!r.ok()) co_return fail(404, "Session or connection not found");
   co_return Outcome{204};
 }
 
@@ -267,9 +150,9 @@ asio::awaitable<Outcome> signal_on(ShardServices* s, std::string key, std::strin
                                    std::string type, std::string data) {
   auto* session = s->sessions.find(sid);
   if (!session || session->api_key() != key) co_return fail(404, "Session not found");
-  if (!cid.empty() && !session->find_connection(cid)) co_return fail(404, "Connection not connected");
-  session->signal(cid, type, data);
-  ++s->counters.signals;
+  // From the server: browsers see `from: null` (OPENTOK-CLIENT.md §7).
+  auto r = send_signal(*s, *session, /*from=*/"", cid, type, data);
+  if (!r.ok()) co_return fail(r.status, r.message);
   co_return Outcome{204};
 }
 
@@ -350,223 +233,300 @@ ShardServices& RestApi::owner(std::string_view session_id) {
   return *shards_[runtime::Runtime::shard_index(session_id, static_cast<unsigned>(shards_.size()))];
 }
 
+// ---- routing ---------------------------------------------------------------------------------
+//
+// Every REST resource is one row of kRoutes: method, path pattern (`:name` captures a segment),
+// whether the project JWT is required, and the member that serves it. `/v2/partner/…` (the
+// pre-2017 prefix, SPEC §2) is matched as `/v2/project/…`. A path that matches with another
+// method gets 405; no match, 404.
+
+struct RestApi::Ctx {
+  Request req;
+  std::vector<std::string> parts;
+  std::map<std::string, std::string, std::less<>> params;
+  std::string key;  // the authenticated project (routes with auth)
+  std::int64_t now_ms = 0;
+  const std::string& operator[](std::string_view name) const {
+    static const std::string none;
+    auto it = params.find(name);
+    return it == params.end() ? none : it->second;
+  }
+};
+
+struct RestApi::Route {
+  bhttp::verb method;
+  std::string_view pattern;
+  bool auth;
+  asio::awaitable<Response> (RestApi::*serve)(Ctx);
+};
+
+const std::vector<RestApi::Route>& RestApi::routes() {
+  static const std::vector<Route> table{
+      {bhttp::verb::get, "/health", false, &RestApi::get_health},
+      {bhttp::verb::get, "/metrics", false, &RestApi::get_metrics},
+      {bhttp::verb::post, "/session/create", true, &RestApi::post_session},                          // SPEC §4.2
+      {bhttp::verb::post, "/v2/project/:key/dial", true, &RestApi::post_dial},                       // SPEC §2
+      {bhttp::verb::post, "/v2/project/:key/call", true, &RestApi::post_dial},                       // PHP's name
+      {bhttp::verb::get, "/v2/project/:key/call/:call/stats", true, &RestApi::get_call_stats},       // extension
+      {bhttp::verb::post, "/v2/project/:key/callback", true, &RestApi::post_callback},               // SPEC §4.7
+      {bhttp::verb::get, "/v2/project/:key/callback", true, &RestApi::get_callbacks},
+      {bhttp::verb::delete_, "/v2/project/:key/callback/:id", true, &RestApi::delete_callback},
+      {bhttp::verb::delete_, "/v2/project/:key/session/:sid/connection/:cid", true, &RestApi::delete_connection},  // §4.1
+      {bhttp::verb::post, "/v2/project/:key/session/:sid/signal", true, &RestApi::post_signal},      // SPEC §4.5
+      {bhttp::verb::post, "/v2/project/:key/session/:sid/connection/:cid/signal", true, &RestApi::post_signal},
+      {bhttp::verb::post, "/v2/project/:key/session/:sid/play-dtmf", true, &RestApi::post_dtmf},     // SPEC §4.3
+      {bhttp::verb::post, "/v2/project/:key/session/:sid/connection/:cid/play-dtmf", true, &RestApi::post_dtmf},
+      {bhttp::verb::get, "/v2/project/:key/session/:sid/stream", true, &RestApi::get_streams},       // SPEC §4.4
+      {bhttp::verb::get, "/v2/project/:key/session/:sid/stream/:stream", true, &RestApi::get_streams},
+  };
+  return table;
+}
+
+namespace {
+// Matches `parts` against a pattern; captures go to `out`.
+bool match(std::string_view pattern, const std::vector<std::string>& parts,
+           std::map<std::string, std::string, std::less<>>& out) {
+  std::size_t i = 0;
+  while (!pattern.empty()) {
+    pattern.remove_prefix(1);  // '/'
+    auto seg = pattern.substr(0, pattern.find('/'));
+    pattern.remove_prefix(seg.size());
+    if (i >= parts.size()) return false;
+    const auto& part = parts[i++];
+    if (seg.starts_with(':')) {
+      if (part.empty()) return false;
+      out[std::string(seg.substr(1))] = part;
+    } else if (seg != part && !(seg == "project" && i == 2 && part == "partner" && parts[0] == "v2")) {
+      return false;
+    }
+  }
+  return i == parts.size();
+}
+}  // namespace
+
 asio::awaitable<Response> RestApi::handle(Request req) {
   auto& here = local();
   ++here.counters.requests;
-  auto parts = split_path(req.target());
-  const auto method = req.method();
-  const std::int64_t now_ms = unix_ms();
-  const std::int64_t now_s = now_ms / 1000;
-
+  Ctx ctx;
+  ctx.parts = split_path(req.target());
+  ctx.now_ms = unix_ms();
   auto finish = [&](Response r) {
     ++here.counters.by_class[std::min<unsigned>(r.result_int() / 100, 5)];
     return r;
   };
-  auto authenticate = [&](std::optional<std::string_view> path_key) -> boost::system::result<std::string> {
+  const Route* found = nullptr;
+  bool path_matched = false;
+  for (const auto& r : routes()) {
+    ctx.params.clear();
+    if (!match(r.pattern, ctx.parts, ctx.params)) continue;
+    path_matched = true;
+    if (r.method == req.method()) {
+      found = &r;
+      break;
+    }
+  }
+  if (!found)
+    co_return finish(path_matched ? error_response(405, "Method not allowed")
+                                  : error_response(404, "Not found", "No such resource"));
+  if (found->auth) {
     auto tok = header(req, "X-OPENTOK-AUTH");
+    std::optional<std::string_view> path_key;
+    if (auto it = ctx.params.find("key"); it != ctx.params.end()) path_key = it->second;
     auto r = verify_project_jwt(tok ? std::string_view(*tok) : std::string_view(), path_key,
-                                [&](std::string_view k) { return here.projects.secret_of(k); }, now_s,
+                                [&](std::string_view k) { return here.projects.secret_of(k); }, ctx.now_ms / 1000,
                                 opts_.jwt_skew_s);
     if (!r) {
       ++here.counters.auth_failures;
       log::info("rest", "auth rejected: {} {} ({})", std::string_view(req.method_string()),
-                parts.empty() ? "/" : parts[0], r.error().message());
+                ctx.parts.empty() ? "/" : ctx.parts[0], r.error().message());
+      co_return finish(error_response(403, "Authentication failed", r.error().message()));
     }
-    return r;
+    ctx.key = std::move(*r);
+  }
+  ctx.req = std::move(req);
+  Response res = error_response(500, "Internal server error");
+  res = co_await (this->*(found->serve))(std::move(ctx));
+  co_return finish(std::move(res));
+}
+
+// ---- operations ---------------------------------------------------------------------------------
+
+asio::awaitable<Response> RestApi::get_health(Ctx) {
+  co_return local().draining ? error_response(503, "draining") : make_response(200, R"({"status":"ok"})");
+}
+
+asio::awaitable<Response> RestApi::get_metrics(Ctx) {
+  co_return make_response(200, co_await metrics_text(), "text/plain; version=0.0.4");
+}
+
+// ---- POST /session/create (SPEC §4.2) -------------------------------------------------------------
+asio::awaitable<Response> RestApi::post_session(Ctx c) {
+  auto form = form_parse(c.req.body());
+  if (!form) co_return error_response(400, "Malformed form body");
+  MediaMode mode = MediaMode::relayed;  // OpenTok's default when p2p.preference is absent
+  ArchiveMode archive = ArchiveMode::manual;
+  std::string location;
+  for (auto& [k, v] : *form) {
+    if (k == "p2p.preference") {
+      if (v == "enabled") mode = MediaMode::relayed;
+      else if (v == "disabled") mode = MediaMode::routed;
+      else co_return error_response(400, "Invalid p2p.preference", "Use enabled or disabled");
+    } else if (k == "archiveMode") {
+      if (v == "manual") archive = ArchiveMode::manual;
+      else if (v == "always") archive = ArchiveMode::always;
+      else co_return error_response(400, "Invalid archiveMode", "Use manual or always");
+    } else if (k == "location") {
+      if (!v.empty() && !valid_ipv4(v)) co_return error_response(400, "Invalid location", "Use an IPv4 address");
+      location = v;
+    } else if (k == "e2ee") {
+      // Validated here; whether it fits the media mode is checked once every field is read.
+      if (v != "true" && v != "false") co_return error_response(400, "Invalid e2ee", "Use true or false");
+    }
+  }
+  if (archive == ArchiveMode::always && mode != MediaMode::routed)
+    co_return error_response(400, "archiveMode always requires a routed session");
+  for (auto& [k, v] : *form)
+    if (k == "e2ee" && v == "true" && mode != MediaMode::routed)
+      co_return error_response(400, "e2ee requires a routed session");
+  std::string sid = core::make_session_id(c.key, location, c.now_ms);
+  auto& o = owner(sid);
+  auto out = co_await runtime::on_shard(o.shard, create_session_on(&o, sid, c.key, mode, archive, location, c.now_ms));
+  if (out.status != 200) co_return to_response(std::move(out));
+  log::info("rest", "session created sid={} key={} mode={}", sid, c.key, mode == MediaMode::routed ? "routed" : "relayed");
+  auto accept = header(c.req, "Accept");
+  const std::string create_dt = format_create_dt(c.now_ms);
+  if (accept && accept->find("application/json") != std::string::npos) {
+    json::array a{json::object{{"session_id", sid},
+                               {"project_id", c.key},
+                               {"partner_id", c.key},
+                               {"create_dt", create_dt},
+                               {"media_server_url", ""}}};
+    co_return make_response(200, json::serialize(a));
+  }
+  co_return make_response(
+      200,
+      fmt::format(R"(<?xml version="1.0" encoding="UTF-8" standalone="yes"?><sessions><Session><session_id>{}</session_id><partner_id>{}</partner_id><create_dt>{}</create_dt></Session></sessions>)",
+                  sid, c.key, create_dt),
+      "text/xml");
+}
+
+// ---- POST /dial, /call (SPEC §2) ------------------------------------------------------------------
+asio::awaitable<Response> RestApi::post_dial(Ctx c) {
+  auto& here = local();
+  if (c.req.body().size() > opts_.dial_body_limit) co_return error_response(413, "Request body too large");
+  std::string detail;
+  auto d = parse_dial_request(c.req.body(), &detail);
+  if (!d) {
+    ++here.counters.dial_rejected;
+    co_return error_response(400, "Invalid request", detail.empty() ? d.error().message() : detail);
+  }
+  if (auto bad = check_session_id(d->session_id, c.key)) co_return to_response(std::move(*bad));
+  auto& o = owner(d->session_id);
+  auto out = co_await runtime::on_shard(o.shard, dial_on(&o, c.key, std::move(*d), c.now_ms / 1000));
+  if (out.status >= 400) ++here.counters.dial_rejected;
+  co_return to_response(std::move(out));
+}
+
+// ---- GET /call/{callId}/stats: the call's media statistics (a Switchboard extension) --------------
+asio::awaitable<Response> RestApi::get_call_stats(Ctx c) {
+  const auto& id = c["call"];
+  if (id.size() > 64) co_return error_response(400, "Invalid call ID");
+  for (auto* s : shards_) {
+    auto found = co_await runtime::on_shard(s->shard, call_stats_on(s, c.key, id));
+    if (found) co_return make_response(200, std::move(*found));
+  }
+  co_return error_response(404, "Call not found");
+}
+
+// ---- callback registration (SPEC §4.7, §9) ----------------------------------------------------------
+asio::awaitable<Response> RestApi::post_callback(Ctx c) {
+  std::string why;
+  auto body = parse_object(c.req.body(), why);
+  if (!body) co_return error_response(400, why);
+  auto str = [&](const char* f) -> std::string {
+    auto* v = body->if_contains(f);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
   };
-  auto method_not_allowed = [&] { return finish(error_response(405, "Method not allowed")); };
-
-  // ---- operations -------------------------------------------------------------------------
-  if (parts.size() == 1 && parts[0] == "health") {
-    if (method != bhttp::verb::get) co_return method_not_allowed();
-    co_return finish(here.draining ? error_response(503, "draining")
-                                   : make_response(200, R"({"status":"ok"})"));
+  core::Callback cb{uuid_v4(), str("group"), str("event"), str("url"), c.now_ms};
+  if (cb.group != "sip" && cb.group != "connection" && cb.group != "stream")
+    co_return error_response(400, "Invalid group", "Use sip, connection or stream");
+  if (cb.event.empty()) cb.event = cb.group == "sip" ? "all" : "";
+  if (cb.event.empty() || cb.event.size() > 64) co_return error_response(400, "Invalid event");
+  if (!valid_callback_url(cb.url)) co_return error_response(400, "Invalid url", "Use an http:// or https:// URL");
+  // Broadcast: every shard keeps its own copy of the project table.
+  for (auto* s : shards_) {
+    if (!co_await runtime::on_shard(s->shard, add_callback_on(s, c.key, cb)))
+      co_return error_response(409, "Too many callbacks registered");
   }
-  if (parts.size() == 1 && parts[0] == "metrics") {
-    if (method != bhttp::verb::get) co_return method_not_allowed();
-    co_return finish(make_response(200, co_await metrics_text(), "text/plain; version=0.0.4"));
-  }
+  co_return make_response(200, json::serialize(callback_json(cb)));
+}
 
-  // ---- POST /session/create (SPEC §4.2) ----------------------------------------------------
-  if (parts.size() == 2 && parts[0] == "session" && parts[1] == "create") {
-    if (method != bhttp::verb::post) co_return method_not_allowed();
-    auto key = authenticate(std::nullopt);
-    if (!key) co_return finish(error_response(403, "Authentication failed", key.error().message()));
-    auto form = form_parse(req.body());
-    if (!form) co_return finish(error_response(400, "Malformed form body"));
-    MediaMode mode = MediaMode::relayed;  // OpenTok's default when p2p.preference is absent
-    ArchiveMode archive = ArchiveMode::manual;
-    std::string location;
-    for (auto& [k, v] : *form) {
-      if (k == "p2p.preference") {
-        if (v == "enabled") mode = MediaMode::relayed;
-        else if (v == "disabled") mode = MediaMode::routed;
-        else co_return finish(error_response(400, "Invalid p2p.preference", "Use enabled or disabled"));
-      } else if (k == "archiveMode") {
-        if (v == "manual") archive = ArchiveMode::manual;
-        else if (v == "always") archive = ArchiveMode::always;
-        else co_return finish(error_response(400, "Invalid archiveMode", "Use manual or always"));
-      } else if (k == "location") {
-        if (!v.empty() && !valid_ipv4(v)) co_return finish(error_response(400, "Invalid location", "Use an IPv4 address"));
-        location = v;
-      } else if (k == "e2ee") {
-        // Validated here; whether it fits the media mode is checked once every field is read.
-        if (v != "true" && v != "false") co_return finish(error_response(400, "Invalid e2ee", "Use true or false"));
-      }
-    }
-    if (archive == ArchiveMode::always && mode != MediaMode::routed)
-      co_return finish(error_response(400, "archiveMode always requires a routed session"));
-    for (auto& [k, v] : *form)
-      if (k == "e2ee" && v == "true" && mode != MediaMode::routed)
-        co_return finish(error_response(400, "e2ee requires a routed session"));
-    std::string sid = core::make_session_id(*key, location, now_ms);
-    auto out = co_await runtime::on_shard(owner(sid).shard, create_session_on(&owner(sid), sid, *key, mode, archive,
-                                                                               location, now_ms));
-    if (out.status != 200) co_return finish(to_response(std::move(out)));
-    log::info("rest", "session created sid={} key={} mode={}", sid, *key, mode == MediaMode::routed ? "routed" : "relayed");
-    auto accept = header(req, "Accept");
-    const std::string create_dt = format_create_dt(now_ms);
-    if (accept && accept->find("application/json") != std::string::npos) {
-      json::array a{json::object{{"session_id", sid},
-                                 {"project_id", *key},
-                                 {"partner_id", *key},
-                                 {"create_dt", create_dt},
-                                 {"media_server_url", ""}}};
-      co_return finish(make_response(200, json::serialize(a)));
-    }
-    co_return finish(make_response(
-        200,
-        fmt::format(R"(<?xml version="1.0" encoding="UTF-8" standalone="yes"?><sessions><Session><session_id>{}</session_id><partner_id>{}</partner_id><create_dt>{}</create_dt></Session></sessions>)",
-                    sid, *key, create_dt),
-        "text/xml"));
-  }
+asio::awaitable<Response> RestApi::get_callbacks(Ctx c) {
+  json::array items;
+  if (auto* p = local().projects.find(c.key))
+    for (const auto& cb : p->callbacks) items.emplace_back(callback_json(cb));
+  co_return make_response(200, json::serialize(items));
+}
 
-  // ---- /v2/project/{apiKey}/... (and the pre-2017 /v2/partner/ prefix, SPEC §2) -------------
-  if (parts.size() >= 4 && parts[0] == "v2" && (parts[1] == "project" || parts[1] == "partner")) {
-    const std::string path_key = parts[2];
-    std::vector<std::string> rest(parts.begin() + 3, parts.end());
-    auto key = authenticate(path_key);
-    if (!key) co_return finish(error_response(403, "Authentication failed", key.error().message()));
+asio::awaitable<Response> RestApi::delete_callback(Ctx c) {
+  bool found = false;
+  for (auto* s : shards_) found = co_await runtime::on_shard(s->shard, remove_callback_on(s, c.key, c["id"])) || found;
+  co_return found ? make_response(204, "") : error_response(404, "Callback not found");
+}
 
-    // POST /dial, /call (PHP) — SPEC §2
-    if (rest.size() == 1 && (rest[0] == "dial" || rest[0] == "call")) {
-      if (method != bhttp::verb::post) co_return method_not_allowed();
-      if (req.body().size() > opts_.dial_body_limit) co_return finish(error_response(413, "Request body too large"));
-      std::string detail;
-      auto d = parse_dial_request(req.body(), &detail);
-      if (!d) {
-        ++here.counters.dial_rejected;
-        co_return finish(error_response(400, "Invalid request", detail.empty() ? d.error().message() : detail));
-      }
-      if (auto bad = check_session_id(d->session_id, *key)) co_return finish(to_response(std::move(*bad)));
-      auto& o = owner(d->session_id);
-      auto out = co_await runtime::on_shard(o.shard, dial_on(&o, *key, std::move(*d), now_s));
-      if (out.status >= 400) ++here.counters.dial_rejected;
-      co_return finish(to_response(std::move(out)));
-    }
+// ---- /session/{sid}/… -----------------------------------------------------------------------------
+// Session ID and connection ID shapes are checked where the request arrived (400), so the
+// owning shard only sees plausible IDs.
+std::optional<Response> RestApi::check_ids(const Ctx& c) {
+  if (auto bad = check_session_id(c["sid"], c.key)) return to_response(std::move(*bad));
+  if (c.params.contains("cid") && c["cid"].size() > 128) return error_response(400, "Invalid connection ID");
+  return std::nullopt;
+}
 
-    // GET /call/{callId}/stats: the call's media statistics (a Switchboard extension).
-    if (rest.size() == 3 && rest[0] == "call" && rest[2] == "stats") {
-      if (method != bhttp::verb::get) co_return method_not_allowed();
-      if (rest[1].empty() || rest[1].size() > 64) co_return finish(error_response(400, "Invalid call ID"));
-      for (auto* s : shards_) {
-        auto found = co_await runtime::on_shard(s->shard, call_stats_on(s, *key, rest[1]));
-        if (found) co_return finish(make_response(200, std::move(*found)));
-      }
-      co_return finish(error_response(404, "Call not found"));
-    }
+asio::awaitable<Response> RestApi::delete_connection(Ctx c) {  // SPEC §4.1
+  if (auto bad = check_ids(c)) co_return std::move(*bad);
+  auto& o = owner(c["sid"]);
+  co_return to_response(co_await runtime::on_shard(o.shard, disconnect_on(&o, c.key, c["sid"], c["cid"])));
+}
 
-    // Callback registration (SPEC §4.7, §9)
-    if (rest[0] == "callback") {
-      if (rest.size() == 1 && method == bhttp::verb::post) {
-        std::string why;
-        auto body = parse_object(req.body(), why);
-        if (!body) co_return finish(error_response(400, why));
-        auto str = [&](const char* f) -> std::string {
-          auto* v = body->if_contains(f);
-          return v && v->is_string() ? std::string(v->as_string()) : std::string();
-        };
-        core::Callback cb{uuid_v4(), str("group"), str("event"), str("url"), now_ms};
-        if (cb.group != "sip" && cb.group != "connection" && cb.group != "stream")
-          co_return finish(error_response(400, "Invalid group", "Use sip, connection or stream"));
-        if (cb.event.empty()) cb.event = cb.group == "sip" ? "all" : "";
-        if (cb.event.empty() || cb.event.size() > 64) co_return finish(error_response(400, "Invalid event"));
-        if (!valid_callback_url(cb.url)) co_return finish(error_response(400, "Invalid url", "Use an http:// or https:// URL"));
-        // Broadcast: every shard keeps its own copy of the project table.
-        for (auto* s : shards_) {
-          if (!co_await runtime::on_shard(s->shard, add_callback_on(s, *key, cb)))
-            co_return finish(error_response(409, "Too many callbacks registered"));
-        }
-        co_return finish(make_response(200, json::serialize(callback_json(cb))));
-      }
-      if (rest.size() == 1 && method == bhttp::verb::get) {
-        json::array items;
-        if (auto* p = here.projects.find(*key))
-          for (const auto& c : p->callbacks) items.emplace_back(callback_json(c));
-        co_return finish(make_response(200, json::serialize(items)));
-      }
-      if (rest.size() == 2 && method == bhttp::verb::delete_) {
-        bool found = false;
-        for (auto* s : shards_) found = co_await runtime::on_shard(s->shard, remove_callback_on(s, *key, rest[1])) || found;
-        co_return finish(found ? make_response(204, "") : error_response(404, "Callback not found"));
-      }
-      co_return method_not_allowed();
-    }
+asio::awaitable<Response> RestApi::post_signal(Ctx c) {  // SPEC §4.5
+  if (auto bad = check_ids(c)) co_return std::move(*bad);
+  std::string why;
+  auto body = parse_object(c.req.body(), why);
+  if (!body) co_return error_response(400, why);
+  auto* t = body->if_contains("type");
+  auto* dv = body->if_contains("data");
+  if ((t && !t->is_string() && !t->is_null()) || !dv || !dv->is_string())
+    co_return error_response(400, "Invalid signal", "type must be a string and data a string");
+  std::string type = t && t->is_string() ? std::string(t->as_string()) : std::string();
+  std::string data(dv->as_string());
+  if (type.size() > kSignalTypeMax || data.size() > kSignalDataMax)
+    co_return error_response(413, "Signal too large", "type ≤ 128 bytes and data ≤ 8 kB");
+  auto& o = owner(c["sid"]);
+  co_return to_response(co_await runtime::on_shard(o.shard, signal_on(&o, c.key, c["sid"], c["cid"], type, data)));
+}
 
-    // /session/{sid}/...
-    if (rest.size() >= 3 && rest[0] == "session") {
-      const std::string sid = rest[1];
-      if (auto bad = check_session_id(sid, *key)) co_return finish(to_response(std::move(*bad)));
-      auto& o = owner(sid);
-      std::string cid;
-      std::vector<std::string> tail(rest.begin() + 2, rest.end());
-      if (tail.size() >= 2 && tail[0] == "connection") {
-        cid = tail[1];
-        tail.erase(tail.begin(), tail.begin() + 2);
-        if (cid.empty() || cid.size() > 128) co_return finish(error_response(400, "Invalid connection ID"));
-        if (tail.empty()) {  // DELETE .../connection/{cid} (SPEC §4.1)
-          if (method != bhttp::verb::delete_) co_return method_not_allowed();
-          co_return finish(to_response(co_await runtime::on_shard(o.shard, disconnect_on(&o, *key, sid, cid))));
-        }
-      }
-      if (tail.size() == 1 && tail[0] == "signal") {  // SPEC §4.5
-        if (method != bhttp::verb::post) co_return method_not_allowed();
-        std::string why;
-        auto body = parse_object(req.body(), why);
-        if (!body) co_return finish(error_response(400, why));
-        auto* t = body->if_contains("type");
-        auto* dv = body->if_contains("data");
-        if ((t && !t->is_string() && !t->is_null()) || !dv || !dv->is_string())
-          co_return finish(error_response(400, "Invalid signal", "type must be a string and data a string"));
-        std::string type = t && t->is_string() ? std::string(t->as_string()) : std::string();
-        std::string data(dv->as_string());
-        if (type.size() > 128 || data.size() > 8192)
-          co_return finish(error_response(413, "Signal too large", "type ≤ 128 bytes and data ≤ 8 kB"));
-        co_return finish(to_response(co_await runtime::on_shard(o.shard, signal_on(&o, *key, sid, cid, type, data))));
-      }
-      if (tail.size() == 1 && tail[0] == "play-dtmf") {  // SPEC §4.3
-        if (method != bhttp::verb::post) co_return method_not_allowed();
-        std::string why;
-        auto body = parse_object(req.body(), why);
-        if (!body) co_return finish(error_response(400, why));
-        auto* dv = body->if_contains("digits");
-        if (!dv || !dv->is_string() || !valid_dtmf(dv->as_string()))
-          co_return finish(error_response(400, "Invalid digits", "digits may hold only 0-9, *, # and p"));
-        co_return finish(to_response(
-            co_await runtime::on_shard(o.shard, dtmf_on(&o, *key, sid, cid, std::string(dv->as_string())))));
-      }
-      if (cid.empty() && (tail.size() == 1 || tail.size() == 2) && tail[0] == "stream") {  // SPEC §4.4
-        if (method != bhttp::verb::get) co_return method_not_allowed();
-        // Named locals, not a conditional, inside co_await: GCC 12 miscompiles temporaries of
-        // conditional expressions in a co_await full-expression.
-        std::string stream_id;
-        if (tail.size() == 2) stream_id = tail[1];
-        auto out = co_await runtime::on_shard(o.shard, streams_on(&o, *key, sid, stream_id));
-        co_return finish(to_response(std::move(out)));
-      }
-    }
-  }
-  co_return finish(error_response(404, "Not found", "No such resource"));
+asio::awaitable<Response> RestApi::post_dtmf(Ctx c) {  // SPEC §4.3
+  if (auto bad = check_ids(c)) co_return std::move(*bad);
+  std::string why;
+  auto body = parse_object(c.req.body(), why);
+  if (!body) co_return error_response(400, why);
+  auto* dv = body->if_contains("digits");
+  if (!dv || !dv->is_string() || !valid_dtmf(dv->as_string()))
+    co_return error_response(400, "Invalid digits", "digits may hold only 0-9, *, # and p");
+  auto& o = owner(c["sid"]);
+  co_return to_response(
+      co_await runtime::on_shard(o.shard, dtmf_on(&o, c.key, c["sid"], c["cid"], std::string(dv->as_string()))));
+}
+
+asio::awaitable<Response> RestApi::get_streams(Ctx c) {  // SPEC §4.4
+  if (auto bad = check_ids(c)) co_return std::move(*bad);
+  auto& o = owner(c["sid"]);
+  // Named locals, not a conditional, inside co_await: GCC 12 miscompiles temporaries of
+  // conditional expressions in a co_await full-expression.
+  std::string sid = c["sid"], stream_id = c["stream"];
+  auto out = co_await runtime::on_shard(o.shard, streams_on(&o, c.key, sid, stream_id));
+  co_return to_response(std::move(out));
 }
 
 namespace {
@@ -699,6 +659,7 @@ asio::awaitable<std::string> RestApi::metrics_text() {
   mdrop("foreign_source", m.foreign_source);
   mdrop("malformed", m.malformed);
   mdrop("unknown_payload_type", m.unknown_pt);
+  for (auto& extra : extra_metrics_) out += co_await extra();
   co_return out;
 }
 

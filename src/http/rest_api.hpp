@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,14 +25,36 @@ class RestApi {
   boost::asio::awaitable<Response> handle(Request req);
   // Prometheus text of every shard's counters (gathers from each shard as posted work).
   boost::asio::awaitable<std::string> metrics_text();
+  // Another layer's Prometheus lines appended to /metrics (the signaling layer's counters).
+  using MetricsSource = std::function<boost::asio::awaitable<std::string>()>;
+  void add_metrics_source(MetricsSource m) { extra_metrics_.push_back(std::move(m)); }
 
  private:
+  struct Ctx;
+  struct Route;
+  static const std::vector<Route>& routes();
+  std::optional<Response> check_ids(const Ctx& c);
+  // One member per resource (rest_api.cpp's route table says which serves what).
+  boost::asio::awaitable<Response> get_health(Ctx c);
+  boost::asio::awaitable<Response> get_metrics(Ctx c);
+  boost::asio::awaitable<Response> post_session(Ctx c);
+  boost::asio::awaitable<Response> post_dial(Ctx c);
+  boost::asio::awaitable<Response> get_call_stats(Ctx c);
+  boost::asio::awaitable<Response> post_callback(Ctx c);
+  boost::asio::awaitable<Response> get_callbacks(Ctx c);
+  boost::asio::awaitable<Response> delete_callback(Ctx c);
+  boost::asio::awaitable<Response> delete_connection(Ctx c);
+  boost::asio::awaitable<Response> post_signal(Ctx c);
+  boost::asio::awaitable<Response> post_dtmf(Ctx c);
+  boost::asio::awaitable<Response> get_streams(Ctx c);
+
   ShardServices& local();
   ShardServices& owner(std::string_view session_id);
 
   runtime::Runtime& rt_;
   std::vector<ShardServices*> shards_;
   RestOptions opts_;
+  std::vector<MetricsSource> extra_metrics_;
 };
 
 // Formats a time the way OpenTok's create_dt looks ("Fri Nov 18 15:50:36 UTC 2016").

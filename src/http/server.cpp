@@ -6,6 +6,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
 
 namespace sb::http {
@@ -36,12 +37,13 @@ struct Server::State {
   asio::any_io_executor ex;
   ServerOptions opts;
   Handler handler;
+  UpgradeHandler upgrade;
   tcp::acceptor acceptor;
   bool accepting = true;
   // Idle keep-alive sockets are closed on stop; each connection registers its stream here.
   std::vector<std::weak_ptr<beast::tcp_stream>> streams;
-  State(asio::any_io_executor e, ServerOptions o, Handler h)
-      : ex(e), opts(std::move(o)), handler(std::move(h)), acceptor(e) {}
+  State(asio::any_io_executor e, ServerOptions o, Handler h, UpgradeHandler u)
+      : ex(e), opts(std::move(o)), handler(std::move(h)), upgrade(std::move(u)), acceptor(e) {}
 };
 
 namespace {
@@ -98,6 +100,11 @@ asio::awaitable<void> serve_connection(std::shared_ptr<Server::State> st, std::s
     }
     ++stats->requests;
     Request req = parser.release();
+    if (st->upgrade && boost::beast::websocket::is_upgrade(req) && st->accepting) {
+      // The signaling layer owns the connection from here (it may move it to another shard).
+      co_await st->upgrade(std::move(req), stream->release_socket());
+      co_return;
+    }
     bool keep = req.keep_alive() && st->accepting;
     Response res = error_response(500, "Internal server error");
     try {
@@ -117,8 +124,8 @@ asio::awaitable<void> serve_connection(std::shared_ptr<Server::State> st, std::s
 
 }  // namespace
 
-Server::Server(asio::any_io_executor ex, ServerOptions opts, Handler handler)
-    : state_(std::make_shared<State>(ex, std::move(opts), std::move(handler))),
+Server::Server(asio::any_io_executor ex, ServerOptions opts, Handler handler, UpgradeHandler upgrade)
+    : state_(std::make_shared<State>(ex, std::move(opts), std::move(handler), std::move(upgrade))),
       stats_(std::make_shared<ServerStats>()) {}
 
 Server::~Server() { stop_accepting(); }

@@ -18,6 +18,9 @@ namespace sb::http {
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 using Handler = std::function<boost::asio::awaitable<Response>(Request)>;
+// Takes over a connection whose request asks for a WebSocket upgrade (RFC 6455 §4.1): the
+// request and the socket are handed over as they are; the server forgets the connection.
+using UpgradeHandler = std::function<boost::asio::awaitable<void>(Request, boost::asio::ip::tcp::socket)>;
 
 struct ServerOptions {
   boost::asio::ip::tcp::endpoint endpoint;
@@ -37,7 +40,7 @@ struct ServerStats {
 
 class Server {
  public:
-  Server(boost::asio::any_io_executor ex, ServerOptions opts, Handler handler);
+  Server(boost::asio::any_io_executor ex, ServerOptions opts, Handler handler, UpgradeHandler upgrade = {});
   ~Server();
   // Binds (SO_REUSEPORT) and starts accepting. Returns the bound port (useful with port 0).
   std::uint16_t listen();

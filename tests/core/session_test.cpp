@@ -18,6 +18,7 @@ struct Recorder {
         case SessionEvent::Type::stream_created: events.push_back("streamCreated"); break;
         case SessionEvent::Type::stream_destroyed: events.push_back("streamDestroyed"); break;
         case SessionEvent::Type::signal: events.push_back("signal:" + std::string(e.signal_type)); break;
+        default: events.push_back("other"); break;
       }
     });
   }

@@ -1,0 +1,196 @@
+#include "http/session_ops.hpp"
+
+#include "base/clock.hpp"
+#include "base/crypto.hpp"
+#include "core/client_token.hpp"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+namespace sb::http {
+namespace json = boost::json;
+
+namespace {
+OpResult fail(unsigned status, std::string message, std::string description = {}) {
+  return OpResult{status, std::move(message), std::move(description)};
+}
+}  // namespace
+
+
+OpResult validate_signal(std::string_view type, std::string_view data) {
+  if (type.size() > kSignalTypeMax || data.size() > kSignalDataMax)
+    return {413, "Signal too large: type ≤ 128 characters and data ≤ 8192"};
+  for (char c : type) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '.' || c == '_' || c == '~';
+    if (!ok) return {400, "Signal type may hold only A-Z a-z 0-9 - . _ ~"};
+  }
+  return {};
+}
+
+OpResult disconnect_connection(ShardServices& s, core::Session& session, std::string_view connection_id,
+                               core::DestroyReason reason) {
+  if (auto it = s.call_of_connection.find(connection_id); it != s.call_of_connection.end()) {
+    // A SIP leg: CANCEL before the answer, BYE after (SPEC §7a). Its end destroys the
+    // connection and stream and sends callDestroyed.
+    if (auto* call = s.sip ? s.sip->find(it->second) : nullptr) {
+      call->hangup();
+      ++s.counters.force_disconnects;
+      return {};
+    }
+  }
+  if (!session.remove_connection(connection_id, reason)) return {404, "Connection not found"};
+  if (reason == core::DestroyReason::force_disconnected) ++s.counters.force_disconnects;
+  return {};
+}
+
+OpResult send_signal(ShardServices& s, core::Session& session, std::string_view from, std::string_view to,
+                     std::string_view type, std::string_view data) {
+  if (auto bad = validate_signal(type, data); !bad.ok()) return bad;
+  if (!to.empty() && !session.find_connection(to)) return {404, "Connection not connected"};
+  session.signal(to, type, data, from);
+  ++s.counters.signals;
+  return {};
+}
+
+OpResult force_unpublish(ShardServices& s, core::Session& session, std::string_view stream_id) {
+  if (!session.remove_stream(stream_id, core::DestroyReason::force_unpublished)) return {404, "Stream not found"};
+  return {};
+}
+
+OpResult force_mute(ShardServices& s, core::Session& session, std::string_view stream_id, bool active,
+                    const std::vector<std::string>& excluded) {
+  if (!session.force_mute(stream_id, active, excluded)) return {404, "Stream not found"};
+  return {};
+}
+
+OpResult create_session(ShardServices& svc, std::string id, std::string key, core::MediaMode mode,
+                        core::ArchiveMode archive, std::string location, std::int64_t now_ms) {
+  ShardServices* s = &svc;
+  if (s->draining) return fail(503, "Server is shutting down");
+  auto* session = s->sessions.create(id, key, mode, archive, location, now_ms);
+  if (!session) return fail(503, "Session limit reached", "Every session slot on this server is in use");
+  // Session monitoring (SPEC §4.7): connection/stream events go to the project's callbacks of
+  // those groups, as OpenTok's session-monitoring webhooks shape them.
+  session->subscribe([s, key](const core::Session& ses, const core::SessionEvent& ev) {
+    using T = core::SessionEvent::Type;
+    if (ev.type != T::connection_created && ev.type != T::connection_destroyed && ev.type != T::stream_created &&
+        ev.type != T::stream_destroyed)
+      return;
+    const auto* p = s->projects.find(key);
+    if (!p || p->callbacks.empty()) return;
+    const bool is_conn = ev.type == T::connection_created || ev.type == T::connection_destroyed;
+    const bool created = ev.type == T::connection_created || ev.type == T::stream_created;
+    auto conn_json = [](const core::Connection* c) {
+      if (!c) return json::value(nullptr);
+      return json::value(json::object{{"id", c->id}, {"createdAt", c->created_ms}, {"data", c->data}});
+    };
+    json::object body{{"sessionId", ses.id()},
+                      {"projectId", key},
+                      {"event", fmt::format("{}{}", is_conn ? "connection" : "stream", created ? "Created" : "Destroyed")},
+                      {"timestamp", unix_ms()}};
+    if (is_conn) {
+      body["connection"] = conn_json(ev.connection);
+    } else if (ev.stream) {
+      body["stream"] = json::object{{"id", ev.stream->id},
+                                    {"connection", conn_json(ev.connection)},
+                                    {"createdAt", ev.stream->created_ms},
+                                    {"name", ev.stream->name},
+                                    {"videoType", ev.stream->video_type}};
+    }
+    if (!created) body["reason"] = std::string(core::to_string(ev.reason));
+    std::string text;
+    for (const auto& cb : p->callbacks) {
+      if (cb.group != (is_conn ? "connection" : "stream")) continue;
+      if (cb.event != "all" && cb.event != (created ? "created" : "destroyed")) continue;
+      if (text.empty()) text = json::serialize(body);
+      s->webhooks.enqueue(WebhookEvent{cb.url, p->api_secret, text, ses.id()});
+    }
+  });
+  ++s->counters.sessions_created;
+  return {};
+}
+
+OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::int64_t now_s) {
+  ShardServices* s = &svc;
+  ++s->counters.dial_requests;
+  if (s->draining) return fail(503, "Server is shutting down");
+  auto* session = s->sessions.find(d.session_id);
+  if (!session || session->api_key() != key) return fail(404, "Session not found");
+  if (session->media_mode() != core::MediaMode::routed)
+    return fail(409, "Conflict", "SIP calls need a routed session (p2p.preference=disabled)");
+  const auto* project = s->projects.find(key);
+  auto token = core::validate_client_token(d.token, key, project ? project->api_secret : std::string(), d.session_id, now_s);
+  if (!token) return fail(400, "Invalid token", token.error().message());
+  if (!s->sip || !s->make_media) return fail(503, "SIP is not configured on this server");
+  const std::string call_id = uuid_v4();
+  auto media = s->make_media(MediaRequest{d.sip.secure, d.session_id, call_id});
+  if (!media) return fail(503, "No media port available", "The RTP port range of this shard is exhausted");
+
+  // SPEC §2.2: the SIP party is a connection with an audio-only stream at once, before the far
+  // end answers; the call's end destroys both.
+  const std::int64_t now_ms = unix_ms();
+  const auto* conn = session->add_connection(core::ConnectionKind::sip, token->role, token->connection_data, now_ms);
+  if (!conn) return fail(503, "Session is full");
+  const std::string connection_id = conn->id;
+  core::Stream st;
+  st.name = d.sip.from.empty() ? "SIP" : d.sip.from;
+  st.video_type = "camera";  // undocumented for audio-only SIP streams (SPEC §8); SDKs expect a value
+  st.has_audio = true;
+  st.has_video = false;
+  st.created_ms = now_ms;
+  st.channels.push_back(core::StreamChannel{.id = "audio1", .type = "audio", .active = true});
+  const auto* stream = session->add_stream(connection_id, st);
+  const std::string stream_id = stream ? stream->id : std::string();
+
+  // Call-monitoring webhooks (SPEC §6), ordered per call by the sender.
+  auto emit = [s, key, sid = d.session_id, call_id, connection_id, now_ms](std::string_view event,
+                                                                          json::object extra) {
+    const auto* p = s->projects.find(key);
+    if (!p) return;
+    auto urls = p->sip_callback_urls();
+    if (urls.empty()) return;
+    json::object body{{"sessionId", sid},
+                      {"projectId", key},
+                      {"event", event},
+                      {"timestamp", unix_ms()},
+                      {"call", json::object{{"id", call_id}, {"connectionId", connection_id}, {"createdAt", now_ms}}}};
+    for (auto& [k, v] : extra) body[k] = v;
+    auto text = json::serialize(body);
+    for (auto& u : urls) s->webhooks.enqueue(WebhookEvent{u, p->api_secret, text, call_id});
+  };
+  emit("callCreated", {});
+
+  sip::CallParams cp;
+  cp.id = call_id;
+  cp.session_id = d.session_id;
+  cp.uri = d.sip.uri;
+  cp.from = d.sip.from;
+  cp.headers = d.sip.headers;
+  if (d.sip.auth) cp.auth = sip::Credentials{d.sip.auth->first, d.sip.auth->second};
+  cp.secure = d.sip.secure;
+  cp.max_duration = s->max_call_duration;
+  cp.max_inactive = s->max_inactive;
+  cp.ring_timeout = s->ring_timeout;
+  sip::CallObserver obs;
+  obs.on_state = [emit](sip::CallState st) { emit("callUpdated", {{"state", std::string(sip::to_string(st))}}); };
+  obs.on_end = [s, emit, sid = d.session_id, connection_id](const sip::CallEnd& e) {
+    s->call_of_connection.erase(connection_id);
+    ++s->counters.calls_by_outcome[e.code == 700 ? 0 : (e.code < 700 ? 1 : 2)];
+    if (auto* ses = s->sessions.find(sid)) ses->remove_connection(connection_id, core::DestroyReason::call_ended);
+    emit("callDestroyed", {{"reason_code", std::to_string(e.code)}, {"reason_message", e.reason}});
+  };
+  if (!s->sip->dial(std::move(cp), std::move(media), std::move(obs))) {
+    session->remove_connection(connection_id, core::DestroyReason::call_ended);
+    emit("callDestroyed", {{"reason_code", "503"}, {"reason_message", "Service Unavailable"}});
+    return fail(503, "Call limit reached on this server");
+  }
+  s->call_of_connection[connection_id] = call_id;
+  json::object body{{"id", call_id},         {"projectId", key},          {"sessionId", d.session_id},
+                    {"connectionId", connection_id}, {"streamId", stream_id}, {"createdAt", now_ms},
+                    {"updatedAt", now_ms}};
+  return OpResult{200, {}, {}, json::serialize(body)};
+}
+
+
+}  // namespace sb::http
