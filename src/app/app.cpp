@@ -41,6 +41,15 @@ asio::awaitable<std::string> client_metrics(signaling::ClientApi* c) {
   add("switchboard_client_jsep_relayed_total", "counter", "JSEP messages relayed between clients (P2P)", s.jsep_relayed);
   add("switchboard_client_logging_posts_total", "counter", "Client logging posts received and dropped", s.logging_posts);
   add("switchboard_client_slow_consumers_total", "counter", "Clients closed for not reading their socket", s.slow_consumers);
+  const auto r = co_await c->router_stats();
+  add("switchboard_sfu_publications", "gauge", "Browser streams published into routed sessions", r.publications);
+  add("switchboard_sfu_subscriptions", "gauge", "Browser subscriptions served by the SFU", r.subscriptions);
+  add("switchboard_sfu_forwarded_rtp_total", "counter", "RTP packets forwarded unchanged (no transcoding) by the SFU", r.forwarded_rtp);
+  add("switchboard_sfu_forwarded_rtcp_total", "counter", "RTCP packets relayed by the SFU", r.forwarded_rtcp);
+  add("switchboard_sfu_keyframe_requests_total", "counter", "PLIs the SFU sent to publishers for new subscribers", r.keyframe_requests);
+  add("switchboard_sfu_datagrams_total", "counter", "UDP datagrams received on the WebRTC ports", r.datagrams_in);
+  add("switchboard_sfu_unknown_source_total", "counter", "Datagrams from no known peer (dropped)", r.unknown_source);
+  add("switchboard_sfu_send_errors_total", "counter", "WebRTC sends that failed (media dropped, never queued)", r.send_errors);
   co_return out;
 }
 }  // namespace
@@ -166,6 +175,9 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
   signaling::ClientApiOptions copts;
   copts.public_url = cfg_.clients.public_url;
   copts.ice_servers_json = cfg_.clients.ice_servers_json;
+  copts.routed_media = cfg_.clients.routed_media;
+  copts.media_address = cfg_.clients.media_address.empty() ? cfg_.http_address : cfg_.clients.media_address;
+  copts.media_port_base = cfg_.clients.media_port_base;
   clients_ = std::make_unique<signaling::ClientApi>(*rt_, std::move(raw), copts);
   api_->add_metrics_source([c = clients_.get()] { return client_metrics(c); });
   if ((cfg_.dev_project || cfg_.clients.demo) && !cfg_.projects.empty())
@@ -190,6 +202,7 @@ App::~App() {
   // Destruction order: listeners and services own I/O objects bound to the shards' io_contexts,
   // so they go before the runtime.
   servers_.clear();
+  clients_.reset();  // the SFU's sockets belong to the shards' io_contexts
   services_.clear();
   rt_.reset();
 }
@@ -219,6 +232,7 @@ void App::start() {
   }
   http_port_ = port;
   for (auto& svc : services_) svc->sip->start();  // binds each shard's SIP ports (throws on failure)
+  clients_->start();                               // and each shard's WebRTC port
   rt_->start();
   started_ = true;
   log::info("app", "listening on http://{}:{} with {} shard(s)", cfg_.http_address, http_port_, rt_->size());

@@ -196,8 +196,14 @@ boost::system::result<Config> parse_config(std::string_view text, std::string* w
     if (!cl->is_object()) return fail("'clients' must be an object");
     const auto& co = cl->as_object();
     if (!read_string(co, "publicUrl", c.clients.public_url, &err) ||
-        !read_string(co, "clientScript", c.clients.client_script, &err))
+        !read_string(co, "clientScript", c.clients.client_script, &err) ||
+        !read_string(co, "mediaAddress", c.clients.media_address, &err) ||
+        !read_uint(co, "mediaPortBase", c.clients.media_port_base, &err, 65000))
       return fail(err);
+    if (auto* r = co.if_contains("routedMedia")) {
+      if (!r->is_bool()) return fail("'clients.routedMedia' must be a boolean");
+      c.clients.routed_media = r->as_bool();
+    }
     if (auto* d = co.if_contains("demo")) {
       if (!d->is_bool()) return fail("'clients.demo' must be a boolean");
       c.clients.demo = d->as_bool();

@@ -80,6 +80,11 @@ struct Config {
     // The demo page at `/` (src/app/demo.hpp): on with the embedded development project, or
     // when set; it uses the first configured project.
     bool demo = false;
+    // Routed browser media (the SFU): shard k's WebRTC UDP port is mediaPortBase + k (0: any free
+    // port), bound on mediaAddress, which is also the ICE candidate clients are told to use.
+    bool routed_media = true;
+    std::string media_address;  // empty = the HTTP listen address
+    std::uint16_t media_port_base = 0;
     std::string client_script = ".deps/opentok-client/node_modules/@opentok/client/dist/js/opentok.js";
   } clients;
 

@@ -5,6 +5,7 @@
 #include "base/log.hpp"
 #include "core/client_token.hpp"
 #include "http/session_ops.hpp"
+#include "webrtc/router.hpp"
 
 #include <boost/json.hpp>
 
@@ -346,11 +347,9 @@ void Client::publish(std::string_view tid, const RaptorUri& u, const RaptorMessa
   if (!core::may_publish(role_)) return fail(tid, 403, "Permission denied: publish");
   auto* ses = session();
   if (!ses) return fail(tid, 404, "Session not found");
-  if (ses->media_mode() == core::MediaMode::routed)
-    // Routed media needs the SFU (ICE-lite, DTLS-SRTP, forwarding), which is not built yet:
-    // refuse plainly rather than acknowledge a publish no media will follow.
-    return fail(tid, 501, "Publishing into a routed session is not available yet on this server; use a relayed session");
-  if (ses->find_stream(u.stream)) return fail(tid, 409, "Stream id in use");
+  const bool routed = ses->media_mode() == core::MediaMode::routed;
+  if (routed && !hub_.router) return fail(tid, 501, "Routed media is switched off on this server");
+  if (ses->find_stream(u.stream) || pending_streams_.contains(u.stream)) return fail(tid, 409, "Stream id in use");
   core::Stream st;
   st.id = std::string(u.stream);
   st.name = str_of(m.content, "name", 256);
@@ -377,6 +376,19 @@ void Client::publish(std::string_view tid, const RaptorUri& u, const RaptorMessa
     }
   }
   if (st.channels.empty()) return fail(tid, 400, "A stream needs at least one channel");
+  if (routed) {
+    if (pending_streams_.size() + routed_streams_.size() >= core::Session::kMaxStreamsPerConnection)
+      return fail(tid, 403, "Too many streams for this connection");
+    // Routed (§6.1): STATUS, then we ask the publisher for an offer; stream#created goes out
+    // once its media is connected (the client allows 15 s).
+    reply(tid, 200);
+    const std::string id(u.stream);
+    pending_streams_.emplace(id, std::move(st));
+    send_message(opts_.symphony_address,
+                 serialize_raptor("generateoffer", session_uri(api_key_, session_id_) + "/stream/" + id,
+                                  json::object{{"sourceStreamId", "MANTIS"}}));
+    return;
+  }
   // Relayed (§6.2 step 1): STATUS, then stream#created to everyone at once, the publisher
   // included — that completes its publish.
   reply(tid, 200);
@@ -385,6 +397,12 @@ void Client::publish(std::string_view tid, const RaptorUri& u, const RaptorMessa
 
 void Client::unpublish(std::string_view tid, const RaptorUri& u) {
   auto* ses = session();
+  if (auto p = pending_streams_.find(u.stream); p != pending_streams_.end()) {
+    // Unpublished before its media connected (or after the client's 15 s publish timeout).
+    pending_streams_.erase(p);
+    if (hub_.router) hub_.router->unpublish(std::string(u.stream));
+    return reply(tid, 200);
+  }
   const auto* st = ses ? ses->find_stream(u.stream) : nullptr;
   if (!st) return fail(tid, 404, "Stream not found");
   if (st->connection_id == connection_id_) {
@@ -430,8 +448,25 @@ void Client::subscribe(std::string_view tid, const RaptorUri& u, const RaptorMes
   auto* ses = session();
   const auto* st = ses ? ses->find_stream(u.stream) : nullptr;
   if (!st) return fail(tid, 404, "Stream not found");
-  if (ses->media_mode() == core::MediaMode::routed)
-    return fail(tid, 501, "Subscribing in a routed session is not available yet on this server");
+  if (ses->media_mode() == core::MediaMode::routed) {
+    if (!hub_.router) return fail(tid, 501, "Routed media is switched off on this server");
+    if (!hub_.router->has_publication(st->id))
+      // A SIP party's audio reaches browsers through the mixer, which is not wired yet.
+      return fail(tid, 501, "Subscribing to this stream (a SIP party) is not available yet on this server");
+    if (routed_subs_.contains(u.subscriber)) return fail(tid, 409, "Subscriber id in use");
+    webrtc::Router::Events ev;
+    const std::string sub_id(u.subscriber);
+    ev.on_failed = [sub_id](std::string_view why) { log::warn("signal", "subscriber {} media failed: {}", sub_id, why); };
+    std::string why;
+    auto offer = hub_.router->subscribe(st->id, sub_id, std::move(ev), &why);
+    if (!offer) return fail(tid, 404, why);
+    routed_subs_.emplace(sub_id, st->id);
+    reply(tid, 200);
+    // Our offer, from the server's address; the client answers on the same uri (§6.1).
+    send_message(opts_.symphony_address,
+                 serialize_raptor("offer", m.uri, json::object{{"type", "offer"}, {"sdp", *offer}, {"sourceStreamId", "MANTIS"}}));
+    return;
+  }
   Client* publisher = hub_.find(session_id_, st->connection_id);
   if (!publisher) return fail(tid, 404, "The stream's publisher is not a connected client");
   if (publisher == this) return fail(tid, 400, "Subscribing to one's own stream is not relayed");
@@ -450,6 +485,11 @@ void Client::subscribe(std::string_view tid, const RaptorUri& u, const RaptorMes
 }
 
 void Client::unsubscribe(std::string_view tid, const RaptorUri& u) {
+  if (auto it = routed_subs_.find(u.subscriber); it != routed_subs_.end()) {
+    if (hub_.router) hub_.router->unsubscribe(it->first);
+    routed_subs_.erase(it);
+    return reply(tid, 200);
+  }
   auto* r = hub_.relay(session_id_, u.subscriber);
   if (!r || (r->subscriber_conn != connection_id_ && r->publisher_conn != connection_id_))
     return fail(tid, 404, "Subscriber not found");
@@ -462,6 +502,8 @@ void Client::unsubscribe(std::string_view tid, const RaptorUri& u) {
 }
 
 void Client::jsep(std::string_view tid, const RaptorUri& u, const RaptorMessage& m, std::string_view payload) {
+  if (u.subscriber.empty() && pending_streams_.contains(u.stream)) return routed_offer(tid, u, m);
+  if (!u.subscriber.empty() && routed_subs_.contains(u.subscriber)) return routed_answer(tid, u, m);
   auto* r = u.subscriber.empty() ? nullptr : hub_.relay(session_id_, u.subscriber);
   if (!r) return fail(tid, 404, "No such peer connection");
   const bool from_publisher = r->publisher_conn == connection_id_;
@@ -482,6 +524,52 @@ void Client::jsep(std::string_view tid, const RaptorUri& u, const RaptorMessage&
     for (const auto& c : r->held) to->send_message(connection_id_, c);
     r->held.clear();
   }
+}
+
+void Client::routed_offer(std::string_view tid, const RaptorUri& u, const RaptorMessage& m) {
+  // The server is ICE-lite and its candidate is in the answer: the browser's trickled
+  // candidates are acknowledged and not needed (its checks tell us its address).
+  if (m.method == "candidate") return reply(tid, 200);
+  if (m.method != "offer") return fail(tid, 400, "Expected an offer");
+  const std::string sdp = str_of(m.content, "sdp", 64 * 1024);
+  const std::string id(u.stream);
+  webrtc::Router::Events ev;
+  ev.on_connected = [this, id] {
+    // Media is up: the stream exists for everyone now, the publisher included (that completes
+    // its publish).
+    auto p = pending_streams_.find(id);
+    auto* ses = session();
+    if (p == pending_streams_.end() || !ses || closed_) return;
+    core::Stream st = std::move(p->second);
+    pending_streams_.erase(p);
+    routed_streams_.insert(id);
+    ses->add_stream(connection_id_, std::move(st));
+  };
+  ev.on_failed = [id](std::string_view why) { log::warn("signal", "publisher {} media failed: {}", id, why); };
+  std::string why;
+  auto answer = hub_.router->publish(id, sdp, std::move(ev), &why);
+  if (!answer) return fail(tid, 400, why);
+  reply(tid, 200);
+  send_message(opts_.symphony_address,
+               serialize_raptor("answer", m.uri, json::object{{"type", "answer"}, {"sdp", *answer}, {"sourceStreamId", "MANTIS"}}));
+}
+
+void Client::routed_answer(std::string_view tid, const RaptorUri& u, const RaptorMessage& m) {
+  if (m.method == "candidate") return reply(tid, 200);
+  if (m.method != "answer") return fail(tid, 400, "Expected an answer");
+  std::string why;
+  if (!hub_.router->answer(std::string(u.subscriber), str_of(m.content, "sdp", 64 * 1024), &why)) return fail(tid, 400, why);
+  reply(tid, 200);
+}
+
+void Client::drop_media() {
+  if (!hub_.router) return;
+  for (auto& [id, st] : pending_streams_) hub_.router->unpublish(id);
+  for (auto& id : routed_streams_) hub_.router->unpublish(id);
+  for (auto& [sub, stream] : routed_subs_) hub_.router->unsubscribe(sub);
+  pending_streams_.clear();
+  routed_streams_.clear();
+  routed_subs_.clear();
 }
 
 void Client::signal(std::string_view tid, const RaptorUri& u, const RaptorMessage& m) {
@@ -525,6 +613,7 @@ void Client::on_session_event(const core::Session& ses, const SessionEvent& ev) 
         // We were removed (forceDisconnect): the client fires sessionDisconnected(reason) on
         // this message; then the socket closes.
         hub_.remove(session_id_, connection_id_);
+        drop_media();
         connected_ = false;
         closed_ = true;
         sink_.close(1000);
@@ -541,6 +630,7 @@ void Client::on_session_event(const core::Session& ses, const SessionEvent& ev) 
                                             core::to_string(ev.reason)));
       hub_.erase_relays_if(session_id_, [&](const ClientHub::Relay& r) { return r.stream_id == sid; },
                            [](const ClientHub::Relay&) {});
+      if (routed_streams_.erase(sid) && hub_.router) hub_.router->unpublish(sid);
       return;
     }
     case T::stream_channel_updated: {
@@ -601,6 +691,7 @@ void Client::on_session_event(const core::Session& ses, const SessionEvent& ev) 
 void Client::leave(DestroyReason reason) {
   if (closed_) return;
   closed_ = true;
+  drop_media();
   if (!connected_) return;
   connected_ = false;
   auto* ses = session();

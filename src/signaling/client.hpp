@@ -15,9 +15,12 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace sb::webrtc { class Router; }
 
 namespace sb::signaling {
 
@@ -66,6 +69,8 @@ class ClientHub {
   void close_all();
 
   ClientStats stats;
+  // The shard's SFU for routed sessions; null when routed media is off.
+  webrtc::Router* router = nullptr;
 
  private:
   std::map<std::string, std::map<std::string, Client*, std::less<>>, std::less<>> clients_;
@@ -124,6 +129,10 @@ class Client {
   void mute(std::string_view tid, const RaptorUri& u, const RaptorMessage& m);
 
   core::Session* session() const;
+  // Routed sessions (the SFU): the publisher's offer, the subscriber's answer.
+  void routed_offer(std::string_view tid, const RaptorUri& u, const RaptorMessage& m);
+  void routed_answer(std::string_view tid, const RaptorUri& u, const RaptorMessage& m);
+  void drop_media();
 
   http::ShardServices& svc_;
   ClientHub& hub_;
@@ -138,6 +147,11 @@ class Client {
   core::Role role_ = core::Role::subscriber;
   bool connected_ = false, closed_ = false;
   std::uint64_t listener_ = 0;
+  // Routed media this client owns: streams it publishes (pending until their media connects)
+  // and its subscriptions (subscriber id → stream id).
+  std::map<std::string, core::Stream, std::less<>> pending_streams_;
+  std::set<std::string, std::less<>> routed_streams_;
+  std::map<std::string, std::string, std::less<>> routed_subs_;
   // Token bucket for requests (opts_.requests_per_second).
   double tokens_ = 0;
   std::int64_t last_refill_ms_ = 0;

@@ -80,10 +80,25 @@ asio::awaitable<SessionFacts> session_facts_on(http::ShardServices* s, std::stri
 
 ClientApi::ClientApi(runtime::Runtime& rt, std::vector<http::ShardServices*> shards, ClientApiOptions opts)
     : rt_(rt), shards_(std::move(shards)), opts_(std::move(opts)) {
-  for (std::size_t i = 0; i < shards_.size(); ++i) hubs_.push_back(std::make_unique<ClientHub>());
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    hubs_.push_back(std::make_unique<ClientHub>());
+    if (!opts_.routed_media) continue;
+    const auto port = opts_.media_port_base ? static_cast<std::uint16_t>(opts_.media_port_base + i) : std::uint16_t(0);
+    routers_.push_back(std::make_unique<webrtc::Router>(shards_[i]->shard.executor(),
+                                                        asio::ip::make_address(opts_.media_address), port));
+    hubs_.back()->router = routers_.back().get();
+  }
 }
 
 ClientApi::~ClientApi() = default;
+
+void ClientApi::start() {
+  for (auto& r : routers_) r->start();
+}
+
+std::uint16_t ClientApi::media_port(unsigned shard) const {
+  return shard < routers_.size() ? routers_[shard]->port() : 0;
+}
 
 http::ShardServices& ClientApi::owner(std::string_view session_id) {
   return *shards_[runtime::Runtime::shard_index(session_id, static_cast<unsigned>(shards_.size()))];
@@ -174,7 +189,7 @@ namespace {
 asio::awaitable<void> reject_upgrade(asio::ip::tcp::socket sock, unsigned status, std::string why) {
   Response res = http::error_response(status, why);
   res.keep_alive(false);
-  auto [ec, n] = co_await bhttp::async_write(sock, res, asio::as_tuple(asio::use_awaitable));
+  co_await bhttp::async_write(sock, res, asio::as_tuple(asio::use_awaitable));  // best effort
   boost::system::error_code ignored;
   sock.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   sock.close(ignored);
@@ -231,6 +246,7 @@ void ClientApi::close_clients_here() {
 namespace {
 asio::awaitable<ClientStats> hub_stats_on(ClientHub* h) { co_return h->stats; }
 asio::awaitable<std::size_t> hub_size_on(ClientHub* h) { co_return h->size(); }
+asio::awaitable<webrtc::RouterStats> router_stats_on(webrtc::Router* r) { co_return r->stats(); }
 }  // namespace
 
 asio::awaitable<ClientStats> ClientApi::stats() {
@@ -241,6 +257,17 @@ asio::awaitable<ClientStats> ClientApi::stats() {
     t.frames_out += s.frames_out, t.malformed += s.malformed, t.requests += s.requests;
     t.request_errors += s.request_errors, t.rate_limited += s.rate_limited, t.jsep_relayed += s.jsep_relayed;
     t.logging_posts += s.logging_posts, t.slow_consumers += s.slow_consumers;
+  }
+  co_return t;
+}
+
+asio::awaitable<webrtc::RouterStats> ClientApi::router_stats() {
+  webrtc::RouterStats t;
+  for (std::size_t i = 0; i < routers_.size(); ++i) {
+    auto s = co_await runtime::on_shard(shards_[i]->shard, router_stats_on(routers_[i].get()));
+    t.datagrams_in += s.datagrams_in, t.datagrams_out += s.datagrams_out, t.unknown_source += s.unknown_source;
+    t.send_errors += s.send_errors, t.forwarded_rtp += s.forwarded_rtp, t.forwarded_rtcp += s.forwarded_rtcp;
+    t.keyframe_requests += s.keyframe_requests, t.publications += s.publications, t.subscriptions += s.subscriptions;
   }
   co_return t;
 }

@@ -15,6 +15,7 @@
 #include "runtime/runtime.hpp"
 #include "signaling/client.hpp"
 #include "signaling/websocket.hpp"
+#include "webrtc/router.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -34,12 +35,20 @@ struct ClientApiOptions {
   std::string ice_servers_json = "[]";
   ClientOptions client;
   SocketOptions socket;
+  // Routed media (the SFU): each shard's WebRTC UDP port is media_port_base + shard (0: any free
+  // port), on media_address, which is also the ICE candidate's address.
+  bool routed_media = true;
+  std::string media_address = "127.0.0.1";
+  std::uint16_t media_port_base = 0;
 };
 
 class ClientApi {
  public:
   ClientApi(runtime::Runtime& rt, std::vector<http::ShardServices*> shards, ClientApiOptions opts);
   ~ClientApi();
+  // Binds each shard's WebRTC port (throws on failure); before the shards run.
+  void start();
+  std::uint16_t media_port(unsigned shard) const;
 
   // The response when `req` is one of the client's requests; nullopt otherwise (REST's turn).
   boost::asio::awaitable<std::optional<http::Response>> handle(const http::Request& req);
@@ -53,6 +62,7 @@ class ClientApi {
   // Totals for /metrics (gathered from every shard).
   boost::asio::awaitable<ClientStats> stats();
   boost::asio::awaitable<std::size_t> client_count();
+  boost::asio::awaitable<webrtc::RouterStats> router_stats();
 
  private:
   http::ShardServices& owner(std::string_view session_id);
@@ -62,6 +72,7 @@ class ClientApi {
   std::vector<http::ShardServices*> shards_;
   ClientApiOptions opts_;
   std::vector<std::unique_ptr<ClientHub>> hubs_;
+  std::vector<std::unique_ptr<webrtc::Router>> routers_;
 };
 
 }  // namespace sb::signaling

@@ -57,6 +57,7 @@ let browser = null;
 let pageServer = null;
 const results = { passed: 0, failed: 0 };
 let finishing = false;
+const children = [];  // other processes we start (sipp), killed by PID at the end
 
 const deadline = setTimeout(() => {
   results.failed++;
@@ -85,6 +86,7 @@ async function finish() {
   if (browserServer) await bounded(browserServer.close(), 5000, 'browser close').catch(() => {});
   if (chromePid) killGroup(chromePid);
   if (serverExited === null) server.kill('SIGKILL');
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   // Leave no process behind: wait (bounded) until the Chromium group and the server are gone.
   for (let i = 0; i < 100; i++) {
     let alive = serverExited === null;
@@ -226,13 +228,35 @@ async function connectedPair(mediaMode) {
   return { sid, A, B, a, b };
 }
 
+// A counter or gauge from the server's /metrics (0 when absent).
+async function metric(name) {
+  const text = await new Promise((res, rej) => {
+    http.get(`${apiUrl}/metrics`, (r) => { let b = ''; r.on('data', (d) => { b += d; }); r.on('end', () => res(b)); })
+      .on('error', rej);
+  });
+  const m = text.match(new RegExp(`^${name} (\\d+)$`, 'm'));
+  return m ? Number(m[1]) : 0;
+}
+
+// A UDP port free right now on 127.0.0.1 (for a sipp far end).
+function freeUdpPort() {
+  const dgram = require('dgram');
+  return new Promise((res, rej) => {
+    const s = dgram.createSocket('udp4');
+    s.on('error', rej);
+    s.bind(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
+  });
+}
+
 const restSignal = (sid, connId, payload) =>
   new Promise((res, rej) => ot.signal(sid, connId, payload, (e) => (e ? rej(e) : res())));
 const restForceDisconnect = (sid, connId) =>
   new Promise((res, rej) => ot.forceDisconnect(sid, connId, (e) => (e ? rej(e) : res())));
 
-// Polls a subscription until video frames are being decoded (a rising count) and audio energy
-// arrived; fails with the last sample.
+// Polls a subscription until video frames are being decoded (a rising count) and the tone's audio
+// energy arrived; fails with the last sample. A silent microphone still yields dither (total energy
+// ~3e-9 after 1 s); the 440 Hz tone at half scale gives ~0.1 per second.
+const MIN_AUDIO_ENERGY = 1e-3;
 async function waitMediaFlowing(P, streamId, ms) {
   const end = Date.now() + ms;
   let first = null;
@@ -240,7 +264,7 @@ async function waitMediaFlowing(P, streamId, ms) {
   while (Date.now() < end) {
     last = await P.call('inboundStats', streamId);
     if (!first && last.framesDecoded > 0) first = last;
-    if (first && last.framesDecoded > first.framesDecoded && last.audioEnergy > 0) {
+    if (first && last.framesDecoded > first.framesDecoded && last.audioEnergy > MIN_AUDIO_ENERGY) {
       if (VERBOSE) console.log(`     ${P.name} receives ${streamId}: ${JSON.stringify(last)}`);
       return last;
     }
@@ -457,10 +481,62 @@ async function scenarios() {
     }
     assert.ok(a.connectionId);
   });
-  // TODO(routed media): publish/subscribe through the server's media path in a routed session
-  // (the server is "Mantis" there, OPENTOK-CLIENT.md §6.1): A publishes audio+video, B subscribes,
-  // waitMediaFlowing() both ways; then a SIP dial into the session shows up in both browsers as an
-  // audio-only stream with audio energy. Not written yet: routed media is a later server step.
+  // k. Routed media: the server is the SFU ("Mantis", OPENTOK-CLIENT.md §6.1). Both browsers
+  //    publish into it and subscribe to each other through it; the media is forwarded, never
+  //    decoded: /metrics shows forwarded packets and no mixer running.
+  await check('k. routed: A and B publish through the SFU, subscribe to each other, media flows both ways', async () => {
+    const before = await metric('switchboard_sfu_forwarded_rtp_total');
+    const { A, B, a, b } = await connectedPair('routed');
+    const [pa, pb] = await Promise.all([
+      A.call('publish', { audio: true, video: true, name: 'alice' }),
+      B.call('publish', { audio: true, video: true, name: 'bob' }),
+    ]);
+    const [sa, sb] = await Promise.all([
+      B.call('waitEvent', { src: 'session', type: 'streamCreated', streamId: pa.streamId }, 15000),
+      A.call('waitEvent', { src: 'session', type: 'streamCreated', streamId: pb.streamId }, 15000),
+    ]);
+    assert.strictEqual(sa.streamConnectionId, a.connectionId);
+    assert.strictEqual(sb.streamConnectionId, b.connectionId);
+    await Promise.all([A.call('subscribe', pb.streamId), B.call('subscribe', pa.streamId)]);
+    await Promise.all([waitMediaFlowing(A, pb.streamId, 20000), waitMediaFlowing(B, pa.streamId, 20000)]);
+    const forwarded = (await metric('switchboard_sfu_forwarded_rtp_total')) - before;
+    assert.ok(forwarded > 100, `the SFU forwarded ${forwarded} RTP packets`);
+    assert.strictEqual(await metric('switchboard_media_conferences'), 0, 'no mixer (no transcoding) for browser media');
+    // Unpublishing ends the stream for the subscriber.
+    assert.deepStrictEqual(await A.call('unpublish'), { ok: true });
+    const gone = await B.call('waitEvent', { src: 'session', type: 'streamDestroyed', streamId: pa.streamId }, 10000);
+    assert.ok(gone);
+  });
+
+  // l. A SIP party dialed into a routed session through REST appears to browsers as a connection
+  //    with an audio-only stream; force-disconnecting it ends the call (BYE) and browsers see the
+  //    stream go, then the connection.
+  await check('l. SIP party: browsers see its audio-only stream; REST force-disconnect removes stream then connection', async () => {
+    const sid = await newSession('routed');
+    const A = await participant('A');
+    await A.call('connect', KEY, sid, ot.generateToken(sid, { role: 'moderator', data: 'name=alice' }), 15000);
+    const sipPort = await freeUdpPort();
+    const sipp = spawn('sipp', ['-sf', path.join(__dirname, '..', 'sip', 'scenarios', 'uas_answer_wait_bye.xml'),
+      '-i', '127.0.0.1', '-p', String(sipPort), '-m', '1', '-timeout', '30s', '-nostdin'],
+    { stdio: ['ignore', 'ignore', 'ignore'] });
+    children.push(sipp);
+    const sippExit = new Promise((res) => sipp.on('exit', (code) => res(code)));
+    await sleep(300);
+    const call = await new Promise((res, rej) => ot.dial(sid, ot.generateToken(sid, { data: 'sip=phone' }),
+      `sip:uas@127.0.0.1:${sipPort}`, {}, (e, c) => (e ? rej(e) : res(c))));
+    const conn = await A.call('waitEvent', { src: 'session', type: 'connectionCreated', connectionId: call.connectionId }, 10000);
+    assert.strictEqual(conn.data, 'sip=phone');
+    const st = await A.call('waitEvent', { src: 'session', type: 'streamCreated', streamId: call.streamId }, 10000);
+    assert.strictEqual(st.hasAudio, true);
+    assert.strictEqual(st.hasVideo, false);
+    assert.strictEqual(st.streamConnectionId, call.connectionId);
+    const mark = await A.call('mark');
+    await restForceDisconnect(sid, call.connectionId);
+    const sd = await A.call('waitEvent', { src: 'session', type: 'streamDestroyed', streamId: call.streamId }, 10000, mark);
+    const cd = await A.call('waitEvent', { src: 'session', type: 'connectionDestroyed', connectionId: call.connectionId }, 10000, mark);
+    assert.ok(sd.i < cd.i, 'streamDestroyed before connectionDestroyed');
+    assert.strictEqual(await bounded(sippExit, 15000, 'sipp exit'), 0, 'sipp saw the BYE and ended cleanly');
+  });
   await closeParticipants();
 }
 

@@ -342,7 +342,7 @@ TEST_CASE("client: DISCONNECT or a lost socket removes the client's streams, the
   CHECK(n->msg().at("reason") == "networkDisconnected");
 }
 
-TEST_CASE("client: routed sessions refuse browser publishing plainly until the SFU exists") {
+TEST_CASE("client: routed publishing is refused plainly when the server has no SFU (routed media off)") {
   Fixture f(core::MediaMode::routed);
   Party a(f, "a");
   a.connect(f, core::Role::publisher);

@@ -1,0 +1,354 @@
+#include "webrtc/router.hpp"
+
+#include "base/log.hpp"
+
+#include <boost/asio.hpp>
+
+#include <algorithm>
+#include <cstring>
+
+namespace sb::webrtc {
+namespace asio = boost::asio;
+using udp = asio::ip::udp;
+
+struct Router::Publication {
+  std::string stream_id;
+  std::unique_ptr<Peer> peer;
+  std::vector<Track> tracks;
+  std::vector<Subscription*> subs;
+  Events ev;
+};
+
+struct Router::Subscription {
+  std::string subscriber_id, stream_id;
+  std::unique_ptr<Peer> peer;
+  Publication* pub = nullptr;  // null once the stream is unpublished
+  Events ev;
+};
+
+namespace {
+
+StunAddress to_stun(const udp::endpoint& ep) {
+  StunAddress a;
+  a.port = ep.port();
+  auto ip = ep.address();
+  if (ip.is_v6() && ip.to_v6().is_v4_mapped()) ip = asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6());
+  if (ip.is_v4()) {
+    auto b = ip.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), a.ip.begin());
+  } else {
+    a.v6 = true;
+    auto b = ip.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), a.ip.begin());
+  }
+  return a;
+}
+
+udp::endpoint to_endpoint(const StunAddress& a) {
+  if (!a.v6) {
+    asio::ip::address_v4::bytes_type b{};
+    std::copy_n(a.ip.begin(), 4, b.begin());
+    return {asio::ip::address_v4(b), a.port};
+  }
+  asio::ip::address_v6::bytes_type b{};
+  std::copy_n(a.ip.begin(), 16, b.begin());
+  return {asio::ip::address_v6(b), a.port};
+}
+
+// A PLI (RFC 4585 §6.3.1) behind an empty receiver report, so the packet is a valid compound
+// (RFC 3550 §6.1) whether or not reduced-size RTCP was agreed.
+std::size_t write_pli(std::span<std::uint8_t> out, std::uint32_t media_ssrc) {
+  constexpr std::uint32_t kOurSsrc = 1;
+  const std::uint8_t pkt[] = {0x80, 201, 0, 1, 0, 0, 0, kOurSsrc,                               // RR, RC=0
+                              0x81, 206, 0, 2, 0, 0, 0, kOurSsrc,                               // PSFB FMT=1
+                              std::uint8_t(media_ssrc >> 24), std::uint8_t(media_ssrc >> 16),
+                              std::uint8_t(media_ssrc >> 8), std::uint8_t(media_ssrc)};
+  std::memcpy(out.data(), pkt, sizeof pkt);
+  return sizeof pkt;
+}
+
+}  // namespace
+
+Router::Router(asio::any_io_executor ex, asio::ip::address address, std::uint16_t port)
+    : ex_(ex), address_(address), port_(port) {}
+
+Router::~Router() {
+  *alive_ = false;
+  stop();
+}
+
+Router::AddrKey Router::key_of(const StunAddress& a) {
+  AddrKey k{};
+  k[0] = a.v6 ? 6 : 4;
+  std::copy_n(a.ip.begin(), a.v6 ? 16 : 4, k.begin() + 1);
+  k[17] = static_cast<std::uint8_t>(a.port >> 8);
+  k[18] = static_cast<std::uint8_t>(a.port & 0xff);
+  return k;
+}
+
+void Router::start() {
+  socket_ = std::make_unique<udp::socket>(ex_);
+  udp::endpoint ep(address_, port_);
+  socket_->open(ep.protocol());
+  socket_->set_option(asio::socket_base::reuse_address(true));
+  // Bursts of video (a keyframe is dozens of packets) must not overflow the default buffer.
+  boost::system::error_code ignored;
+  socket_->set_option(asio::socket_base::receive_buffer_size(4 * 1024 * 1024), ignored);
+  socket_->set_option(asio::socket_base::send_buffer_size(4 * 1024 * 1024), ignored);
+  socket_->bind(ep);
+  socket_->non_blocking(true);
+  port_ = socket_->local_endpoint().port();
+  timer_ = std::make_unique<asio::steady_timer>(ex_);
+  running_ = true;
+  auto log_end = [](std::exception_ptr e) {
+    if (e) try { std::rethrow_exception(e); } catch (const std::exception& x) {
+        log::error("webrtc", "router loop ended: {}", x.what());
+      }
+  };
+  asio::co_spawn(ex_, receive_loop(), log_end);
+  asio::co_spawn(ex_, timer_loop(), log_end);
+}
+
+void Router::stop() {
+  if (!running_) return;
+  running_ = false;
+  boost::system::error_code ec;
+  if (socket_) socket_->close(ec);
+  if (timer_) timer_->cancel();
+}
+
+asio::awaitable<void> Router::receive_loop() {
+  auto alive = alive_;
+  std::array<std::uint8_t, 2048> buf;
+  udp::endpoint from;
+  for (;;) {
+    auto [ec, n] = co_await socket_->async_receive_from(asio::buffer(buf), from, asio::as_tuple(asio::use_awaitable));
+    if (!*alive || !running_) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      continue;
+    }
+    ++stats_.datagrams_in;
+    on_datagram(std::span<std::uint8_t>(buf.data(), n), from);
+  }
+}
+
+// DTLS retransmissions and handshake deadlines, coarse-grained: one timer for the shard.
+asio::awaitable<void> Router::timer_loop() {
+  auto alive = alive_;
+  for (;;) {
+    timer_->expires_after(std::chrono::milliseconds(50));
+    co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));  // cancelled only by stop()
+    if (!*alive || !running_) co_return;
+    const auto now = Peer::Clock::now();
+    auto run = [&](Peer& p) {
+      if (auto t = p.next_timer(); t && *t <= now) p.on_timer(now);
+    };
+    for (auto& [id, pub] : pubs_) run(*pub->peer);
+    for (auto& [id, sub] : subs_) run(*sub->peer);
+  }
+}
+
+void Router::send_to(const StunAddress& to, std::span<const std::uint8_t> bytes) {
+  if (!socket_) return;
+  boost::system::error_code ec;
+  socket_->send_to(asio::buffer(bytes.data(), bytes.size()), to_endpoint(to), 0, ec);
+  if (ec) ++stats_.send_errors;  // would_block included: media is dropped, never queued
+  else ++stats_.datagrams_out;
+}
+
+void Router::on_datagram(std::span<std::uint8_t> d, const udp::endpoint& ep) {
+  const StunAddress from = to_stun(ep);
+  Peer* peer = nullptr;
+  if (looks_like_stun(d)) {
+    // ICE checks name their peer connection: USERNAME = <our ufrag>:<theirs> (RFC 8445 §7.2.2).
+    if (auto local = stun_username_local_part(d)) {
+      if (auto it = by_ufrag_.find(*local); it != by_ufrag_.end()) peer = it->second;
+    }
+  } else if (auto it = by_address_.find(key_of(from)); it != by_address_.end()) {
+    peer = it->second;
+  }
+  if (!peer) {
+    ++stats_.unknown_source;
+    return;
+  }
+  peer->receive(d, from, Peer::Clock::now());
+  // After a nomination the pair's address routes DTLS and SRTP to this peer.
+  if (auto sel = peer->remote_address()) {
+    auto k = key_of(*sel);
+    auto [it, inserted] = by_address_.emplace(k, peer);
+    if (!inserted) it->second = peer;
+  }
+}
+
+LocalIce Router::local_ice(const IceCredentials& c) const {
+  LocalIce l;
+  l.ufrag = c.ufrag;
+  l.pwd = c.pwd;
+  l.fingerprint = rtp::DtlsIdentity::process()->fingerprint_sha256();
+  l.address = address_.is_unspecified() ? "127.0.0.1" : address_.to_string();
+  l.port = port_;
+  return l;
+}
+
+void Router::forget(Peer* p) {
+  std::erase_if(by_ufrag_, [&](const auto& e) { return e.second == p; });
+  std::erase_if(by_address_, [&](const auto& e) { return e.second == p; });
+}
+
+void Router::request_keyframe(Publication& pub) {
+  for (const auto& t : pub.tracks) {
+    if (t.kind != "video" || t.ssrcs.empty()) continue;
+    const auto n = write_pli(scratch_, t.ssrcs.front());
+    if (pub.peer->send_rtcp(scratch_, n)) ++stats_.keyframe_requests;
+  }
+}
+
+// Defers a user callback to the next turn of the loop: a callback may unpublish, which destroys
+// the peer that is calling.
+template <class F>
+static void later(asio::any_io_executor ex, std::shared_ptr<bool> alive, F f) {
+  asio::post(ex, [alive, f = std::move(f)] {
+    if (*alive) f();
+  });
+}
+
+std::optional<std::string> Router::publish(const std::string& stream_id, std::string_view offer_sdp, Events ev,
+                                           std::string* why) {
+  if (pubs_.contains(stream_id)) {
+    if (why) *why = "stream already published";
+    return std::nullopt;
+  }
+  auto offer = parse_publisher_offer(offer_sdp);
+  if (!offer) {
+    if (why) *why = "offer refused: " + offer.error.message();
+    return std::nullopt;
+  }
+  auto pub = std::make_unique<Publication>();
+  pub->stream_id = stream_id;
+  pub->tracks = offer->tracks;
+  pub->ev = std::move(ev);
+  Publication* raw = pub.get();
+  Peer::Callbacks cb;
+  cb.on_connected = [this, raw] {
+    later(ex_, alive_, [this, id = raw->stream_id] {
+      if (auto it = pubs_.find(id); it != pubs_.end() && it->second->ev.on_connected) it->second->ev.on_connected();
+    });
+  };
+  cb.on_failed = [this, raw](std::string_view w) {
+    later(ex_, alive_, [this, id = raw->stream_id, w = std::string(w)] {
+      if (auto it = pubs_.find(id); it != pubs_.end() && it->second->ev.on_failed) it->second->ev.on_failed(w);
+    });
+  };
+  cb.on_rtp = [this, raw](std::span<std::uint8_t> pkt) {
+    for (auto* s : raw->subs) {
+      if (s->peer->state() != Peer::State::connected || pkt.size() > 1500) continue;
+      std::memcpy(scratch_.data(), pkt.data(), pkt.size());
+      if (s->peer->send_rtp(scratch_, pkt.size())) ++stats_.forwarded_rtp;
+    }
+  };
+  cb.on_rtcp = [this, raw](std::span<std::uint8_t> pkt) {
+    // Sender reports and SDES go to every subscriber (lip sync, their statistics).
+    for (auto* s : raw->subs) {
+      if (s->peer->state() != Peer::State::connected || pkt.size() > 1500) continue;
+      std::memcpy(scratch_.data(), pkt.data(), pkt.size());
+      if (s->peer->send_rtcp(scratch_, pkt.size())) ++stats_.forwarded_rtcp;
+    }
+  };
+  auto creds = IceLiteAgent::generate_credentials();
+  pub->peer = std::make_unique<Peer>(Peer::Role::publisher, creds,
+                                     [this](const StunAddress& to, std::span<const std::uint8_t> b) { send_to(to, b); },
+                                     std::move(cb));
+  std::string answer = build_publisher_answer(offer_sdp, *offer, local_ice(creds));
+  pub->peer->set_remote(offer->ice_ufrag, offer->fingerprint_alg, offer->fingerprint, Peer::Clock::now());
+  by_ufrag_[creds.ufrag] = pub->peer.get();
+  pubs_.emplace(stream_id, std::move(pub));
+  ++stats_.publications;
+  return answer;
+}
+
+void Router::unpublish(const std::string& stream_id) {
+  auto it = pubs_.find(stream_id);
+  if (it == pubs_.end()) return;
+  for (auto* s : it->second->subs) s->pub = nullptr;
+  it->second->peer->close();
+  forget(it->second->peer.get());
+  pubs_.erase(it);
+  --stats_.publications;
+}
+
+std::optional<std::string> Router::subscribe(const std::string& stream_id, const std::string& subscriber_id,
+                                             Events ev, std::string* why) {
+  auto pit = pubs_.find(stream_id);
+  if (pit == pubs_.end()) {
+    if (why) *why = "the stream has no media on this server";
+    return std::nullopt;
+  }
+  if (subs_.contains(subscriber_id)) {
+    if (why) *why = "subscriber id in use";
+    return std::nullopt;
+  }
+  auto sub = std::make_unique<Subscription>();
+  sub->subscriber_id = subscriber_id;
+  sub->stream_id = stream_id;
+  sub->pub = pit->second.get();
+  sub->ev = std::move(ev);
+  Subscription* raw = sub.get();
+  Peer::Callbacks cb;
+  cb.on_connected = [this, raw] {
+    // A new receiver needs a keyframe before it can show anything.
+    if (raw->pub) request_keyframe(*raw->pub);
+    later(ex_, alive_, [this, id = raw->subscriber_id] {
+      if (auto it = subs_.find(id); it != subs_.end() && it->second->ev.on_connected) it->second->ev.on_connected();
+    });
+  };
+  cb.on_failed = [this, raw](std::string_view w) {
+    later(ex_, alive_, [this, id = raw->subscriber_id, w = std::string(w)] {
+      if (auto it = subs_.find(id); it != subs_.end() && it->second->ev.on_failed) it->second->ev.on_failed(w);
+    });
+  };
+  cb.on_rtcp = [this, raw](std::span<std::uint8_t> pkt) {
+    // PLI/FIR/NACK and receiver reports name the publisher's own SSRCs: relayed unchanged.
+    if (!raw->pub || pkt.size() > 1500) return;
+    std::memcpy(scratch_.data(), pkt.data(), pkt.size());
+    if (raw->pub->peer->send_rtcp(scratch_, pkt.size())) ++stats_.forwarded_rtcp;
+  };
+  auto creds = IceLiteAgent::generate_credentials();
+  sub->peer = std::make_unique<Peer>(Peer::Role::subscriber, creds,
+                                     [this](const StunAddress& to, std::span<const std::uint8_t> b) { send_to(to, b); },
+                                     std::move(cb));
+  std::string offer = build_subscriber_offer(pit->second->tracks, local_ice(creds), stream_id);
+  by_ufrag_[creds.ufrag] = sub->peer.get();
+  pit->second->subs.push_back(raw);
+  subs_.emplace(subscriber_id, std::move(sub));
+  ++stats_.subscriptions;
+  return offer;
+}
+
+bool Router::answer(const std::string& subscriber_id, std::string_view answer_sdp, std::string* why) {
+  auto it = subs_.find(subscriber_id);
+  if (it == subs_.end()) {
+    if (why) *why = "no such subscriber";
+    return false;
+  }
+  auto ans = parse_subscriber_answer(answer_sdp);
+  if (!ans) {
+    if (why) *why = "answer refused: " + ans.error.message();
+    return false;
+  }
+  it->second->peer->set_remote(ans->ice_ufrag, ans->fingerprint_alg, ans->fingerprint, Peer::Clock::now());
+  return true;
+}
+
+void Router::unsubscribe(const std::string& subscriber_id) {
+  auto it = subs_.find(subscriber_id);
+  if (it == subs_.end()) return;
+  auto* raw = it->second.get();
+  if (raw->pub) std::erase(raw->pub->subs, raw);
+  raw->peer->close();
+  forget(raw->peer.get());
+  subs_.erase(it);
+  --stats_.subscriptions;
+}
+
+}  // namespace sb::webrtc

@@ -1,0 +1,98 @@
+// The routed-session SFU of one shard: one UDP port for every browser peer connection of the
+// shard's sessions, demultiplexed by ICE ufrag (STUN USERNAME) and then by the nominated remote
+// address; publisher legs whose packets are forwarded, unchanged but re-encrypted, to every
+// subscriber leg of the same stream (no jitter buffer, decode or mix). Because each subscriber
+// leg is offered the publisher's own payload types and SSRCs, no header is rewritten: RTCP from a
+// subscriber (PLI, FIR, NACK, receiver reports) goes back to the publisher as it is, and the
+// publisher's sender reports go out to the subscribers.
+//
+// Only the shard's thread touches a Router. Signaling (src/signaling/client.cpp) drives it.
+#pragma once
+#include "webrtc/peer.hpp"
+#include "webrtc/session_description.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sb::webrtc {
+
+struct RouterStats {
+  std::uint64_t datagrams_in = 0, datagrams_out = 0, unknown_source = 0, send_errors = 0;
+  std::uint64_t forwarded_rtp = 0, forwarded_rtcp = 0, keyframe_requests = 0;
+  std::uint64_t publications = 0, subscriptions = 0;  // live
+};
+
+class Router {
+ public:
+  struct Events {
+    std::function<void()> on_connected;                   // DTLS done: media can flow
+    std::function<void(std::string_view why)> on_failed;  // ICE/DTLS gave up
+  };
+
+  Router(boost::asio::any_io_executor ex, boost::asio::ip::address address, std::uint16_t port);
+  ~Router();
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  // Binds and starts receiving; throws on bind failure (setup).
+  void start();
+  void stop();
+
+  // A browser publishes `stream_id` with `offer_sdp`: returns our answer (nullopt + why when the
+  // offer has nothing we can forward).
+  std::optional<std::string> publish(const std::string& stream_id, std::string_view offer_sdp, Events ev,
+                                     std::string* why);
+  bool has_publication(const std::string& stream_id) const { return pubs_.contains(stream_id); }
+  void unpublish(const std::string& stream_id);
+
+  // A browser subscribes to `stream_id`: returns our offer.
+  std::optional<std::string> subscribe(const std::string& stream_id, const std::string& subscriber_id, Events ev,
+                                       std::string* why);
+  // The subscriber's answer to that offer.
+  bool answer(const std::string& subscriber_id, std::string_view answer_sdp, std::string* why);
+  void unsubscribe(const std::string& subscriber_id);
+
+  const RouterStats& stats() const { return stats_; }
+
+ private:
+  struct Publication;
+  struct Subscription;
+  using AddrKey = std::array<std::uint8_t, 19>;
+  static AddrKey key_of(const StunAddress& a);
+
+  boost::asio::awaitable<void> receive_loop();
+  boost::asio::awaitable<void> timer_loop();
+  void on_datagram(std::span<std::uint8_t> d, const boost::asio::ip::udp::endpoint& from);
+  void send_to(const StunAddress& to, std::span<const std::uint8_t> bytes);
+  void forget(Peer* p);
+  void request_keyframe(Publication& pub);
+  LocalIce local_ice(const IceCredentials& c) const;
+
+  boost::asio::any_io_executor ex_;
+  boost::asio::ip::address address_;
+  std::uint16_t port_;
+  std::unique_ptr<boost::asio::ip::udp::socket> socket_;
+  std::unique_ptr<boost::asio::steady_timer> timer_;
+  bool running_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  std::map<std::string, std::unique_ptr<Publication>, std::less<>> pubs_;   // by stream id
+  std::map<std::string, std::unique_ptr<Subscription>, std::less<>> subs_;  // by subscriber id
+  std::map<std::string, Peer*, std::less<>> by_ufrag_;
+  std::map<AddrKey, Peer*> by_address_;
+  std::array<std::uint8_t, 1500 + Peer::kSendSlack> scratch_{};
+  RouterStats stats_;
+};
+
+}  // namespace sb::webrtc
