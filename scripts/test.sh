@@ -9,6 +9,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/setup.sh"
 cd "$here"
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+# Paths under the checkout are hashed relative to it, so a fresh clone elsewhere (CI) reuses the
+# objects an earlier build of the same sources left in the cache.
+export CCACHE_BASEDIR="$here"
 jobs=${JOBS:-$(nproc)}
 
 echo "== 1/3 test suite under ASan+UBSan"

@@ -454,6 +454,7 @@ void Client::subscribe(std::string_view tid, const RaptorUri& u, const RaptorMes
       // A SIP party's audio reaches browsers through the mixer, which is not wired yet.
       return fail(tid, 501, "Subscribing to this stream (a SIP party) is not available yet on this server");
     if (routed_subs_.contains(u.subscriber)) return fail(tid, 409, "Subscriber id in use");
+    if (routed_subs_.size() >= kMaxSubscriptions) return fail(tid, 403, "Too many subscriptions for this connection");
     webrtc::Router::Events ev;
     const std::string sub_id(u.subscriber);
     ev.on_failed = [sub_id](std::string_view why) { log::warn("signal", "subscriber {} media failed: {}", sub_id, why); };

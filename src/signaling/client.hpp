@@ -103,6 +103,9 @@ class Client {
   // Drain: leave the session and close the socket.
   void shut_down();
 
+  // Bound on one client's routed subscriptions (each is a peer connection on the SFU).
+  static constexpr std::size_t kMaxSubscriptions = 64;
+
   bool connected() const { return connected_; }
   const std::string& connection_id() const { return connection_id_; }
   const std::string& session_id() const { return session_id_; }
