@@ -68,6 +68,8 @@ asio::awaitable<std::string> room_session_on(std::map<std::string, std::string, 
   auto v = json::parse(res.body(), ec);
   if (ec || !v.is_array() || v.as_array().empty()) co_return std::string();
   auto sid = str(v.as_array()[0].as_object(), "session_id");
+  // Another join of the same room may have created one while we waited: the first one wins.
+  if (auto it = rooms->find(room); it != rooms->end()) co_return it->second;
   if (rooms->size() < 1000) (*rooms)[room] = sid;
   co_return sid;
 }

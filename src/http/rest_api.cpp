@@ -167,8 +167,9 @@ asio::awaitable<Outcome> dtmf_on(ShardServices* s, std::string key, std::string 
     // Unreachable until the SIP issue creates SIP connections; DTMF sending is a later issue.
     co_return fail(501, "DTMF sending is not available yet in this build");
   }
-  // Session-wide: every SIP leg of the session; this build has none, so nothing to send.
-  co_return Outcome{200, "{}"};
+  // Session-wide: RFC 4733 sending to the session's SIP legs is not wired yet (issue 9); say so
+  // rather than answer 200 for digits nobody will hear.
+  co_return fail(501, "DTMF sending is not available yet in this build");
 }
 
 asio::awaitable<bool> add_callback_on(ShardServices* s, std::string key, core::Callback cb) {

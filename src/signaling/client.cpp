@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 namespace sb::signaling {
 namespace json = boost::json;
@@ -126,7 +127,8 @@ unsigned read_channel(const json::object& o, core::StreamChannel& ch) {
     changed |= core::ch_active;
   }
   auto num = [&](const char* key, auto& field, unsigned bit) {
-    if (auto n = number_of(o.if_contains(key))) {
+    // Dimensions and rates of real cameras; anything else (NaN, 1e300) is ignored, never cast.
+    if (auto n = number_of(o.if_contains(key)); n && std::isfinite(*n) && *n >= 0 && *n <= 100000) {
       field = static_cast<std::remove_reference_t<decltype(field)>>(*n);
       changed |= bit;
     }
@@ -180,6 +182,14 @@ bool Client::take_token() {
   if (tokens_ < 1) return false;
   tokens_ -= 1;
   return true;
+}
+
+// The SFU serves every session of the shard: its keys are session-scoped, so ids a client chose
+// can never reach another session's media.
+std::string Client::rkey(std::string_view id) const {
+  std::string k = session_id_;
+  k.append("/").append(id);
+  return k;
 }
 
 void Client::on_malformed() {
@@ -274,8 +284,11 @@ void Client::handle_message(const RumorFrame& f) {
     auto* ses = session();
     if (!ses) return fail(tid, 404, "Session not found");
     if (u->connection == connection_id_) {
+      // A moderator may disconnect itself: answered first, then removed like anyone else (its
+      // own connection#deleted, forceDisconnected, then the socket closes).
       reply(tid, 200);
-      return leave(DestroyReason::client_disconnected);
+      http::disconnect_connection(svc_, *ses, connection_id_, DestroyReason::force_disconnected);
+      return;
     }
     auto res = http::disconnect_connection(svc_, *ses, u->connection, DestroyReason::force_disconnected);
     return res.ok() ? reply(tid, 200) : fail(tid, res.status, res.message);
@@ -288,8 +301,13 @@ void Client::handle_message(const RumorFrame& f) {
   if (r == "subscriber" && meth == "create") return subscribe(tid, *u, *m);
   if (r == "subscriber" && meth == "delete") return unsubscribe(tid, *u);
   if (r == "subscriber_channel" && meth == "update") {
-    // subscribeToVideo/preferred resolution: in a relayed session the browsers settle this
-    // between themselves; there is no server-side media to change.
+    // subscribeToVideo: in a routed session the SFU stops or resumes this subscriber's video; in
+    // a relayed one the browsers settle it between themselves. Preferred resolution/frame rate
+    // (simulcast layers) have nothing to choose from without simulcast, so only `active` acts.
+    if (auto it = routed_subs_.find(u->subscriber); it != routed_subs_.end() && u->channel.starts_with("video")) {
+      if (auto* a = m->content.if_contains("active"); a && a->is_bool() && hub_.router)
+        hub_.router->set_video(rkey(it->first), a->as_bool());
+    }
     return reply(tid, 200);
   }
   if ((r == "subscriber" || r == "stream") && is_jsep(meth)) return jsep(tid, *u, *m, f.payload);
@@ -389,10 +407,13 @@ void Client::publish(std::string_view tid, const RaptorUri& u, const RaptorMessa
                                   json::object{{"sourceStreamId", "MANTIS"}}));
     return;
   }
+  std::size_t own = 0;
+  for (auto* x : ses->streams()) own += x->connection_id == connection_id_;
+  if (own >= core::Session::kMaxStreamsPerConnection) return fail(tid, 403, "Too many streams for this connection");
   // Relayed (§6.2 step 1): STATUS, then stream#created to everyone at once, the publisher
   // included — that completes its publish.
   reply(tid, 200);
-  if (!ses->add_stream(connection_id_, std::move(st))) fail(tid, 403, "Too many streams for this connection");
+  ses->add_stream(connection_id_, std::move(st));
 }
 
 void Client::unpublish(std::string_view tid, const RaptorUri& u) {
@@ -400,7 +421,7 @@ void Client::unpublish(std::string_view tid, const RaptorUri& u) {
   if (auto p = pending_streams_.find(u.stream); p != pending_streams_.end()) {
     // Unpublished before its media connected (or after the client's 15 s publish timeout).
     pending_streams_.erase(p);
-    if (hub_.router) hub_.router->unpublish(std::string(u.stream));
+    if (hub_.router && published_.erase(std::string(u.stream))) hub_.router->unpublish(rkey(u.stream));
     return reply(tid, 200);
   }
   const auto* st = ses ? ses->find_stream(u.stream) : nullptr;
@@ -450,7 +471,7 @@ void Client::subscribe(std::string_view tid, const RaptorUri& u, const RaptorMes
   if (!st) return fail(tid, 404, "Stream not found");
   if (ses->media_mode() == core::MediaMode::routed) {
     if (!hub_.router) return fail(tid, 501, "Routed media is switched off on this server");
-    if (!hub_.router->has_publication(st->id))
+    if (!hub_.router->has_publication(rkey(st->id)))
       // A SIP party's audio reaches browsers through the mixer, which is not wired yet.
       return fail(tid, 501, "Subscribing to this stream (a SIP party) is not available yet on this server");
     if (routed_subs_.contains(u.subscriber)) return fail(tid, 409, "Subscriber id in use");
@@ -459,7 +480,7 @@ void Client::subscribe(std::string_view tid, const RaptorUri& u, const RaptorMes
     const std::string sub_id(u.subscriber);
     ev.on_failed = [sub_id](std::string_view why) { log::warn("signal", "subscriber {} media failed: {}", sub_id, why); };
     std::string why;
-    auto offer = hub_.router->subscribe(st->id, sub_id, std::move(ev), &why);
+    auto offer = hub_.router->subscribe(rkey(st->id), rkey(sub_id), std::move(ev), &why);
     if (!offer) return fail(tid, 404, why);
     routed_subs_.emplace(sub_id, st->id);
     reply(tid, 200);
@@ -471,6 +492,9 @@ void Client::subscribe(std::string_view tid, const RaptorUri& u, const RaptorMes
   Client* publisher = hub_.find(session_id_, st->connection_id);
   if (!publisher) return fail(tid, 404, "The stream's publisher is not a connected client");
   if (publisher == this) return fail(tid, 400, "Subscribing to one's own stream is not relayed");
+  if (hub_.relay(session_id_, u.subscriber)) return fail(tid, 409, "Subscriber id in use");
+  if (relays_ >= kMaxSubscriptions) return fail(tid, 403, "Too many subscriptions for this connection");
+  ++relays_;
   // Relayed (§6.2 step 2): STATUS, then the publisher is asked for an offer on this very
   // subscriber uri, from the subscriber's connection.
   ClientHub::Relay r;
@@ -487,7 +511,7 @@ void Client::subscribe(std::string_view tid, const RaptorUri& u, const RaptorMes
 
 void Client::unsubscribe(std::string_view tid, const RaptorUri& u) {
   if (auto it = routed_subs_.find(u.subscriber); it != routed_subs_.end()) {
-    if (hub_.router) hub_.router->unsubscribe(it->first);
+    if (hub_.router) hub_.router->unsubscribe(rkey(it->first));
     routed_subs_.erase(it);
     return reply(tid, 200);
   }
@@ -516,7 +540,8 @@ void Client::jsep(std::string_view tid, const RaptorUri& u, const RaptorMessage&
   // The JSON is forwarded unchanged, from the sender's connection (§6.2 step 3). The subscriber
   // drops candidates that come before the offer, so the publisher's early ones wait for it.
   if (from_publisher && m.method == "candidate" && !r->offer_forwarded) {
-    if (r->held.size() < opts_.max_held_candidates) r->held.emplace_back(payload);
+    // A candidate is a short line; anything bigger is not held.
+    if (r->held.size() < opts_.max_held_candidates && payload.size() <= 2048) r->held.emplace_back(payload);
     return;
   }
   to->send_message(connection_id_, payload);
@@ -548,8 +573,9 @@ void Client::routed_offer(std::string_view tid, const RaptorUri& u, const Raptor
   };
   ev.on_failed = [id](std::string_view why) { log::warn("signal", "publisher {} media failed: {}", id, why); };
   std::string why;
-  auto answer = hub_.router->publish(id, sdp, std::move(ev), &why);
+  auto answer = hub_.router->publish(rkey(id), sdp, std::move(ev), &why);
   if (!answer) return fail(tid, 400, why);
+  published_.insert(id);
   reply(tid, 200);
   send_message(opts_.symphony_address,
                serialize_raptor("answer", m.uri, json::object{{"type", "answer"}, {"sdp", *answer}, {"sourceStreamId", "MANTIS"}}));
@@ -559,15 +585,22 @@ void Client::routed_answer(std::string_view tid, const RaptorUri& u, const Rapto
   if (m.method == "candidate") return reply(tid, 200);
   if (m.method != "answer") return fail(tid, 400, "Expected an answer");
   std::string why;
-  if (!hub_.router->answer(std::string(u.subscriber), str_of(m.content, "sdp", 64 * 1024), &why)) return fail(tid, 400, why);
+  if (!hub_.router->answer(rkey(u.subscriber), str_of(m.content, "sdp", 64 * 1024), &why)) return fail(tid, 400, why);
   reply(tid, 200);
 }
 
 void Client::drop_media() {
-  if (!hub_.router) return;
-  for (auto& [id, st] : pending_streams_) hub_.router->unpublish(id);
-  for (auto& id : routed_streams_) hub_.router->unpublish(id);
-  for (auto& [sub, stream] : routed_subs_) hub_.router->unsubscribe(sub);
+  // Nothing to drop is the common case, and at shutdown the hub may be gone already.
+  if (published_.empty() && routed_subs_.empty()) {
+    pending_streams_.clear();
+    routed_streams_.clear();
+    return;
+  }
+  if (hub_.router) {
+    for (auto& id : published_) hub_.router->unpublish(rkey(id));
+    for (auto& [sub, stream] : routed_subs_) hub_.router->unsubscribe(rkey(sub));
+  }
+  published_.clear();
   pending_streams_.clear();
   routed_streams_.clear();
   routed_subs_.clear();
@@ -607,8 +640,11 @@ void Client::on_session_event(const core::Session& ses, const SessionEvent& ev) 
       hub_.erase_relays_if(
           session_id_, [&](const ClientHub::Relay& r) { return r.subscriber_conn == gone || r.publisher_conn == gone; },
           [&](const ClientHub::Relay& r) {
-            if (r.publisher_conn == connection_id_ && r.subscriber_conn == gone)
-              send_message(gone, serialize_raptor("deleted", r.uri, json::object{}));
+            // Whichever client's listener runs first erases the relay, so it tells the
+            // publisher (if that is not the one leaving) for everyone.
+            if (r.subscriber_conn == gone)
+              if (auto* pub = hub_.find(session_id_, r.publisher_conn))
+                pub->send_message(gone, serialize_raptor("deleted", r.uri, json::object{}));
           });
       if (gone == connection_id_) {
         // We were removed (forceDisconnect): the client fires sessionDisconnected(reason) on
@@ -631,7 +667,17 @@ void Client::on_session_event(const core::Session& ses, const SessionEvent& ev) 
                                             core::to_string(ev.reason)));
       hub_.erase_relays_if(session_id_, [&](const ClientHub::Relay& r) { return r.stream_id == sid; },
                            [](const ClientHub::Relay&) {});
-      if (routed_streams_.erase(sid) && hub_.router) hub_.router->unpublish(sid);
+      routed_streams_.erase(sid);
+      if (published_.erase(sid) && hub_.router) hub_.router->unpublish(rkey(sid));
+      // Our subscriptions to it end with it.
+      for (auto it = routed_subs_.begin(); it != routed_subs_.end();) {
+        if (it->second != sid) {
+          ++it;
+          continue;
+        }
+        if (hub_.router) hub_.router->unsubscribe(rkey(it->first));
+        it = routed_subs_.erase(it);
+      }
       return;
     }
     case T::stream_channel_updated: {

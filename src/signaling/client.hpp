@@ -136,6 +136,7 @@ class Client {
   void routed_offer(std::string_view tid, const RaptorUri& u, const RaptorMessage& m);
   void routed_answer(std::string_view tid, const RaptorUri& u, const RaptorMessage& m);
   void drop_media();
+  std::string rkey(std::string_view id) const;
 
   http::ShardServices& svc_;
   ClientHub& hub_;
@@ -155,6 +156,8 @@ class Client {
   std::map<std::string, core::Stream, std::less<>> pending_streams_;
   std::set<std::string, std::less<>> routed_streams_;
   std::map<std::string, std::string, std::less<>> routed_subs_;
+  std::set<std::string, std::less<>> published_;  // streams whose offer the SFU accepted
+  std::size_t relays_ = 0;                         // P2P subscriptions made (bounded)
   // Token bucket for requests (opts_.requests_per_second).
   double tokens_ = 0;
   std::int64_t last_refill_ms_ = 0;

@@ -24,6 +24,7 @@ struct Connection final : Client::Sink {
   std::size_t queued_bytes = 0;
   asio::steady_timer wake;  // the writer sleeps on it; send/close cancel it
   bool closing = false;
+  bool connected = false;  // the client got past connections.create (read by the watchdog)
   std::uint16_t close_code = 1000;
   SocketOptions opts;
   ClientHub* hub;
@@ -37,8 +38,14 @@ struct Connection final : Client::Sink {
     if (closing) return;
     if (queue.size() >= opts.max_queued_frames || queued_bytes + frame.size() > opts.max_queued_bytes) {
       ++hub->stats.slow_consumers;
-      log::warn("signal", "client does not read its socket; closing it");
-      close(4001);  // the client maps 4001 to networkDisconnected (§3.4)
+      log::warn("signal", "client does not read its socket; dropping it");
+      // A peer that does not read would also stall a close handshake: cut the TCP connection,
+      // which ends the read loop (the client leaves with networkDisconnected) and the writer.
+      closing = true;
+      boost::system::error_code ignored;
+      beast::get_lowest_layer(ws).socket().shutdown(tcp::socket::shutdown_both, ignored);
+      beast::get_lowest_layer(ws).cancel();
+      wake.cancel();
       return;
     }
     queued_bytes += frame.size();
@@ -52,6 +59,20 @@ struct Connection final : Client::Sink {
     wake.cancel();
   }
 };
+
+// Closes a socket that has not connected (connections.create) within the deadline, even if it
+// keeps answering pings and sends nothing.
+asio::awaitable<void> connect_watchdog(std::shared_ptr<Connection> c) {
+  asio::steady_timer t(c->ws.get_executor());
+  t.expires_after(c->opts.connect_deadline);
+  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (c->connected || c->closing) co_return;
+  c->closing = true;
+  boost::system::error_code ignored;
+  beast::get_lowest_layer(c->ws).socket().shutdown(tcp::socket::shutdown_both, ignored);
+  beast::get_lowest_layer(c->ws).cancel();
+  c->wake.cancel();
+}
 
 asio::awaitable<void> write_loop(std::shared_ptr<Connection> c) {
   for (;;) {
@@ -101,7 +122,11 @@ asio::awaitable<void> serve_client(http::ShardServices* svc, ClientHub* hub, tcp
         log::warn("signal", "writer ended with exception: {}", x.what());
       }
   });
-  const auto opened = std::chrono::steady_clock::now();
+  asio::co_spawn(c->ws.get_executor(), connect_watchdog(c), [](std::exception_ptr e) {
+    if (e) try { std::rethrow_exception(e); } catch (const std::exception& x) {
+        log::warn("signal", "connect watchdog ended with exception: {}", x.what());
+      }
+  });
   beast::flat_buffer buf;
   bool clean = false;
   for (;;) {
@@ -119,8 +144,8 @@ asio::awaitable<void> serve_client(http::ShardServices* svc, ClientHub* hub, tcp
     auto parsed = parse_rumor(std::span<const std::uint8_t>(static_cast<const std::uint8_t*>(data.data()), data.size()));
     if (parsed && parsed.frame.frame_size == data.size()) client.on_frame(parsed.frame);
     else client.on_malformed();
-    if (!client.connected() && !c->closing && std::chrono::steady_clock::now() - opened > sopts.connect_deadline)
-      c->close(4010);
+    c->connected = client.connected();
+    if (c->closing && !c->ws.is_open()) break;
   }
   client.on_closed(clean);
   c->close(1000);  // lets the writer finish (its close fails harmlessly on a closed socket)

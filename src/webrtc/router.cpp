@@ -22,6 +22,7 @@ struct Router::Publication {
 struct Router::Subscription {
   std::string subscriber_id, stream_id;
   std::unique_ptr<Peer> peer;
+  bool video = true;  // subscribeToVideo
   Publication* pub = nullptr;  // null once the stream is unpublished
   Events ev;
 };
@@ -241,8 +242,20 @@ std::optional<std::string> Router::publish(const std::string& stream_id, std::st
     });
   };
   cb.on_rtp = [this, raw](std::span<std::uint8_t> pkt) {
+    // Only the SSRCs the offer declared are forwarded: an authenticated publisher spraying new
+    // SSRCs would otherwise make libsrtp grow a stream per SSRC on every subscriber's context.
+    if (pkt.size() < 12) return;
+    const std::uint32_t ssrc = std::uint32_t(pkt[8]) << 24 | std::uint32_t(pkt[9]) << 16 | std::uint32_t(pkt[10]) << 8 | pkt[11];
+    const Track* track = nullptr;
+    for (const auto& t : raw->tracks)
+      if (std::find(t.ssrcs.begin(), t.ssrcs.end(), ssrc) != t.ssrcs.end()) track = &t;
+    if (!track) {
+      ++stats_.foreign_ssrc;
+      return;
+    }
+    const bool video = track->kind == "video";
     for (auto* s : raw->subs) {
-      if (s->peer->state() != Peer::State::connected || pkt.size() > 1500) continue;
+      if (s->peer->state() != Peer::State::connected || pkt.size() > 1500 || (video && !s->video)) continue;
       std::memcpy(scratch_.data(), pkt.data(), pkt.size());
       if (s->peer->send_rtp(scratch_, pkt.size())) ++stats_.forwarded_rtp;
     }
@@ -323,6 +336,15 @@ std::optional<std::string> Router::subscribe(const std::string& stream_id, const
   subs_.emplace(subscriber_id, std::move(sub));
   ++stats_.subscriptions;
   return offer;
+}
+
+bool Router::set_video(const std::string& subscriber_id, bool active) {
+  auto it = subs_.find(subscriber_id);
+  if (it == subs_.end()) return false;
+  const bool resumed = active && !it->second->video;
+  it->second->video = active;
+  if (resumed && it->second->pub) request_keyframe(*it->second->pub);
+  return true;
 }
 
 bool Router::answer(const std::string& subscriber_id, std::string_view answer_sdp, std::string* why) {

@@ -28,7 +28,7 @@ namespace sb::webrtc {
 
 struct RouterStats {
   std::uint64_t datagrams_in = 0, datagrams_out = 0, unknown_source = 0, send_errors = 0;
-  std::uint64_t forwarded_rtp = 0, forwarded_rtcp = 0, keyframe_requests = 0;
+  std::uint64_t forwarded_rtp = 0, forwarded_rtcp = 0, keyframe_requests = 0, foreign_ssrc = 0;
   std::uint64_t publications = 0, subscriptions = 0;  // live
 };
 
@@ -62,6 +62,9 @@ class Router {
   // The subscriber's answer to that offer.
   bool answer(const std::string& subscriber_id, std::string_view answer_sdp, std::string* why);
   void unsubscribe(const std::string& subscriber_id);
+  // subscribeToVideo(false/true): stop or resume forwarding the stream's video to this
+  // subscriber (a keyframe is requested on resume). False when unknown.
+  bool set_video(const std::string& subscriber_id, bool active);
 
   const RouterStats& stats() const { return stats_; }
 

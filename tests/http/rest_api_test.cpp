@@ -165,7 +165,7 @@ TEST_CASE("force disconnect, streams, signal and play-dtmf answer their document
   CHECK(s.call(verb::post, base + "/connection/abc/signal", R"({"type":"chat","data":"x"})").status == 404);
   CHECK(s.call(verb::post, unknown_base + "/signal", R"({"type":"chat","data":"x"})").status == 404);
 
-  CHECK(s.call(verb::post, base + "/play-dtmf", R"({"digits":"12#*p9"})").status == 200);
+  CHECK(s.call(verb::post, base + "/play-dtmf", R"({"digits":"12#*p9"})").status == 501);  // not wired to the SIP legs yet (issue 9): never a 200 for unsent digits
   CHECK(s.call(verb::post, base + "/play-dtmf", R"({"digits":"12a"})").status == 400);
   CHECK(s.call(verb::post, base + "/play-dtmf", R"({"digits":""})").status == 400);
   CHECK(s.call(verb::post, base + "/connection/abc/play-dtmf", R"({"digits":"1"})").status == 404);
