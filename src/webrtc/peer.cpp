@@ -76,7 +76,8 @@ void Peer::on_dtls_state() {
 
 void Peer::receive(std::span<std::uint8_t> d, const StunAddress& from, Clock::time_point now) {
   if (state_ == State::closed) return;
-  switch (classify(d)) {
+  const Kind kind = classify(d);
+  switch (kind) {
     case Kind::stun: {
       std::array<std::uint8_t, k_max_reply_size> out{};
       auto o = agent_.handle_request(d, from, now, out);
@@ -101,7 +102,7 @@ void Peer::receive(std::span<std::uint8_t> d, const StunAddress& from, Clock::ti
       return;
     case Kind::rtp:
     case Kind::rtcp: {
-      const bool rtcp = classify(d) == Kind::rtcp;
+      const bool rtcp = kind == Kind::rtcp;
       if (!agent_.selected() || !(*agent_.selected() == from)) {
         ++stats_.foreign;  // media only from the pair ICE nominated
         return;

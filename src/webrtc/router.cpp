@@ -160,8 +160,9 @@ void Router::send_to(const StunAddress& to, std::span<const std::uint8_t> bytes)
 
 void Router::on_datagram(std::span<std::uint8_t> d, const udp::endpoint& ep) {
   const StunAddress from = to_stun(ep);
+  const bool stun = looks_like_stun(d);
   Peer* peer = nullptr;
-  if (looks_like_stun(d)) {
+  if (stun) {
     // ICE checks name their peer connection: USERNAME = <our ufrag>:<theirs> (RFC 8445 §7.2.2).
     if (auto local = stun_username_local_part(d)) {
       if (auto it = by_ufrag_.find(*local); it != by_ufrag_.end()) peer = it->second;
@@ -174,12 +175,10 @@ void Router::on_datagram(std::span<std::uint8_t> d, const udp::endpoint& ep) {
     return;
   }
   peer->receive(d, from, Peer::Clock::now());
-  // After a nomination the pair's address routes DTLS and SRTP to this peer.
-  if (auto sel = peer->remote_address()) {
-    auto k = key_of(*sel);
-    auto [it, inserted] = by_address_.emplace(k, peer);
-    if (!inserted) it->second = peer;
-  }
+  // Only a check can nominate a pair; once it has, the pair's address routes DTLS and SRTP to
+  // this peer (the media path itself does one lookup and no insert).
+  if (stun)
+    if (auto sel = peer->remote_address()) by_address_.insert_or_assign(key_of(*sel), peer);
 }
 
 LocalIce Router::local_ice(const IceCredentials& c) const {
