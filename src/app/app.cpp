@@ -50,6 +50,11 @@ asio::awaitable<std::string> client_metrics(signaling::ClientApi* c) {
   add("switchboard_sfu_datagrams_total", "counter", "UDP datagrams received on the WebRTC ports", r.datagrams_in);
   add("switchboard_sfu_unknown_source_total", "counter", "Datagrams from no known peer (dropped)", r.unknown_source);
   add("switchboard_sfu_send_errors_total", "counter", "WebRTC sends that failed (media dropped, never queued)", r.send_errors);
+  add("switchboard_sfu_local_publications", "gauge", "SIP parties' streams published to browsers (Opus from the mix)",
+      r.local_publications);
+  add("switchboard_sfu_local_rtp_total", "counter", "RTP packets of SIP parties' streams sent to browser subscribers",
+      r.local_rtp);
+  add("switchboard_sfu_audio_taps_total", "counter", "Browser audio packets handed to a session mix", r.audio_tapped);
   co_return out;
 }
 }  // namespace

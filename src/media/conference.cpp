@@ -17,9 +17,9 @@ Conference::~Conference() {
   if (timer_) timer_->cancel();
 }
 
-std::uint32_t Conference::join(mix::Participant* p, std::string stream_id) {
+std::uint32_t Conference::join(mix::Participant* p, std::string key, bool anchor) {
   const std::uint32_t id = next_id_++;
-  parts_.push_back(Part{id, p, std::move(stream_id)});
+  parts_.push_back(Part{id, p, std::move(key), anchor, {}});
   if (!running_) {
     running_ = true;
     if (!timer_) timer_ = std::make_unique<asio::steady_timer>(ex_);
@@ -36,11 +36,38 @@ std::uint32_t Conference::join(mix::Participant* p, std::string stream_id) {
 }
 
 void Conference::leave(std::uint32_t id) {
-  std::erase_if(parts_, [&](const Part& p) { return p.id == id; });
+  // The tap is destroyed after the participant is gone from parts_: its owner may act on that
+  // (unpublish the stream it fed) without finding a half-erased vector.
+  Tap gone;
+  for (auto it = parts_.begin(); it != parts_.end(); ++it) {
+    if (it->id != id) continue;
+    gone = std::move(it->tap);
+    parts_.erase(it);
+    break;
+  }
   if (parts_.empty() && timer_) {
     running_ = false;
     timer_->cancel();
   }
+}
+
+bool Conference::anchored() const {
+  return std::any_of(parts_.begin(), parts_.end(), [](const Part& p) { return p.anchor; });
+}
+
+bool Conference::set_tap(std::string_view key, Tap tap) {
+  for (auto& p : parts_)
+    if (p.key == key) {
+      p.tap = std::move(tap);
+      return true;
+    }
+  return false;
+}
+
+bool Conference::has_tap(std::string_view key) const {
+  for (const auto& p : parts_)
+    if (p.key == key) return static_cast<bool>(p.tap);
+  return false;
 }
 
 std::uint32_t Conference::codec_key(const mix::CodecConfig& c) {
@@ -58,7 +85,9 @@ void Conference::tick(Clock::time_point now) {
   listener_part_.clear();
   for (std::size_t i = 0; i < parts_.size(); ++i) {
     auto& part = parts_[i];
-    if (part.p->pull(now, part.frame)) {
+    const bool got = part.p->pull(now, part.frame);
+    if (part.tap) part.tap(got ? &part.frame : nullptr);
+    if (got) {
       // Talker gate: quiet frames (line noise, a muted microphone, PLC fading out) do not enter
       // the mix, so a silent listener can share the full-mix encode with the other silent ones.
       if (mix::level_dbfs(part.frame) > opt_.gate_dbfs) part.talked = now;
@@ -72,6 +101,7 @@ void Conference::tick(Clock::time_point now) {
       listener_part_.push_back(i);
     }
   }
+  last_listeners_ = listeners_.size();
   if (!listeners_.empty()) {
     std::array<std::uint8_t, mix::max_encoded_bytes> out;
     for (const auto& g : mixer_.mix(inputs_, listeners_)) {
@@ -120,6 +150,7 @@ std::shared_ptr<Conference> ConferenceTable::get_or_create(const std::string& se
   if (it != rooms_.end()) return it->second;
   auto c = std::make_shared<Conference>(ex_, session_id, opt_);
   rooms_.emplace(session_id, c);
+  if (on_create) on_create(session_id, *c);
   return c;
 }
 
@@ -130,10 +161,11 @@ std::shared_ptr<Conference> ConferenceTable::find(const std::string& session_id)
 
 void ConferenceTable::release_if_empty(const std::string& session_id) {
   auto it = rooms_.find(session_id);
-  if (it != rooms_.end() && it->second->empty()) {
-    skipped_released_ += it->second->stats().skipped_ticks;
-    rooms_.erase(it);
-  }
+  if (it == rooms_.end() || it->second->anchored()) return;
+  auto room = it->second;
+  if (on_release && !room->empty()) on_release(session_id);
+  skipped_released_ += room->stats().skipped_ticks;
+  rooms_.erase(session_id);
 }
 
 std::uint64_t ConferenceTable::skipped_ticks() const {

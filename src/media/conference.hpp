@@ -22,6 +22,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -49,8 +50,23 @@ class Conference : public std::enable_shared_from_this<Conference> {
 
   /// Adds a participant (owned by its caller, which must call leave before destroying it).
   /// Returns its id in this conference. Starts the clock with the first participant.
-  std::uint32_t join(mix::Participant* p, std::string stream_id);
+  /// `key` names it for set_tap (a SIP leg joins under its call id, a browser publication under
+  /// its stream id).
+  /// An `anchor` (a SIP leg) is what the room exists for; inputs that only contribute (browser
+  /// publications, anchor = false) never keep it alive on their own (ConferenceTable).
+  std::uint32_t join(mix::Participant* p, std::string key, bool anchor = true);
+  bool anchored() const;
   void leave(std::uint32_t id);
+  /// Each tick, after the participant joined under `key` is pulled, `tap` gets its frame (null
+  /// when it had none this tick): how a SIP party's audio reaches browser subscribers, encoded
+  /// once per stream (src/signaling/session_audio). The tap is destroyed when the participant
+  /// leaves. False when no participant has that key.
+  using Tap = std::function<void(const mix::MixFrame* frame)>;
+  bool set_tap(std::string_view key, Tap tap);
+  bool has_tap(std::string_view key) const;
+  /// Participants that received the mix in the last tick (SIP legs with media up). Inputs that
+  /// only contribute (browser publications) feed the mix only while someone listens.
+  std::size_t listeners() const { return last_listeners_; }
   bool empty() const { return parts_.empty(); }
   std::size_t size() const { return parts_.size(); }
   const std::string& session_id() const { return session_id_; }
@@ -62,7 +78,9 @@ class Conference : public std::enable_shared_from_this<Conference> {
   struct Part {
     std::uint32_t id;
     mix::Participant* p;
-    std::string stream_id;
+    std::string key;
+    bool anchor = true;
+    Tap tap;
     mix::MixFrame frame{};
     mix::Participant::Clock::time_point talked{};  ///< last frame above the gate
   };
@@ -82,17 +100,24 @@ class Conference : public std::enable_shared_from_this<Conference> {
   std::vector<mix::MixInput> inputs_;
   std::vector<mix::MixListener> listeners_;
   std::vector<std::size_t> listener_part_;  ///< listeners_[i] belongs to parts_[listener_part_[i]]
+  std::size_t last_listeners_ = 0;
   ConferenceStats stats_;
 };
 
-/// The conferences of one shard, by session id.
+/// The conferences of one shard, by session id. A session has one while it has an anchor (a SIP
+/// leg): browser-only sessions need no mix, their media goes through the SFU alone.
 class ConferenceTable {
  public:
   explicit ConferenceTable(boost::asio::any_io_executor ex, ConferenceOptions opt = {}) : ex_(ex), opt_(opt) {}
   std::shared_ptr<Conference> get_or_create(const std::string& session_id);
   std::shared_ptr<Conference> find(const std::string& session_id) const;
-  /// Drops the conference if nobody is left in it.
+  /// Drops the conference once no anchor is left in it; `on_release` is told first, so that
+  /// contributing inputs leave.
   void release_if_empty(const std::string& session_id);
+  /// Told when a session's conference is created / about to be dropped (the SFU's side joins or
+  /// withdraws the browsers' audio: src/signaling/session_audio).
+  std::function<void(const std::string& session_id, Conference&)> on_create;
+  std::function<void(const std::string& session_id)> on_release;
   std::size_t size() const { return rooms_.size(); }
   /// Ticks skipped by every conference this table has held (for /metrics).
   std::uint64_t skipped_ticks() const;

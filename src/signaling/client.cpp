@@ -1,10 +1,13 @@
 #include "signaling/client.hpp"
 
+#include "signaling/session_audio.hpp"
+
 #include "base/clock.hpp"
 #include "base/crypto.hpp"
 #include "base/log.hpp"
 #include "core/client_token.hpp"
 #include "http/session_ops.hpp"
+#include "signaling/session_audio.hpp"
 #include "webrtc/router.hpp"
 
 #include <boost/json.hpp>
@@ -471,9 +474,17 @@ void Client::subscribe(std::string_view tid, const RaptorUri& u, const RaptorMes
   if (!st) return fail(tid, 404, "Stream not found");
   if (ses->media_mode() == core::MediaMode::routed) {
     if (!hub_.router) return fail(tid, 501, "Routed media is switched off on this server");
-    if (!hub_.router->has_publication(rkey(st->id)))
-      // A SIP party's audio reaches browsers through the mixer, which is not wired yet.
-      return fail(tid, 501, "Subscribing to this stream (a SIP party) is not available yet on this server");
+    if (!hub_.router->has_publication(rkey(st->id))) {
+      // A SIP party's stream: its audio reaches the SFU from the session mix, published on the
+      // first subscription (src/signaling/session_audio).
+      const auto* conn = ses->find_connection(st->connection_id);
+      const auto call = conn && conn->kind == core::ConnectionKind::sip ? svc_.call_of_connection.find(conn->id)
+                                                                        : svc_.call_of_connection.end();
+      if (call == svc_.call_of_connection.end() || !hub_.audio)
+        return fail(tid, 404, "The stream has no media on this server");
+      std::string why;
+      if (!hub_.audio->ensure_sip_stream(session_id_, call->second, rkey(st->id), &why)) return fail(tid, 404, why);
+    }
     if (routed_subs_.contains(u.subscriber)) return fail(tid, 409, "Subscriber id in use");
     if (routed_subs_.size() >= kMaxSubscriptions) return fail(tid, 403, "Too many subscriptions for this connection");
     webrtc::Router::Events ev;
@@ -576,6 +587,8 @@ void Client::routed_offer(std::string_view tid, const RaptorUri& u, const Raptor
   auto answer = hub_.router->publish(rkey(id), sdp, std::move(ev), &why);
   if (!answer) return fail(tid, 400, why);
   published_.insert(id);
+  // Its audio also reaches the session's SIP parties, through the mix.
+  if (hub_.audio) hub_.audio->browser_published(session_id_, id, rkey(id));
   reply(tid, 200);
   send_message(opts_.symphony_address,
                serialize_raptor("answer", m.uri, json::object{{"type", "answer"}, {"sdp", *answer}, {"sourceStreamId", "MANTIS"}}));

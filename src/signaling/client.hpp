@@ -42,6 +42,7 @@ struct ClientStats {
 };
 
 class Client;
+class SessionAudio;
 
 // Per shard: the clients of each session on this shard and the P2P relays between a publisher
 // and each subscriber. Only the shard's thread touches it.
@@ -71,6 +72,8 @@ class ClientHub {
   ClientStats stats;
   // The shard's SFU for routed sessions; null when routed media is off.
   webrtc::Router* router = nullptr;
+  // Where the SFU meets the session mix (browsers ↔ SIP parties); null without routed media.
+  SessionAudio* audio = nullptr;
 
  private:
   std::map<std::string, std::map<std::string, Client*, std::less<>>, std::less<>> clients_;

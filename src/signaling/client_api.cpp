@@ -87,6 +87,9 @@ ClientApi::ClientApi(runtime::Runtime& rt, std::vector<http::ShardServices*> sha
     routers_.push_back(std::make_unique<webrtc::Router>(shards_[i]->shard.executor(),
                                                         asio::ip::make_address(opts_.media_address), port));
     hubs_.back()->router = routers_.back().get();
+    audio_.push_back(std::make_unique<SessionAudio>(
+        *routers_.back(), std::static_pointer_cast<media::ConferenceTable>(shards_[i]->conferences)));
+    hubs_.back()->audio = audio_.back().get();
   }
 }
 
@@ -268,6 +271,8 @@ asio::awaitable<webrtc::RouterStats> ClientApi::router_stats() {
     t.datagrams_in += s.datagrams_in, t.datagrams_out += s.datagrams_out, t.unknown_source += s.unknown_source;
     t.send_errors += s.send_errors, t.forwarded_rtp += s.forwarded_rtp, t.forwarded_rtcp += s.forwarded_rtcp;
     t.keyframe_requests += s.keyframe_requests, t.publications += s.publications, t.subscriptions += s.subscriptions;
+    t.local_publications += s.local_publications, t.local_rtp += s.local_rtp, t.audio_tapped += s.audio_tapped;
+    t.foreign_ssrc += s.foreign_ssrc;
   }
   co_return t;
 }

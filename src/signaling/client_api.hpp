@@ -14,6 +14,7 @@
 #include "http/shard_services.hpp"
 #include "runtime/runtime.hpp"
 #include "signaling/client.hpp"
+#include "signaling/session_audio.hpp"
 #include "signaling/websocket.hpp"
 #include "webrtc/router.hpp"
 
@@ -73,6 +74,7 @@ class ClientApi {
   ClientApiOptions opts_;
   std::vector<std::unique_ptr<ClientHub>> hubs_;
   std::vector<std::unique_ptr<webrtc::Router>> routers_;
+  std::vector<std::unique_ptr<SessionAudio>> audio_;  // per shard, beside its router
 };
 
 }  // namespace sb::signaling

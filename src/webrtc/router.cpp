@@ -13,10 +13,11 @@ using udp = asio::ip::udp;
 
 struct Router::Publication {
   std::string stream_id;
-  std::unique_ptr<Peer> peer;
+  std::unique_ptr<Peer> peer;  // null for a local publication (media this server originates)
   std::vector<Track> tracks;
   std::vector<Subscription*> subs;
   Events ev;
+  std::function<void(std::span<const std::uint8_t>)> audio_tap;  // the session mix, if it listens
 };
 
 struct Router::Subscription {
@@ -145,7 +146,8 @@ asio::awaitable<void> Router::timer_loop() {
     auto run = [&](Peer& p) {
       if (auto t = p.next_timer(); t && *t <= now) p.on_timer(now);
     };
-    for (auto& [id, pub] : pubs_) run(*pub->peer);
+    for (auto& [id, pub] : pubs_)
+      if (pub->peer) run(*pub->peer);
     for (auto& [id, sub] : subs_) run(*sub->peer);
   }
 }
@@ -197,6 +199,7 @@ void Router::forget(Peer* p) {
 }
 
 void Router::request_keyframe(Publication& pub) {
+  if (!pub.peer) return;  // a local publication: our encoder has no keyframes to ask for
   for (const auto& t : pub.tracks) {
     if (t.kind != "video" || t.ssrcs.empty()) continue;
     const auto n = write_pli(scratch_, t.ssrcs.front());
@@ -253,6 +256,10 @@ std::optional<std::string> Router::publish(const std::string& stream_id, std::st
       return;
     }
     const bool video = track->kind == "video";
+    if (!video && raw->audio_tap) {
+      raw->audio_tap(pkt);
+      ++stats_.audio_tapped;
+    }
     for (auto* s : raw->subs) {
       if (s->peer->state() != Peer::State::connected || pkt.size() > 1500 || (video && !s->video)) continue;
       std::memcpy(scratch_.data(), pkt.data(), pkt.size());
@@ -283,10 +290,53 @@ void Router::unpublish(const std::string& stream_id) {
   auto it = pubs_.find(stream_id);
   if (it == pubs_.end()) return;
   for (auto* s : it->second->subs) s->pub = nullptr;
-  it->second->peer->close();
-  forget(it->second->peer.get());
+  if (auto& peer = it->second->peer) {
+    peer->close();
+    forget(peer.get());
+    --stats_.publications;
+  } else {
+    --stats_.local_publications;
+  }
+  // Moved out first: destroying the tap leaves the session mix, which must find the map whole.
+  auto gone = std::move(it->second);
   pubs_.erase(it);
-  --stats_.publications;
+}
+
+const std::vector<Track>* Router::tracks(const std::string& stream_id) const {
+  auto it = pubs_.find(stream_id);
+  return it == pubs_.end() ? nullptr : &it->second->tracks;
+}
+
+bool Router::set_audio_tap(const std::string& stream_id, std::function<void(std::span<const std::uint8_t>)> tap) {
+  auto it = pubs_.find(stream_id);
+  if (it == pubs_.end() || !it->second->peer) return false;
+  it->second->audio_tap = std::move(tap);
+  return true;
+}
+
+bool Router::publish_local(const std::string& stream_id, std::vector<Track> tracks) {
+  if (pubs_.contains(stream_id)) return false;
+  auto pub = std::make_unique<Publication>();
+  pub->stream_id = stream_id;
+  pub->tracks = std::move(tracks);
+  pubs_.emplace(stream_id, std::move(pub));
+  ++stats_.local_publications;
+  return true;
+}
+
+void Router::send_local(const std::string& stream_id, std::span<const std::uint8_t> rtp) {
+  auto it = pubs_.find(stream_id);
+  if (it == pubs_.end() || it->second->peer || rtp.size() > 1500) return;
+  for (auto* s : it->second->subs) {
+    if (s->peer->state() != Peer::State::connected) continue;
+    std::memcpy(scratch_.data(), rtp.data(), rtp.size());
+    if (s->peer->send_rtp(scratch_, rtp.size())) ++stats_.local_rtp;
+  }
+}
+
+std::size_t Router::subscriber_count(const std::string& stream_id) const {
+  auto it = pubs_.find(stream_id);
+  return it == pubs_.end() ? 0 : it->second->subs.size();
 }
 
 std::optional<std::string> Router::subscribe(const std::string& stream_id, const std::string& subscriber_id,
@@ -320,8 +370,9 @@ std::optional<std::string> Router::subscribe(const std::string& stream_id, const
     });
   };
   cb.on_rtcp = [this, raw](std::span<std::uint8_t> pkt) {
-    // PLI/FIR/NACK and receiver reports name the publisher's own SSRCs: relayed unchanged.
-    if (!raw->pub || pkt.size() > 1500) return;
+    // PLI/FIR/NACK and receiver reports name the publisher's own SSRCs: relayed unchanged. A
+    // local publication has no peer to tell: its receiver reports end here.
+    if (!raw->pub || !raw->pub->peer || pkt.size() > 1500) return;
     std::memcpy(scratch_.data(), pkt.data(), pkt.size());
     if (raw->pub->peer->send_rtcp(scratch_, pkt.size())) ++stats_.forwarded_rtcp;
   };

@@ -30,6 +30,9 @@ struct RouterStats {
   std::uint64_t datagrams_in = 0, datagrams_out = 0, unknown_source = 0, send_errors = 0;
   std::uint64_t forwarded_rtp = 0, forwarded_rtcp = 0, keyframe_requests = 0, foreign_ssrc = 0;
   std::uint64_t publications = 0, subscriptions = 0;  // live
+  std::uint64_t local_publications = 0;               // live: media this server originates
+  std::uint64_t local_rtp = 0;                        // packets of local publications sent, per subscriber
+  std::uint64_t audio_tapped = 0;                     // browser audio packets handed to a tap
 };
 
 class Router {
@@ -55,6 +58,23 @@ class Router {
                                      std::string* why);
   bool has_publication(const std::string& stream_id) const { return pubs_.contains(stream_id); }
   void unpublish(const std::string& stream_id);
+  // The tracks a publication forwards (the publisher's offer, or a local publication's own);
+  // null when unknown.
+  const std::vector<Track>* tracks(const std::string& stream_id) const;
+  // Also hands a browser publication's audio (decrypted RTP of its audio track, header and all)
+  // to `tap` — the session mix (src/signaling/session_audio). The tap lives as long as the
+  // publication and is destroyed with it. False when there is no such browser publication.
+  bool set_audio_tap(const std::string& stream_id, std::function<void(std::span<const std::uint8_t> rtp)> tap);
+
+  // Media this server originates (a SIP party's audio, encoded once for the stream): a
+  // publication with no browser peer. Subscribers are offered `tracks` (our SSRCs and payload
+  // types) and get every packet send_local hands in. False when the id is taken.
+  bool publish_local(const std::string& stream_id, std::vector<Track> tracks);
+  // One clear RTP packet of a local publication, protected and sent to each connected subscriber.
+  void send_local(const std::string& stream_id, std::span<const std::uint8_t> rtp);
+  std::size_t subscriber_count(const std::string& stream_id) const;
+  // Expires when the router is destroyed (owners of taps and local publications check it).
+  std::weak_ptr<bool> alive_token() const { return alive_; }
 
   // A browser subscribes to `stream_id`: returns our offer.
   std::optional<std::string> subscribe(const std::string& stream_id, const std::string& subscriber_id, Events ev,

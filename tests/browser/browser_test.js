@@ -544,6 +544,53 @@ async function scenarios() {
     assert.strictEqual(await bounded(sippExit, 15000, 'sipp exit'), 0, 'sipp saw the BYE and ended cleanly');
   });
   await closeParticipants();
+
+  // m. Browser ↔ SIP audio, both ways through the mix: the SIP far end (sipp) echoes the RTP it
+  //    gets. A subscribes to the SIP party's stream and hears silence while nobody talks; once A
+  //    publishes its tone, the tone goes browser → SFU → Opus decode → mix → PCMU → sipp, comes
+  //    back as the SIP party's audio, is encoded once as Opus and reaches A as that stream.
+  await check('m. SIP party and browser hear each other: A\'s tone goes through the mix to an echoing far end and back', async () => {
+    const sid = await newSession('routed');
+    const A = await participant('A');
+    await A.call('connect', KEY, sid, ot.generateToken(sid, { role: 'moderator', data: 'name=alice' }), 15000);
+    const [sipPort, mediaPort] = [await freeUdpPort(), await freeUdpPort()];
+    const sipp = spawn('sipp', ['-sf', path.join(__dirname, '..', 'sip', 'scenarios', 'uas_answer_wait_bye.xml'),
+      '-i', '127.0.0.1', '-p', String(sipPort), '-mp', String(mediaPort), '-rtp_echo', '-m', '1',
+      '-timeout', '60s', '-nostdin'],
+    { stdio: ['ignore', 'ignore', 'ignore'] });
+    children.push(sipp);
+    const sippExit = new Promise((res) => sipp.on('exit', (code) => res(code)));
+    await sleep(300);
+    const call = await new Promise((res, rej) => ot.dial(sid, ot.generateToken(sid, { data: 'sip=echo' }),
+      `sip:uas@127.0.0.1:${sipPort}`, {}, (e, c) => (e ? rej(e) : res(c))));
+    await A.call('waitEvent', { src: 'session', type: 'streamCreated', streamId: call.streamId }, 10000);
+    // The call must be answered (media up) before its stream can be subscribed to.
+    let sub = null;
+    for (let i = 0; i < 20 && !sub; i++) {
+      try { sub = await A.call('subscribe', call.streamId, 10000); } catch (e) { if (i === 19) throw e; await sleep(250); }
+    }
+    // Silence first: the far end echoes the mix, and nobody talks yet.
+    let s0 = null;
+    for (let i = 0; i < 40 && !(s0 && s0.audioPackets > 50); i++) { await sleep(250); s0 = await A.call('inboundStats', call.streamId); }
+    assert.ok(s0.audioPackets > 50, `A receives the SIP party's stream (${JSON.stringify(s0)})`);
+    await sleep(1500);
+    const s1 = await A.call('inboundStats', call.streamId);
+    assert.ok(s1.audioEnergy - s0.audioEnergy < MIN_AUDIO_ENERGY / 10,
+      `silence while nobody talks (energy ${s1.audioEnergy - s0.audioEnergy})`);
+    // A talks: its tone comes back through the SIP far end.
+    await A.call('publish', { audio: true, video: false, name: 'alice' });
+    let s2 = s1;
+    for (let i = 0; i < 60 && s2.audioEnergy - s1.audioEnergy <= MIN_AUDIO_ENERGY; i++) {
+      await sleep(250);
+      s2 = await A.call('inboundStats', call.streamId);
+    }
+    assert.ok(s2.audioEnergy - s1.audioEnergy > MIN_AUDIO_ENERGY,
+      `A hears its tone back from the SIP party (energy ${s2.audioEnergy - s1.audioEnergy}, ${JSON.stringify(s2)})`);
+    assert.ok(await metric('switchboard_sfu_local_rtp_total') > 50, 'the SIP stream was sent by the SFU');
+    await restForceDisconnect(sid, call.connectionId);
+    assert.strictEqual(await bounded(sippExit, 15000, 'sipp exit'), 0, 'sipp saw the BYE and ended cleanly');
+  });
+  await closeParticipants();
 }
 
 // ---- Main -------------------------------------------------------------------------------------

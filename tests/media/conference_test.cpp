@@ -164,3 +164,40 @@ TEST_CASE("Opus listeners sharing a packet keep identical encoder state") {
   CHECK(n1 == n2);
   CHECK(std::memcmp(o1.data(), o2.data(), static_cast<std::size_t>(n1)) == 0);
 }
+
+TEST_CASE("a tap sees its participant's frame each tick, null when it had none, and dies with it") {
+  boost::asio::io_context io;
+  auto room = std::make_shared<media::Conference>(io.get_executor(), "s");
+  Fake sip(1000), browser(2000);
+  browser.listening = false;  // contributes only, as a browser publication does
+  const auto sip_id = room->join(&sip, "call-1");
+  room->join(&browser, "stream-b");
+  CHECK_FALSE(room->set_tap("nobody", [](const mix::MixFrame*) {}));
+  struct Probe {
+    std::vector<int> seen;  // first sample, or -1 for "nothing this tick"
+    bool* destroyed = nullptr;
+    ~Probe() { *destroyed = true; }
+  };
+  bool destroyed = false;
+  auto probe = std::make_shared<Probe>();
+  probe->destroyed = &destroyed;
+  REQUIRE(room->set_tap("call-1", [probe](const mix::MixFrame* f) { probe->seen.push_back(f ? (*f)[0] : -1); }));
+  CHECK(room->has_tap("call-1"));
+  CHECK_FALSE(room->has_tap("stream-b"));
+  room->tick(Clock::now());
+  sip.talking = false;
+  room->tick(Clock::now());
+  CHECK(probe->seen == std::vector<int>{1000, -1});
+  // The browser's input counts as a contributor, not a listener: only the SIP leg listens, and
+  // it hears the browser.
+  CHECK(room->listeners() == 1);
+  CHECK(sip.heard() == 2000);
+  auto* raw = probe.get();
+  probe.reset();
+  CHECK_FALSE(destroyed);  // the conference holds it
+  (void)raw;
+  room->leave(sip_id);
+  CHECK(destroyed);
+  room->tick(Clock::now());
+  CHECK(room->listeners() == 0);
+}
