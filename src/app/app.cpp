@@ -55,6 +55,7 @@ asio::awaitable<std::string> client_metrics(signaling::ClientApi* c) {
   add("switchboard_sfu_local_rtp_total", "counter", "RTP packets of SIP parties' streams sent to browser subscribers",
       r.local_rtp);
   add("switchboard_sfu_audio_taps_total", "counter", "Browser audio packets handed to a session mix", r.audio_tapped);
+  add("switchboard_sfu_remb_total", "counter", "Subscribers' REMB estimates relayed to publishers (lowest recent one)", r.remb);
   co_return out;
 }
 }  // namespace

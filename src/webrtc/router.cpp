@@ -24,6 +24,8 @@ struct Router::Subscription {
   std::string subscriber_id, stream_id;
   std::unique_ptr<Peer> peer;
   bool video = true;  // subscribeToVideo
+  std::uint64_t remb_bps = 0;       // its last REMB estimate (0: none yet)
+  Peer::Clock::time_point remb_at{};
   Publication* pub = nullptr;  // null once the stream is unpublished
   Events ev;
 };
@@ -68,6 +70,44 @@ std::size_t write_pli(std::span<std::uint8_t> out, std::uint32_t media_ssrc) {
   std::memcpy(out.data(), pkt, sizeof pkt);
   return sizeof pkt;
 }
+
+// REMB (draft-alvestrand-rmcat-remb §2.2): a PSFB (RTCP PT 206) with FMT 15 whose FCI starts with
+// "REMB", then the SSRC count, a 6-bit exponent and an 18-bit mantissa (bitrate = mantissa·2^exp).
+// Visits each REMB of a compound packet; `fn(bytes of the 3-byte exp/mantissa field)`.
+template <class F>
+void for_each_remb(std::span<std::uint8_t> rtcp, F fn) {
+  std::size_t off = 0;
+  while (off + 4 <= rtcp.size()) {
+    const std::size_t len = (std::size_t(rtcp[off + 2]) << 8 | rtcp[off + 3]) * 4 + 4;
+    if ((rtcp[off] >> 6) != 2 || off + len > rtcp.size()) return;
+    if (rtcp[off + 1] == 206 && (rtcp[off] & 0x1f) == 15 && len >= 20 &&
+        std::memcmp(&rtcp[off + 12], "REMB", 4) == 0)
+      fn(std::span<std::uint8_t>(&rtcp[off + 17], 3));
+    off += len;
+  }
+}
+
+}  // namespace
+
+std::uint64_t remb_value(std::span<const std::uint8_t> f) {
+  const unsigned exp = f[0] >> 2;
+  const std::uint64_t mantissa = (std::uint64_t(f[0] & 3) << 16) | (std::uint64_t(f[1]) << 8) | f[2];
+  return exp > 46 ? UINT64_MAX : mantissa << exp;  // 18 + 46 bits: beyond any real link
+}
+
+void set_remb_value(std::span<std::uint8_t> f, std::uint64_t bps) {
+  unsigned exp = 0;
+  while ((bps >> exp) > 0x3ffff) ++exp;
+  const std::uint64_t mantissa = bps >> exp;
+  f[0] = static_cast<std::uint8_t>(exp << 2 | (mantissa >> 16));
+  f[1] = static_cast<std::uint8_t>(mantissa >> 8);
+  f[2] = static_cast<std::uint8_t>(mantissa);
+}
+
+namespace {
+
+// A subscriber that has not reported for this long no longer holds the publisher's rate down.
+constexpr auto k_remb_stale = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -373,6 +413,18 @@ std::optional<std::string> Router::subscribe(const std::string& stream_id, const
     // PLI/FIR/NACK and receiver reports name the publisher's own SSRCs: relayed unchanged. A
     // local publication has no peer to tell: its receiver reports end here.
     if (!raw->pub || !raw->pub->peer || pkt.size() > 1500) return;
+    // REMB: the publisher gets one estimate for all its receivers, the lowest recent one, so
+    // that the weakest subscriber's link sets the rate (one encoding for all, no simulcast).
+    for_each_remb(pkt, [&](std::span<std::uint8_t> field) {
+      const auto now = Peer::Clock::now();
+      raw->remb_bps = remb_value(field);
+      raw->remb_at = now;
+      std::uint64_t low = raw->remb_bps;
+      for (const auto* s : raw->pub->subs)
+        if (s->remb_bps && now - s->remb_at < k_remb_stale) low = std::min(low, s->remb_bps);
+      set_remb_value(field, low);
+      ++stats_.remb;
+    });
     std::memcpy(scratch_.data(), pkt.data(), pkt.size());
     if (raw->pub->peer->send_rtcp(scratch_, pkt.size())) ++stats_.forwarded_rtcp;
   };

@@ -33,7 +33,13 @@ struct RouterStats {
   std::uint64_t local_publications = 0;               // live: media this server originates
   std::uint64_t local_rtp = 0;                        // packets of local publications sent, per subscriber
   std::uint64_t audio_tapped = 0;                     // browser audio packets handed to a tap
+  std::uint64_t remb = 0;                             // subscribers' REMBs relayed (aggregated) to publishers
 };
+
+// The 3-byte exponent/mantissa field of a REMB (draft-alvestrand-rmcat-remb §2.2): bits/s.
+// Setting rounds down to what 18 bits of mantissa can say.
+std::uint64_t remb_value(std::span<const std::uint8_t> field);
+void set_remb_value(std::span<std::uint8_t> field, std::uint64_t bps);
 
 class Router {
  public:

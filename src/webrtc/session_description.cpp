@@ -42,6 +42,9 @@ constexpr std::uint32_t k_host_priority = (126u << 24) | (65535u << 8) | (256u -
 
 /// cname written for a track whose publisher gave none (RFC 3550 §6.5.1 only asks it be stable).
 constexpr std::string_view k_default_cname = "switchboard";
+/// The one header extension forwarded: abs-send-time (the 24-bit 6.18 fixed-point send time
+/// that receive-side bandwidth estimation reads; webrtc.org's RTP header extension list).
+constexpr std::string_view k_abs_send_time_uri = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
 
 template <class T>
 Result<T> fail(std::error_code ec) {
@@ -165,6 +168,21 @@ void read_ssrcs(const sdp::Media& m, Track& t) {
 
 // -- Codecs --------------------------------------------------------------------------------------
 
+/// The section's a=extmap id for abs-send-time (RFC 8285 §5: "<id>[/<direction>] <uri>"), when it
+/// is a one-byte-header id (1–14); 0 otherwise.
+int abs_send_time_id(const sdp::Media& m) {
+  for (const auto& a : m.attributes) {
+    if (!a.has_value || !iequals(a.name, "extmap")) continue;
+    std::string_view rest = a.value;
+    std::string_view id = next_token(rest);
+    id = id.substr(0, id.find('/'));
+    if (next_token(rest) != k_abs_send_time_uri) continue;
+    const auto v = parse_u32(id);
+    if (v && *v >= 1 && *v <= 14) return static_cast<int>(*v);
+  }
+  return 0;
+}
+
 bool is_wanted_codec(std::string_view kind, const sdp::Rtpmap& r) noexcept {
   // RFC 7587 §7: Opus is always "opus/48000/2", whatever is actually sent.
   if (kind == "audio") return iequals(r.encoding, "opus") && r.clock_rate == 48000 && r.channels == 2;
@@ -189,6 +207,7 @@ std::optional<Track> pick_track(const sdp::Media& m) {
     t.channels = rtpmap->channels;
     if (const auto* fmtp = sdp::find_fmtp(m, *pt)) t.fmtp = fmtp->params;
     read_ssrcs(m, t);
+    if (t.kind == "video") t.abs_send_time_id = abs_send_time_id(m);
     return t;
   }
   return std::nullopt;
@@ -300,8 +319,17 @@ void write_media_line(Writer& w, std::string_view type, std::uint16_t port, std:
   w.line('c', "IN " + std::string(addrtype(address)) + " " + std::string(address));
 }
 
+/// REMB (draft-alvestrand-rmcat-remb) and the abs-send-time extension it is computed from, with
+/// the publisher's extension id on both legs: packets are forwarded unchanged, extension and all.
+void write_remb(Writer& w, const Track& t) {
+  if (!t.remb || t.abs_send_time_id == 0) return;
+  w.attr("rtcp-fb", std::to_string(t.pt) + " goog-remb");
+  w.attr("extmap", std::to_string(t.abs_send_time_id) + " " + std::string(k_abs_send_time_uri));
+}
+
 /// The feedback we keep for video (RFC 4585 §4.2: NACK and PLI; RFC 5104 §7.1: FIR); none for
-/// audio. transport-cc and goog-remb are left out: they need header extensions we do not accept.
+/// audio. goog-remb is written by write_remb; transport-cc is left out (it needs the
+/// transport-wide sequence extension and per-packet feedback we do not generate).
 constexpr std::string_view k_video_feedback[] = {"nack", "nack pli", "ccm fir"};
 
 /// Whether the offer asked for feedback `fb` on payload type `pt` (or on every one, "*").
@@ -354,6 +382,8 @@ Result<RemoteDescription> parse_publisher_offer(std::string_view text) {
       continue;
     auto track = pick_track(m);
     if (!track) continue;
+    track->remb = track->abs_send_time_id != 0 && offered_feedback(m, track->pt, "goog-remb");
+    if (!track->remb) track->abs_send_time_id = 0;  // the extension is of no use without REMB
     have = true;
     if (!ref) ref = i;
     d.tracks.push_back(std::move(*track));
@@ -402,9 +432,11 @@ std::string build_publisher_answer(std::string_view offer_sdp, const RemoteDescr
     w.attr("recvonly");
     write_transport(w, local, "active");  // RFC 5763 §5: active = DTLS client
     write_codec(w, *t);
-    if (t->kind == "video")
+    if (t->kind == "video") {
       for (const std::string_view fb : k_video_feedback)
         if (offered_feedback(m, t->pt, fb)) w.attr("rtcp-fb", std::to_string(t->pt) + " " + std::string(fb));
+      write_remb(w, *t);
+    }
     write_candidate(w, local);
   }
   return w.take();
@@ -429,8 +461,10 @@ std::string build_subscriber_offer(const std::vector<Track>& tracks, const Local
     // Our actpass becomes passive in OpenTok.js (OPENTOK-CLIENT.md §6.1 step 3): we end up server.
     write_transport(w, local, "actpass");
     write_codec(w, t);
-    if (kind == "video")
+    if (kind == "video") {
       for (const std::string_view fb : k_video_feedback) w.attr("rtcp-fb", std::to_string(t.pt) + " " + std::string(fb));
+      write_remb(w, t);
+    }
     w.attr("msid", msid);
     // RFC 5576 §4.1 source attributes: the browser maps the forwarded SSRC to this track.
     const std::string cname = t.cname.empty() ? std::string(k_default_cname) : clean_token(t.cname);

@@ -12,7 +12,9 @@
 //     rewrites it to passive before applying it (§6.1 step 3), the browser answers active, and we
 //     are the DTLS server.
 //   - one payload type per section, Opus/48000/2 or VP8/90000, forwarded unchanged (same PT and
-//     SSRC on both sides); no header extensions (no a=extmap), so the browser sends plain RTP.
+//     SSRC on both sides); one header extension at most: abs-send-time on video, with the
+//     publisher's id on both legs, when the publisher offered it with goog-remb (receive-side
+//     bandwidth estimation: subscribers send REMB, the router relays the lowest to the publisher).
 //
 // Liberal in what it reads: CRLF or LF, session- or media-level ice-ufrag/ice-pwd/fingerprint/
 // setup (media-level wins; the first accepted section carries the bundle's transport, RFC 9143
@@ -60,6 +62,12 @@ struct Track {
   std::string fmtp;                 // the publisher's fmtp params for pt ("" if none)
   std::vector<std::uint32_t> ssrcs; // media SSRC first (from a=ssrc / a=ssrc-group:FID: only the primary, not RTX)
   std::string cname;                // a=ssrc:<ssrc> cname:… of the media SSRC, "" if absent
+  // Receiver-side bandwidth estimation (video only): the publisher's abs-send-time header
+  // extension id (1–14, 0 = not offered) and whether it offered goog-remb feedback. With both,
+  // the answer accepts them, subscribers are offered the same, and their REMBs reach the
+  // publisher (aggregated by the router) so its encoder follows what the receivers can take.
+  int abs_send_time_id = 0;
+  bool remb = false;
 };
 
 // What the SFU needs to know of a browser's description.
@@ -95,8 +103,8 @@ Result<RemoteDescription> parse_publisher_offer(std::string_view sdp);
 // each accepted m-line, BUNDLE group of the accepted mids, rtcp-mux, a=setup:active (we are the DTLS
 // client on publisher legs), a=fingerprint:sha-256, a=recvonly, only the kept pt per section with its
 // rtpmap, the publisher's fmtp for it, and rtcp-fb for video "nack", "nack pli", "ccm fir" (each only
-// if the offer had it for that pt or "*", RFC 4585 §4.2) and for both "transport-cc" NOT included (no
-// header extensions accepted at all: no a=extmap in the answer, so the browser sends plain RTP).
+// if the offer had it for that pt or "*", RFC 4585 §4.2), plus "goog-remb" and the abs-send-time
+// a=extmap when Track::remb; "transport-cc" is never included and no other extension is accepted.
 // a=mid mirrors the offer. Rejected sections: "m=<type> 0 <proto> <first fmt>", c=IN IP4 0.0.0.0
 // and a=mid and nothing else. The o= line is ours (sess-id random digits), s=-, t=0 0.
 // `offer` is what parse_publisher_offer(offer_sdp) returned; "" if offer_sdp does not parse.
@@ -107,7 +115,8 @@ std::string build_publisher_answer(std::string_view offer_sdp, const RemoteDescr
 
 // Our offer to a subscribing browser for one published stream: one m-line per track, same order, mids
 // "0", "1", …, BUNDLE, ice-lite, a=ice-ufrag/pwd, a=fingerprint:sha-256, a=setup:actpass, rtcp-mux,
-// a=sendonly, the track's pt with rtpmap/fmtp, rtcp-fb (video: nack, nack pli, ccm fir; audio: none),
+// a=sendonly, the track's pt with rtpmap/fmtp, rtcp-fb (video: nack, nack pli, ccm fir, and goog-remb
+// with the abs-send-time a=extmap when Track::remb; audio: none),
 // a=ssrc:<each of the track's SSRCs (media only)> cname:<cname or "switchboard"> and
 // a=ssrc:<ssrc> msid:<stream_label> <track kind>-<stream_label>, a=msid:<stream_label> <kind>-<stream_label>,
 // one host candidate + end-of-candidates. proto "UDP/TLS/RTP/SAVPF".

@@ -486,6 +486,7 @@ async function scenarios() {
   //    decoded: /metrics shows forwarded packets and no mixer running.
   await check('k. routed: A and B publish through the SFU, subscribe to each other, media flows both ways', async () => {
     const before = await metric('switchboard_sfu_forwarded_rtp_total');
+    const rembBefore = await metric('switchboard_sfu_remb_total');
     const { A, B, a, b } = await connectedPair('routed');
     const [pa, pb] = await Promise.all([
       A.call('publish', { audio: true, video: true, name: 'alice' }),
@@ -507,6 +508,14 @@ async function scenarios() {
       if (forwarded <= 200) await sleep(200);
     }
     assert.ok(forwarded > 200, `the SFU forwarded ${forwarded} RTP packets`);
+    // Receive-side bandwidth estimation: subscribers' REMBs (computed from the forwarded
+    // abs-send-time extension) reach the publishers.
+    let remb = 0;
+    for (let i = 0; i < 40 && remb === 0; i++) {
+      remb = (await metric('switchboard_sfu_remb_total')) - rembBefore;
+      if (remb === 0) await sleep(250);
+    }
+    assert.ok(remb > 0, 'subscribers\' REMB estimates were relayed to the publishers');
     assert.strictEqual(await metric('switchboard_media_conferences'), 0, 'no mixer (no transcoding) for browser media');
     // Unpublishing ends the stream for the subscriber.
     assert.deepStrictEqual(await A.call('unpublish'), { ok: true });

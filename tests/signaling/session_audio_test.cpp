@@ -138,3 +138,16 @@ TEST_CASE("a video-only publication has no audio to mix") {
   audio.browser_published("s1", "nope", "s1/nope");  // unknown publication
   CHECK(audio.browser_inputs() == 0);
 }
+
+TEST_CASE("REMB bitrate field: read, written, rounded down to 18 bits of mantissa") {
+  std::array<std::uint8_t, 3> f{};
+  webrtc::set_remb_value(f, 250000);  // fits the mantissa: exact
+  CHECK(webrtc::remb_value(f) == 250000);
+  webrtc::set_remb_value(f, 2'500'000);
+  CHECK(webrtc::remb_value(f) <= 2'500'000);
+  CHECK(webrtc::remb_value(f) > 2'490'000);
+  webrtc::set_remb_value(f, 0);
+  CHECK(webrtc::remb_value(f) == 0);
+  const std::array<std::uint8_t, 3> max{0xff, 0xff, 0xff};  // exponent 63: saturates
+  CHECK(webrtc::remb_value(max) == UINT64_MAX);
+}

@@ -411,7 +411,7 @@ TEST_CASE("publisher offer errors: garbage, empty, no ICE, no fingerprint, nothi
 // -------------------------------------------------------------------------------------------------
 // Publisher answer
 
-TEST_CASE("answer to Chrome's offer: ice-lite, BUNDLE, active, recvonly, one codec, no extmap") {
+TEST_CASE("answer to Chrome's offer: ice-lite, BUNDLE, active, recvonly, one codec, only abs-send-time for REMB") {
   const std::string offer_text = chrome_offer();
   const auto offer = must_parse_offer(offer_text);
   const LocalIce local = local_ice();
@@ -420,9 +420,8 @@ TEST_CASE("answer to Chrome's offer: ice-lite, BUNDLE, active, recvonly, one cod
   // CRLF throughout, no LF alone.
   for (std::size_t i = 0; i < answer.size(); ++i)
     if (answer[i] == '\n') REQUIRE((i > 0 && answer[i - 1] == '\r'));
-  CHECK_FALSE(contains(answer, "a=extmap"));
   CHECK_FALSE(contains(answer, "transport-cc"));
-  CHECK_FALSE(contains(answer, "goog-remb"));
+  CHECK_FALSE(contains(answer, "a=extmap:3 "));
 
   const auto s = must_parse_sdp(answer);
   CHECK(s.name == "-");
@@ -456,16 +455,47 @@ TEST_CASE("answer to Chrome's offer: ice-lite, BUNDLE, active, recvonly, one cod
     REQUIRE(m.candidates.size() == 1);
     CHECK(m.candidates[0] == "1 1 udp 2130706431 127.0.0.1 40000 typ host");
     CHECK(has_attr(m, "end-of-candidates"));
-    CHECK_FALSE(has_attr(m, "extmap"));
     CHECK_FALSE(has_attr(m, "ssrc"));
   }
+  // Audio: no extension. Video: abs-send-time with the offer's id, for REMB.
+  CHECK_FALSE(has_attr(s.media[0], "extmap"));
+  CHECK(attr_values(s.media[1], "extmap") ==
+        std::vector<std::string>{"2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"});
   CHECK(s.media[0].rtpmaps[0].clock_rate == 48000);
   CHECK(s.media[0].rtpmaps[0].channels == 2);
   REQUIRE(s.media[0].fmtps.size() == 1);
   CHECK(s.media[0].fmtps[0].params == "minptime=10;useinbandfec=1;stereo=0");
   CHECK(attr_values(s.media[0], "rtcp-fb").empty());
   CHECK(s.media[1].fmtps.empty());
-  CHECK(attr_values(s.media[1], "rtcp-fb") == std::vector<std::string>{"96 nack", "96 nack pli", "96 ccm fir"});
+  CHECK(attr_values(s.media[1], "rtcp-fb") == std::vector<std::string>{"96 nack", "96 nack pli", "96 ccm fir", "96 goog-remb"});
+}
+
+TEST_CASE("REMB is negotiated only with both goog-remb and abs-send-time offered, on both legs") {
+  const auto full = must_parse_offer(chrome_offer());
+  REQUIRE(full.tracks.size() == 2);
+  CHECK(full.tracks[1].remb);
+  CHECK(full.tracks[1].abs_send_time_id == 2);
+  CHECK_FALSE(full.tracks[0].remb);  // audio: never
+  CHECK(full.tracks[0].abs_send_time_id == 0);
+  const std::string sub = build_subscriber_offer(full.tracks, local_ice(), "S");
+  const auto ss = must_parse_sdp(sub);
+  CHECK(attr_values(ss.media[1], "extmap") ==
+        std::vector<std::string>{"2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"});
+  CHECK(contains(sub, "a=rtcp-fb:96 goog-remb"));
+  CHECK_FALSE(has_attr(ss.media[0], "extmap"));
+
+  // Without goog-remb in the offer: neither the feedback nor the extension.
+  std::string text = chrome_offer();
+  const auto at = text.find("a=rtcp-fb:96 goog-remb\r\n");
+  REQUIRE(at != std::string::npos);
+  text.erase(at, std::string_view("a=rtcp-fb:96 goog-remb\r\n").size());
+  const auto no_remb = must_parse_offer(text);
+  CHECK_FALSE(no_remb.tracks[1].remb);
+  CHECK(no_remb.tracks[1].abs_send_time_id == 0);
+  const std::string answer = build_publisher_answer(text, no_remb, local_ice());
+  CHECK_FALSE(contains(answer, "a=extmap"));
+  CHECK_FALSE(contains(answer, "goog-remb"));
+  CHECK_FALSE(contains(build_subscriber_offer(no_remb.tracks, local_ice(), "S"), "a=extmap"));
 }
 
 TEST_CASE("answer keeps a rejected section's place: port 0, same mid, first format, nothing else") {
@@ -491,7 +521,7 @@ TEST_CASE("answer offers only the video feedback the offer asked for") {
   const auto offer = must_parse_offer(offer_text);
   const auto s = must_parse_sdp(build_publisher_answer(offer_text, offer, local_ice()));
   REQUIRE(s.media.size() == 2);
-  CHECK(attr_values(s.media[1], "rtcp-fb") == std::vector<std::string>{"96 nack pli"});
+  CHECK(attr_values(s.media[1], "rtcp-fb") == std::vector<std::string>{"96 nack pli", "96 goog-remb"});
 }
 
 TEST_CASE("answer with an IPv6 candidate address writes IP6 in c=") {
@@ -525,7 +555,7 @@ TEST_CASE("answer to an unparseable offer text is empty") {
 TEST_CASE("subscriber offer: sendonly, actpass, ice-lite, BUNDLE, SSRCs with cname and msid") {
   const auto pub = must_parse_offer(chrome_offer());
   const std::string text = build_subscriber_offer(pub.tracks, local_ice(), "STREAM-1");
-  CHECK_FALSE(contains(text, "a=extmap"));
+  CHECK_FALSE(contains(text, "transport-wide-cc"));
   const auto s = must_parse_sdp(text);
   CHECK(has_session_attr(s, "group", "BUNDLE 0 1"));
   CHECK(std::any_of(s.attributes.begin(), s.attributes.end(), [](const auto& a) { return a.name == "ice-lite"; }));
@@ -564,7 +594,7 @@ TEST_CASE("subscriber offer: sendonly, actpass, ice-lite, BUNDLE, SSRCs with cna
   CHECK(v.setup == sb::sdp::Setup::actpass);
   REQUIRE(v.rtpmaps.size() == 1);
   CHECK(v.rtpmaps[0] == sb::sdp::Rtpmap{96, "VP8", 90000, 1});
-  CHECK(attr_values(v, "rtcp-fb") == std::vector<std::string>{"96 nack", "96 nack pli", "96 ccm fir"});
+  CHECK(attr_values(v, "rtcp-fb") == std::vector<std::string>{"96 nack", "96 nack pli", "96 ccm fir", "96 goog-remb"});
   // Only the media SSRC: the RTX one (2003) is not forwarded.
   CHECK(attr_values(v, "ssrc") ==
         std::vector<std::string>{"2002 cname:Qw3rTy7uIoP9aSdF", "2002 msid:STREAM-1 video-STREAM-1"});
