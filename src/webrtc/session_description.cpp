@@ -183,12 +183,33 @@ int abs_send_time_id(const sdp::Media& m) {
   return 0;
 }
 
-bool is_wanted_codec(std::string_view kind, const sdp::Rtpmap& r) noexcept {
+/// The value of `name` in an fmtp parameter list ("a=1;b=2"), "" if absent.
+std::string_view fmtp_param(std::string_view params, std::string_view name) {
+  while (!params.empty()) {
+    const std::size_t semi = params.find(';');
+    std::string_view item = trim(params.substr(0, semi));
+    params = semi == std::string_view::npos ? std::string_view() : params.substr(semi + 1);
+    const std::size_t eq = item.find('=');
+    if (eq != std::string_view::npos && iequals(trim(item.substr(0, eq)), name)) return trim(item.substr(eq + 1));
+  }
+  return {};
+}
+
+/// H.264 that every subscribing browser can decode: non-interleaved packetization (RFC 6184
+/// §6.3, mode 1: FU-A and STAP-A, what browsers send) and a Baseline-family profile_idc (0x42,
+/// RFC 6184 §8.1 profile-level-id; Constrained Baseline is what every WebRTC stack implements).
+bool is_forwardable_h264(std::string_view fmtp) {
+  const auto plid = fmtp_param(fmtp, "profile-level-id");
+  return fmtp_param(fmtp, "packetization-mode") == "1" && plid.size() == 6 &&
+         iequals(plid.substr(0, 2), "42");
+}
+
+bool is_wanted_codec(std::string_view kind, const sdp::Rtpmap& r, std::string_view fmtp) noexcept {
   // RFC 7587 §7: Opus is always "opus/48000/2", whatever is actually sent.
   if (kind == "audio") return iequals(r.encoding, "opus") && r.clock_rate == 48000 && r.channels == 2;
-  // RFC 7741 §6.1: VP8/90000.
-  if (kind == "video") return iequals(r.encoding, "VP8") && r.clock_rate == 90000;
-  return false;
+  if (kind != "video" || r.clock_rate != 90000) return false;
+  // RFC 7741 §6.1: VP8/90000. RFC 6184 §8.1: H264/90000, forwarded as the publisher packetizes it.
+  return iequals(r.encoding, "VP8") || (iequals(r.encoding, "H264") && is_forwardable_h264(fmtp));
 }
 
 /// The section's first (most preferred, RFC 3264 §5.1) payload type of the codec we forward.
@@ -197,7 +218,9 @@ std::optional<Track> pick_track(const sdp::Media& m) {
     const auto pt = sdp::payload_type(f);
     if (!pt) continue;
     const auto rtpmap = sdp::find_rtpmap(m, *pt);
-    if (!rtpmap || !is_wanted_codec(m.type, *rtpmap)) continue;
+    const auto* fmtp = sdp::find_fmtp(m, *pt);
+    if (!rtpmap || !is_wanted_codec(m.type, *rtpmap, fmtp ? std::string_view(fmtp->params) : std::string_view()))
+      continue;
     Track t;
     t.mid = *m.mid;
     t.kind = m.type;
@@ -205,7 +228,7 @@ std::optional<Track> pick_track(const sdp::Media& m) {
     t.codec = rtpmap->encoding;
     t.clock_rate = rtpmap->clock_rate;
     t.channels = rtpmap->channels;
-    if (const auto* fmtp = sdp::find_fmtp(m, *pt)) t.fmtp = fmtp->params;
+    if (fmtp) t.fmtp = fmtp->params;
     read_ssrcs(m, t);
     if (t.kind == "video") t.abs_send_time_id = abs_send_time_id(m);
     return t;

@@ -11,7 +11,8 @@
 //     answer a=setup:active (we are the DTLS client). Subscriber legs: we offer actpass, OpenTok.js
 //     rewrites it to passive before applying it (§6.1 step 3), the browser answers active, and we
 //     are the DTLS server.
-//   - one payload type per section, Opus/48000/2 or VP8/90000, forwarded unchanged (same PT and
+//   - one payload type per section, Opus/48000/2, or VP8/90000 or H264/90000 (packetization-mode 1,
+//     a Baseline-family profile), forwarded unchanged (same PT and
 //     SSRC on both sides); one header extension at most: abs-send-time on video, with the
 //     publisher's id on both legs, when the publisher offered it with goog-remb (receive-side
 //     bandwidth estimation: subscribers send REMB, the router relays the lowest to the publisher).
@@ -40,7 +41,7 @@ enum class description_error {
   missing_fingerprint,         ///< no a=fingerprint at either level (RFC 8122 §5)
   bad_setup,                   ///< a setup role we cannot take: offer "active"/"holdconn",
                                ///< answer "actpass"/"holdconn" (RFC 5763 §5, RFC 8842 §5)
-  no_acceptable_media,         ///< offer: no sending audio with Opus nor video with VP8 over
+  no_acceptable_media,         ///< offer: no sending audio with Opus nor video with VP8/H.264 over
                                ///< DTLS-SRTP with a mid; answer: every section rejected
 };
 
@@ -55,8 +56,8 @@ std::error_code make_error_code(description_error e) noexcept;
 struct Track {
   std::string mid;                  // the publisher's a=mid ("0", "1")
   std::string kind;                 // "audio" | "video"
-  int pt = -1;                      // the one payload type kept: Opus/48000/2 for audio, VP8/90000 for video
-  std::string codec;                // "opus" | "VP8" (rtpmap encoding name as written)
+  int pt = -1;                      // the one payload type kept: Opus/48000/2 for audio, VP8 or H.264 for video
+  std::string codec;                // "opus" | "VP8" | "H264" (rtpmap encoding name as written)
   std::uint32_t clock_rate = 0;
   std::uint32_t channels = 1;       // 2 for opus (rtpmap opus/48000/2)
   std::string fmtp;                 // the publisher's fmtp params for pt ("" if none)
@@ -90,7 +91,8 @@ struct LocalIce {             // the SFU's side of the transport
 // Publisher leg: the browser offers, we answer
 
 // The publisher's offer (it sends; we receive). Accepts the first audio m-line that has Opus and
-// the first video m-line that has VP8 (H.264/VP9/AV1 are not forwarded yet); every other m-line is
+// the first video m-line that has VP8 or forwardable H.264 (whichever the browser lists first: its
+// preference, RFC 3264 §5.1; VP9/AV1 are not forwarded yet); every other m-line is
 // rejected in the answer (port 0, still listed, same mid, as RFC 3264 §6 and BUNDLE require).
 // A section is accepted only if it also has a mid, a DTLS-SRTP proto (…/SAVP or …/SAVPF), a port
 // other than 0 (unless a=bundle-only) and a direction in which the browser sends.

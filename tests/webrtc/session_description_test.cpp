@@ -332,28 +332,43 @@ TEST_CASE("media-level ICE credentials win over session-level ones") {
   CHECK(d.ice_pwd == "p0Lk3vJ8sQwE1rT6yU2iO9aZ");
 }
 
-TEST_CASE("publisher offer with only H.264 video: video rejected, audio kept") {
-  const auto d = must_parse_offer(join({chrome_session_head(), chrome_audio(), chrome_video_h264_only()}));
-  CHECK(d.mids == std::vector<std::string>{"0", "1"});
-  REQUIRE(d.tracks.size() == 1);
-  CHECK(d.tracks[0].kind == "audio");
+TEST_CASE("publisher offer with only H.264 video: H.264 forwarded as offered, RTX left out") {
+  const std::string text = join({chrome_session_head(), chrome_audio(), chrome_video_h264_only()});
+  const auto d = must_parse_offer(text);
+  REQUIRE(d.tracks.size() == 2);
+  CHECK(d.tracks[1].kind == "video");
+  CHECK(d.tracks[1].codec == "H264");
+  CHECK(d.tracks[1].pt == 102);
+  CHECK(d.tracks[1].fmtp == "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f");
+  CHECK(d.tracks[1].ssrcs == std::vector<std::uint32_t>{3002});
 
-  const std::string answer =
-      build_publisher_answer(join({chrome_session_head(), chrome_audio(), chrome_video_h264_only()}), d, local_ice());
-  const auto s = must_parse_sdp(answer);
+  const auto s = must_parse_sdp(build_publisher_answer(text, d, local_ice()));
   REQUIRE(s.media.size() == 2);
-  CHECK(s.media[0].port == 40000);
-  CHECK(s.media[1].type == "video");
-  CHECK(s.media[1].port == 0);
-  CHECK(s.media[1].proto == "UDP/TLS/RTP/SAVPF");
+  CHECK(s.media[1].port == 40000);
   CHECK(s.media[1].formats == std::vector<std::string>{"102"});
-  CHECK(s.media[1].mid == "1");
-  CHECK(s.media[1].rtpmaps.empty());
-  CHECK(s.media[1].candidates.empty());
-  CHECK_FALSE(s.media[1].ice_ufrag);
-  CHECK_FALSE(s.media[1].fingerprint);
-  CHECK(s.media[1].attributes.empty());
-  CHECK(has_session_attr(s, "group", "BUNDLE 0"));
+  CHECK(has_session_attr(s, "group", "BUNDLE 0 1"));
+  const auto sub = must_parse_sdp(build_subscriber_offer(d.tracks, local_ice(), "S"));
+  REQUIRE(sub.media.size() == 2);
+  REQUIRE(sub.media[1].rtpmaps.size() == 1);
+  CHECK(sub.media[1].rtpmaps[0].encoding == "H264");
+}
+
+TEST_CASE("H.264 that not every browser decodes is declined: packetization-mode 0, High profile") {
+  auto video = chrome_video_h264_only();
+  for (auto& l : video)
+    if (l.starts_with("a=fmtp:102")) l = "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f";
+  auto d = must_parse_offer(join({chrome_session_head(), chrome_audio(), video}));
+  CHECK(d.tracks.size() == 1);
+  for (auto& l : video)
+    if (l.starts_with("a=fmtp:102")) l = "a=fmtp:102 packetization-mode=1;profile-level-id=64001f";
+  d = must_parse_offer(join({chrome_session_head(), chrome_audio(), video}));
+  CHECK(d.tracks.size() == 1);
+}
+
+TEST_CASE("Chrome's full offer lists VP8 first: VP8 is kept, not the H.264 further down") {
+  const auto d = must_parse_offer(chrome_offer());
+  REQUIRE(d.tracks.size() == 2);
+  CHECK(d.tracks[1].codec == "VP8");
 }
 
 TEST_CASE("publisher offer: only the first audio and first video sections are accepted") {
@@ -388,8 +403,14 @@ TEST_CASE("publisher offer errors: garbage, empty, no ICE, no fingerprint, nothi
   const auto no_fp = parse_publisher_offer(without(chrome_offer(), {"a=fingerprint"}));
   CHECK(no_fp.error == make_error_code(description_error::missing_fingerprint));
 
-  const auto h264 = parse_publisher_offer(join({chrome_session_head(), chrome_video_h264_only()}));
-  CHECK(h264.error == make_error_code(description_error::no_acceptable_media));
+  // Video in a codec we do not forward (VP9 only), and no audio: nothing to accept.
+  auto vp9 = chrome_video_h264_only();
+  for (auto& l : vp9) {
+    if (l.starts_with("a=rtpmap:102")) l = "a=rtpmap:102 VP9/90000";
+    if (l.starts_with("a=fmtp:102")) l = "a=fmtp:102 profile-id=0";
+  }
+  const auto only_vp9 = parse_publisher_offer(join({chrome_session_head(), vp9}));
+  CHECK(only_vp9.error == make_error_code(description_error::no_acceptable_media));
 
   // Without a mid nothing can be bundled.
   const auto no_mid = parse_publisher_offer(without(chrome_offer(), {"a=mid"}));
