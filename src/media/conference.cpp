@@ -17,9 +17,10 @@ Conference::~Conference() {
   if (timer_) timer_->cancel();
 }
 
-std::uint32_t Conference::join(mix::Participant* p, std::string key, bool anchor) {
+std::uint32_t Conference::join(mix::Participant* p, std::string key, bool anchor, std::string stream) {
   const std::uint32_t id = next_id_++;
-  parts_.push_back(Part{id, p, std::move(key), anchor, {}});
+  if (stream.empty()) stream = key;
+  parts_.push_back(Part{id, p, std::move(key), anchor, {}, std::move(stream)});
   if (!running_) {
     running_ = true;
     if (!timer_) timer_ = std::make_unique<asio::steady_timer>(ex_);
@@ -64,6 +65,40 @@ bool Conference::set_tap(std::string_view key, Tap tap) {
   return false;
 }
 
+bool Conference::set_subset(std::string_view key, std::vector<std::string> streams) {
+  for (auto& p : parts_) {
+    if (p.key != key) continue;
+    std::sort(streams.begin(), streams.end());
+    streams.erase(std::unique(streams.begin(), streams.end()), streams.end());
+    if (streams.empty()) {
+      p.subset = 0;
+      p.hears.clear();
+      return true;
+    }
+    // Equal lists get the same key, so their listeners share a mix (and an encode).
+    auto [it, fresh] = subsets_.try_emplace(streams, static_cast<std::uint32_t>(subsets_.size() + 1));
+    p.subset = it->second;
+    p.hears = std::move(streams);
+    return true;
+  }
+  return false;
+}
+
+bool Conference::set_muted(std::string_view key, bool muted) {
+  for (auto& p : parts_)
+    if (p.key == key) {
+      p.muted = muted;
+      return true;
+    }
+  return false;
+}
+
+bool Conference::muted(std::string_view key) const {
+  for (const auto& p : parts_)
+    if (p.key == key) return p.muted;
+  return false;
+}
+
 bool Conference::has_tap(std::string_view key) const {
   for (const auto& p : parts_)
     if (p.key == key) return static_cast<bool>(p.tap);
@@ -85,7 +120,9 @@ void Conference::tick(Clock::time_point now) {
   listener_part_.clear();
   for (std::size_t i = 0; i < parts_.size(); ++i) {
     auto& part = parts_[i];
-    const bool got = part.p->pull(now, part.frame);
+    // A muted participant is still pulled (its jitter buffer keeps pace with the far end), but
+    // its audio goes nowhere.
+    const bool got = part.p->pull(now, part.frame) && !part.muted;
     if (part.tap) part.tap(got ? &part.frame : nullptr);
     if (got) {
       // Talker gate: quiet frames (line noise, a muted microphone, PLC fading out) do not enter
@@ -97,7 +134,16 @@ void Conference::tick(Clock::time_point now) {
       }
     }
     if (const auto* cfg = part.p->send_config()) {
-      listeners_.push_back({part.id, codec_key(*cfg)});
+      mix::MixListener l{part.id, codec_key(*cfg)};
+      if (part.subset != 0) {
+        part.hears_ids.clear();
+        for (const auto& q : parts_)
+          if (q.id != part.id && std::binary_search(part.hears.begin(), part.hears.end(), q.stream))
+            part.hears_ids.push_back(q.id);
+        l.subset = part.subset;
+        l.hears = part.hears_ids;
+      }
+      listeners_.push_back(l);
       listener_part_.push_back(i);
     }
   }

@@ -54,8 +54,18 @@ class Conference : public std::enable_shared_from_this<Conference> {
   /// its stream id).
   /// An `anchor` (a SIP leg) is what the room exists for; inputs that only contribute (browser
   /// publications, anchor = false) never keep it alive on their own (ConferenceTable).
-  std::uint32_t join(mix::Participant* p, std::string key, bool anchor = true);
+  /// `stream` is the session stream it carries (for other participants' subsets); empty = `key`.
+  std::uint32_t join(mix::Participant* p, std::string key, bool anchor = true, std::string stream = {});
   bool anchored() const;
+  /// The participant joined under `key` hears only the participants carrying one of `streams`
+  /// (a SIP dial's `streams`); empty: everyone. A listed stream that is not in the room (yet, or
+  /// any more) adds nothing; one that joins later is heard from then on. Listeners with the same
+  /// subset and codec still share one encode. False when `key` is unknown.
+  bool set_subset(std::string_view key, std::vector<std::string> streams);
+  /// Force mute: while muted the participant's audio leaves the mix and its tap gets nothing; it
+  /// still hears the others. False when `key` is unknown.
+  bool set_muted(std::string_view key, bool muted);
+  bool muted(std::string_view key) const;
   void leave(std::uint32_t id);
   /// Each tick, after the participant joined under `key` is pulled, `tap` gets its frame (null
   /// when it had none this tick): how a SIP party's audio reaches browser subscribers, encoded
@@ -81,6 +91,11 @@ class Conference : public std::enable_shared_from_this<Conference> {
     std::string key;
     bool anchor = true;
     Tap tap;
+    std::string stream;
+    bool muted = false;
+    std::uint32_t subset = 0;                  ///< 0: hears everyone
+    std::vector<std::string> hears;            ///< streams it hears when subset != 0
+    std::vector<std::uint32_t> hears_ids;      ///< those streams' participants, this tick
     mix::MixFrame frame{};
     mix::Participant::Clock::time_point talked{};  ///< last frame above the gate
   };
@@ -101,6 +116,7 @@ class Conference : public std::enable_shared_from_this<Conference> {
   std::vector<mix::MixListener> listeners_;
   std::vector<std::size_t> listener_part_;  ///< listeners_[i] belongs to parts_[listener_part_[i]]
   std::size_t last_listeners_ = 0;
+  std::map<std::vector<std::string>, std::uint32_t> subsets_;  ///< sorted stream list → subset key
   ConferenceStats stats_;
 };
 

@@ -25,23 +25,43 @@ std::span<const MixGroup> Mixer::mix(std::span<const MixInput> inputs, std::span
     return nullptr;
   };
 
+  auto hears = [](const MixListener& l, std::uint32_t id) {
+    return l.subset == 0 || std::find(l.hears.begin(), l.hears.end(), id) != l.hears.end();
+  };
+
   used_ = 0;
   for (auto& g : groups_) g.listeners.clear();
   for (std::size_t li = 0; li < listeners.size(); ++li) {
     const auto& l = listeners[li];
-    const MixFrame* own = l.id ? own_frame(l.id) : nullptr;
+    const MixFrame* own = l.id && hears(l, l.id) ? own_frame(l.id) : nullptr;
     const std::uint32_t excluded = own ? l.id : 0;
     MixGroup* g = nullptr;
     for (std::size_t k = 0; k < used_ && !g; ++k)
-      if (groups_[k].codec_key == l.codec_key && groups_[k].excluded == excluded) g = &groups_[k];
+      if (groups_[k].codec_key == l.codec_key && groups_[k].subset == l.subset && groups_[k].excluded == excluded)
+        g = &groups_[k];
     if (!g) {
       if (used_ == groups_.size()) groups_.emplace_back();
       g = &groups_[used_++];
       g->codec_key = l.codec_key;
+      g->subset = l.subset;
       g->excluded = excluded;
+      const std::array<std::int32_t, mix_frame>* base = &sum_;
+      if (l.subset != 0) {
+        // The subset's own sum (same 32-bit accumulation; duplicates counted once).
+        subset_sum_.fill(0);
+        for (std::size_t i = 0; i < inputs.size(); ++i) {
+          const auto& in = inputs[i];
+          if (!in.pcm || in.id == 0 || !hears(l, in.id)) continue;
+          bool dup = false;
+          for (std::size_t j = 0; j < i && !dup; ++j) dup = inputs[j].id == in.id;
+          if (dup) continue;
+          for (std::size_t s = 0; s < mix_frame; ++s) subset_sum_[s] += (*in.pcm)[s];
+        }
+        base = &subset_sum_;
+      }
       // N−1: subtract this listener's own contribution from the 32-bit sum, then clamp once.
       for (std::size_t s = 0; s < mix_frame; ++s) {
-        std::int32_t v = sum_[s] - (own ? (*own)[s] : 0);
+        std::int32_t v = (*base)[s] - (own ? (*own)[s] : 0);
         if (v > 32767) {
           v = 32767;
           ++stats_.clipped_samples;

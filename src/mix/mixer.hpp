@@ -12,6 +12,10 @@
 // minus itself); a listener that did not — silent, muted, on hold, or a receive-only
 // subscriber — hears the full sum, shared with every other such listener of its codec key. With
 // one talker in a conference of N, that is 2 encodes per codec instead of N.
+//
+// Subsets: a listener may hear only some contributors (a SIP dial's `streams`); its group is
+// keyed by the subset too and summed from those contributors alone, so listeners with the same
+// subset and codec still share one encode.
 #pragma once
 
 #include <array>
@@ -34,10 +38,15 @@ struct MixInput {
 struct MixListener {
   std::uint32_t id = 0;        ///< equal to a MixInput id when the listener also contributes
   std::uint32_t codec_key = 0; ///< listeners with equal keys use interchangeable encoders
+  /// 0: hears every contributor. Otherwise it hears only the contributors listed in `hears`, and
+  /// listeners with equal non-zero `subset` must list the same ones (they share a mix).
+  std::uint32_t subset = 0;
+  std::span<const std::uint32_t> hears;
 };
 
 struct MixGroup {
   std::uint32_t codec_key = 0;
+  std::uint32_t subset = 0;            ///< the listeners' subset (0 = everyone)
   std::uint32_t excluded = 0;          ///< contributor left out of this mix; 0 = the full sum
   MixFrame pcm{};
   std::vector<std::size_t> listeners;  ///< indexes into the listeners passed to mix()
@@ -60,6 +69,7 @@ class Mixer {
 
  private:
   std::array<std::int32_t, mix_frame> sum_{};
+  std::array<std::int32_t, mix_frame> subset_sum_{};
   std::vector<MixGroup> groups_;  // reused: the first used_ are this tick's; the rest are spare
   std::size_t used_ = 0;
   MixerStats stats_;

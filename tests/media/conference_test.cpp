@@ -201,3 +201,54 @@ TEST_CASE("a tap sees its participant's frame each tick, null when it had none, 
   room->tick(Clock::now());
   CHECK(room->listeners() == 0);
 }
+
+TEST_CASE("streams subset: a listener hears only the streams it asked for; equal subsets share an encode") {
+  boost::asio::io_context io;
+  auto room = std::make_shared<media::Conference>(io.get_executor(), "s");
+  Fake a(1000), b(2000), c(4000), d(8000), e(16);
+  room->join(&a, "call-a", true, "stream-a");
+  room->join(&b, "call-b", true, "stream-b");
+  room->join(&c, "call-c", true, "stream-c");
+  room->join(&d, "call-d", true, "stream-d");
+  room->join(&e, "call-e", true, "stream-e");
+  d.talking = e.talking = false;
+  // d and e hear only b (and a stream that is not in the room: it adds nothing).
+  REQUIRE(room->set_subset("call-d", {"stream-b", "stream-gone"}));
+  REQUIRE(room->set_subset("call-e", {"stream-gone", "stream-b"}));
+  CHECK_FALSE(room->set_subset("nobody", {"stream-b"}));
+  room->tick(Clock::now());
+  CHECK(d.heard() == 2000);
+  CHECK(e.heard() == 2000);
+  CHECK(a.heard() == 6000);  // everyone else: b + c (d and e are silent)
+  // Groups: a, b, c each their own N−1; d and e share the subset mix.
+  CHECK(room->stats().encodes == 4);
+  // b in its own subset hears nothing of itself.
+  REQUIRE(room->set_subset("call-b", {"stream-b", "stream-c"}));
+  room->tick(Clock::now());
+  CHECK(b.heard() == 4000);
+  // An empty list: everyone again.
+  REQUIRE(room->set_subset("call-d", {}));
+  room->tick(Clock::now());
+  CHECK(d.heard() == 7000);
+}
+
+TEST_CASE("force mute: a muted participant leaves the mix and its tap, and still hears") {
+  boost::asio::io_context io;
+  auto room = std::make_shared<media::Conference>(io.get_executor(), "s");
+  Fake a(1000), b(2000);
+  room->join(&a, "call-a");
+  room->join(&b, "call-b");
+  int tapped = 0, null_tapped = 0;
+  room->set_tap("call-a", [&](const mix::MixFrame* f) { f ? ++tapped : ++null_tapped; });
+  REQUIRE(room->set_muted("call-a", true));
+  CHECK(room->muted("call-a"));
+  room->tick(Clock::now());
+  CHECK(b.heard() == 0);     // a is not heard
+  CHECK(a.heard() == 2000);  // a still hears b
+  CHECK(null_tapped == 1);
+  REQUIRE(room->set_muted("call-a", false));
+  room->tick(Clock::now());
+  CHECK(b.heard() == 1000);
+  CHECK(tapped == 1);
+  CHECK_FALSE(room->set_muted("nobody", true));
+}

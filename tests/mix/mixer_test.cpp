@@ -127,3 +127,29 @@ TEST_CASE("level_dbfs: full-scale square is 0 dBFS, silence is the floor") {
   auto z = constant(0);
   CHECK(level_dbfs(z) == -96.0);
 }
+
+TEST_CASE("mixer subsets: summed from the listed contributors only, minus the listener itself") {
+  sb::mix::Mixer m;
+  sb::mix::MixFrame f1, f2, f3;
+  f1.fill(100);
+  f2.fill(200);
+  f3.fill(400);
+  const sb::mix::MixInput in[] = {{1, &f1}, {2, &f2}, {3, &f3}};
+  const std::uint32_t hears_12[] = {1, 2};
+  const sb::mix::MixListener ls[] = {
+      {1, 7, 5, hears_12},  // contributor 1, hears {1,2}: 200
+      {9, 7, 5, hears_12},  // silent listener, same subset: 300
+      {2, 7, 0, {}},        // everyone minus itself: 500
+  };
+  const auto groups = m.mix(in, ls);
+  REQUIRE(groups.size() == 3);
+  auto value_for = [&](std::size_t listener) {
+    for (const auto& g : groups)
+      for (auto l : g.listeners)
+        if (l == listener) return int(g.pcm[0]);
+    return -1;
+  };
+  CHECK(value_for(0) == 200);
+  CHECK(value_for(1) == 300);
+  CHECK(value_for(2) == 500);
+}
