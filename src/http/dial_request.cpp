@@ -388,7 +388,13 @@ result<DialRequest> parse(std::string_view body, std::string& detail) {
   out.sip.secure = *secure;
   auto video = read_bool(sip, "video", detail);
   if (!video) return video.error();
-  out.sip.video = *video;
+  if (*video) {
+    // SPEC §2.1 lets a dial ask for video; this gateway carries audio only. Accepting the flag
+    // and dialling an audio call would be a success for a behaviour nobody gets, so it is refused.
+    detail = "sip.video: video over SIP is not supported by this server; omit it or send false";
+    return dial_request_error::bad_value;
+  }
+  out.sip.video = false;
   auto mute = read_bool(sip, "observeForceMute", detail);
   if (!mute) return mute.error();
   out.sip.observe_force_mute = *mute;

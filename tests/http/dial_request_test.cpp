@@ -227,6 +227,21 @@ TEST_CASE("booleans other than true, false, \"true\" and \"false\" are refused")
   CHECK(f.detail == "sip.video must be a boolean");
 }
 
+TEST_CASE("sip.video true is refused: video over SIP is not supported; false or absent is fine") {
+  for (const char* v : {"true", "\"true\""}) {
+    CAPTURE(v);
+    const auto f = fail(with_sip(R"({"uri":"sip:h","video":)" + std::string(v) + "}"));
+    CHECK(f.ec == dial_request_error::bad_value);
+    CHECK(f.detail.find("video over SIP is not supported") != std::string::npos);
+  }
+  for (const char* v : {"false", "\"false\"", "null"}) {
+    CAPTURE(v);
+    const auto r = parse_dial_request(with_sip(R"({"uri":"sip:h","video":)" + std::string(v) + "}"), nullptr);
+    REQUIRE(r.has_value());
+    CHECK_FALSE(r->sip.video);
+  }
+}
+
 TEST_CASE("sip.streams must be an array of non-empty strings") {
   CHECK(fail(with_sip(R"({"uri":"sip:h","streams":"s1"})")).ec == dial_request_error::bad_type);
   CHECK(fail(with_sip(R"({"uri":"sip:h","streams":[1]})")).ec == dial_request_error::bad_type);
