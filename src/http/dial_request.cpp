@@ -1,5 +1,7 @@
 #include "http/dial_request.hpp"
 
+#include "sip/invite_headers.hpp"
+
 #include <boost/json.hpp>
 
 #include <array>
@@ -57,28 +59,6 @@ bool is_token(std::string_view s) {
     if (!ok) return false;
   }
   return true;
-}
-
-// Headers the gateway writes itself (RFC 3261 §8.1.1, §20): letting a body set them would break
-// the dialog or the body framing. Compact forms per RFC 3261 §7.3.3 / §20. Every Content-* header
-// is ours too (SPEC §2.1 "Content-*"), since the gateway owns the SDP body.
-bool is_core_header(std::string_view name) {
-  // Also ours: the digest answers (RFC 3261 §22) and X-OpenTok-SessionId (SPEC §7), which a far
-  // end may route on and so must name the session actually dialed, never a caller's choice.
-  static constexpr std::array<std::string_view, 12> full = {
-      "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Route", "Record-Route",
-      "Authorization", "Proxy-Authorization", "X-OpenTok-SessionId"};
-  // v Via, f From, t To, i Call-ID, m Contact, c Content-Type, l Content-Length,
-  // e Content-Encoding.
-  static constexpr std::array<std::string_view, 8> compact = {"v", "f", "t", "i",
-                                                              "m", "c", "l", "e"};
-  for (const auto n : full) {
-    if (iequals(name, n)) return true;
-  }
-  for (const auto n : compact) {
-    if (iequals(name, n)) return true;
-  }
-  return istarts_with(name, "Content-");
 }
 
 // A JSON member that is absent or null (NET omits nulls, other SDKs send them).
@@ -204,8 +184,9 @@ result<void> parse_headers(const json::value& v, DialRequest::Sip& sip, std::str
       detail = "sip.headers names must be SIP tokens (RFC 3261 section 25.1)";
       return dial_request_error::bad_header;
     }
-    // From here the name is a short token, safe to quote back.
-    if (is_core_header(name)) {
+    // From here the name is a short token, safe to quote back. A header the INVITE builder
+    // writes itself is refused rather than sent twice (one list: sip/invite_headers.hpp).
+    if (sip::gateway_writes_header(name)) {
       detail = "sip.headers: " + std::string(name) + " is set by the gateway and cannot be overridden";
       return dial_request_error::bad_header;
     }

@@ -22,7 +22,8 @@ struct DialRequest {
   struct Sip {
     std::string uri;  ///< Request-URI, "sip:" or "sips:" with a host (SPEC §2.1).
     std::string from; ///< `sip.from`, empty when absent.
-    /// Custom INVITE headers in body order; never a header the gateway writes itself.
+    /// Custom INVITE headers in body order; never a header the gateway writes itself
+    /// (sip::gateway_writes_header).
     std::vector<std::pair<std::string, std::string>> headers;
     /// Digest credentials (username, password) for a 401/407 challenge (RFC 3261 §22.2).
     std::optional<std::pair<std::string, std::string>> auth;

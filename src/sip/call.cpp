@@ -2,6 +2,7 @@
 
 #include "base/crypto.hpp"
 #include "base/log.hpp"
+#include "sip/invite_headers.hpp"
 #include "sip/uri.hpp"
 #include "sip/user_agent.hpp"
 
@@ -205,8 +206,11 @@ std::string Call::build_invite(const std::string& branch, std::string_view trans
       .header(HeaderId::session_expires, std::to_string(params_.session_expires))
       .header(HeaderId::min_se, std::to_string(params_.min_se))
       .header(HeaderId::user_agent, ua_.user_agent())
-      .header("X-OpenTok-SessionId", params_.session_id);
-  for (const auto& [k, v] : params_.headers) w.header(k, v);
+      .header(kSessionIdHeader, params_.session_id);
+  // sip.headers were validated against the same list (400 at dial time); one that still names a
+  // header written above is left out rather than sent twice.
+  for (const auto& [k, v] : params_.headers)
+    if (!gateway_writes_header(k)) w.header(k, v);
   std::vector<CredentialsHeader> creds;
   digest_.authorize("INVITE", request_uri_, with_sdp ? offer_sdp_ : std::string_view(), creds);
   for (const auto& c : creds) w.header(c.id, c.value);
