@@ -7,6 +7,10 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include <memory>
+#include <utility>
+#include <vector>
+
 namespace sb::http {
 namespace json = boost::json;
 
@@ -123,6 +127,10 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
   auto token = core::validate_client_token(d.token, key, project ? project->api_secret : std::string(), d.session_id, now_s);
   if (!token) return fail(400, "Invalid token", token.error().message());
   if (!s->sip || !s->make_media) return fail(503, "SIP is not configured on this server");
+  // Whatever can still refuse the call is checked before anything becomes visible (a connection,
+  // a stream, their session-monitoring events, call webhooks): a 503 leaves no trace of a call
+  // whose ID the client never received.
+  if (s->sip->at_call_limit()) return fail(503, "Call limit reached on this server");
   const std::string call_id = uuid_v4();
   auto media = s->make_media(MediaRequest{d.sip.secure, d.session_id, call_id});
   if (!media) return fail(503, "No media port available", "The RTP port range of this shard is exhausted");
@@ -144,7 +152,7 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
   const std::string stream_id = stream ? stream->id : std::string();
 
   // Call-monitoring webhooks (SPEC §6), ordered per call by the sender.
-  auto emit = [s, key, sid = d.session_id, call_id, connection_id, now_ms](std::string_view event,
+  auto send = [s, key, sid = d.session_id, call_id, connection_id, now_ms](std::string_view event,
                                                                           json::object extra) {
     const auto* p = s->projects.find(key);
     if (!p) return;
@@ -159,7 +167,21 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
     auto text = json::serialize(body);
     for (auto& u : urls) s->webhooks.enqueue(WebhookEvent{u, p->api_secret, text, call_id});
   };
-  emit("callCreated", {});
+  // The call's own events wait until it has been placed: UserAgent::dial may run the call up to
+  // its first wait (DIALING, or even its end) before it returns, and callCreated goes first; a
+  // call that could not be placed sends none at all.
+  struct HeldEvents {
+    bool placed = false;
+    std::vector<std::pair<std::string, json::object>> events;
+  };
+  auto held = std::make_shared<HeldEvents>();
+  auto emit = [held, send](std::string_view event, json::object extra) {
+    if (!held->placed) {
+      held->events.emplace_back(std::string(event), std::move(extra));
+      return;
+    }
+    send(event, std::move(extra));
+  };
 
   sip::CallParams cp;
   cp.id = call_id;
@@ -180,12 +202,18 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
     if (auto* ses = s->sessions.find(sid)) ses->remove_connection(connection_id, core::DestroyReason::call_ended);
     emit("callDestroyed", {{"reason_code", std::to_string(e.code)}, {"reason_message", e.reason}});
   };
-  if (!s->sip->dial(std::move(cp), std::move(media), std::move(obs))) {
+  auto call = s->sip->dial(std::move(cp), std::move(media), std::move(obs));
+  if (!call) {
+    // Not reached after at_call_limit() above (same thread, nothing in between); if it were, the
+    // client gets its 503 and no call webhook names a call it never heard of.
     session->remove_connection(connection_id, core::DestroyReason::call_ended);
-    emit("callDestroyed", {{"reason_code", "503"}, {"reason_message", "Service Unavailable"}});
     return fail(503, "Call limit reached on this server");
   }
-  s->call_of_connection[connection_id] = call_id;
+  held->placed = true;
+  send("callCreated", {});
+  for (auto& [event, extra] : std::exchange(held->events, {})) send(event, std::move(extra));
+  // A call that already ended inside dial() has removed its connection; nothing to hang up later.
+  if (!call->ended()) s->call_of_connection[connection_id] = call_id;
   json::object body{{"id", call_id},         {"projectId", key},          {"sessionId", d.session_id},
                     {"connectionId", connection_id}, {"streamId", stream_id}, {"createdAt", now_ms},
                     {"updatedAt", now_ms}};
