@@ -38,8 +38,11 @@ OpResult disconnect_connection(ShardServices& s, core::Session& session, std::st
     // A SIP leg: CANCEL before the answer, BYE after (SPEC §7a). Its end destroys the
     // connection and stream and sends callDestroyed.
     if (auto* call = s.sip ? s.sip->find(it->second) : nullptr) {
+      // The connection goes when the call has ended (after the CANCEL or BYE); session
+      // monitoring must then say why it went (forceDisconnected), not that the call ended.
+      s.sip_hangup_reason[std::string(connection_id)] = reason;
       call->hangup();
-      ++s.counters.force_disconnects;
+      if (reason == core::DestroyReason::force_disconnected) ++s.counters.force_disconnects;
       return {};
     }
   }
@@ -199,7 +202,12 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
   obs.on_end = [s, emit, sid = d.session_id, connection_id](const sip::CallEnd& e) {
     s->call_of_connection.erase(connection_id);
     ++s->counters.calls_by_outcome[e.code == 700 ? 0 : (e.code < 700 ? 1 : 2)];
-    if (auto* ses = s->sessions.find(sid)) ses->remove_connection(connection_id, core::DestroyReason::call_ended);
+    auto reason = core::DestroyReason::call_ended;
+    if (auto it = s->sip_hangup_reason.find(connection_id); it != s->sip_hangup_reason.end()) {
+      reason = it->second;  // hung up by disconnect_connection: forceDisconnected
+      s->sip_hangup_reason.erase(it);
+    }
+    if (auto* ses = s->sessions.find(sid)) ses->remove_connection(connection_id, reason);
     emit("callDestroyed", {{"reason_code", std::to_string(e.code)}, {"reason_message", e.reason}});
   };
   auto call = s->sip->dial(std::move(cp), std::move(media), std::move(obs));

@@ -43,8 +43,8 @@ inline constexpr std::size_t kSignalDataMax = 8192;
 OpResult validate_signal(std::string_view type, std::string_view data);
 
 // Ends a connection: a SIP leg hangs up (CANCEL before the answer, BYE after; its end destroys
-// the connection and stream and sends callDestroyed), any other connection is removed with
-// `reason` (its streams first). 404 when there is no such connection.
+// the connection and stream with `reason` and sends callDestroyed), any other connection is
+// removed with `reason` (its streams first). 404 when there is no such connection.
 OpResult disconnect_connection(ShardServices& s, core::Session& session, std::string_view connection_id,
                                core::DestroyReason reason);
 

@@ -86,3 +86,51 @@ TEST_CASE("a dial refused for want of an RTP port answers 503 and leaves no webh
   REQUIRE(f.wait_destroyed(15s));
   check_only_call(f, call);
 }
+
+namespace {
+// The destroy reason session monitoring gave for this call's connection and stream.
+std::pair<std::string, std::string> destroy_reasons(Fixture& f) {
+  std::pair<std::string, std::string> out;
+  for (auto& e : f.hooks.events()) {
+    const std::string_view name = e.at("event").as_string();
+    if (name == "connectionDestroyed") out.first = e.at("reason").as_string();
+    if (name == "streamDestroyed") out.second = e.at("reason").as_string();
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("REST force-disconnect of an answered SIP connection: session monitoring says forceDisconnected") {
+  Sipp uas("uas_answer_wait_bye.xml");
+  Fixture f;
+  auto r = f.dial(uri_for(uas));
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto call = json::parse(r.body).as_object();
+  REQUIRE(f.wait_state("ACTIVE"));
+  CHECK(f.force_disconnect(call.at("connectionId").as_string()).status == 204);
+  REQUIRE(f.wait_destroyed());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(f.call_events().back() == "callDestroyed:700");  // BYE: the call itself ended normally
+  CHECK(destroy_reasons(f) == std::pair<std::string, std::string>{"forceDisconnected", "forceDisconnected"});
+}
+
+TEST_CASE("REST force-disconnect of an unanswered SIP connection: forceDisconnected once the INVITE gives up") {
+  SilentPeer far;
+  Fixture f(50ms);  // Timer B = 3.2 s: the call cannot be CANCELled (no provisional) and times out
+  auto r = f.dial(far.uri());
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto call = json::parse(r.body).as_object();
+  CHECK(f.force_disconnect(call.at("connectionId").as_string()).status == 204);
+  REQUIRE(f.wait_destroyed(15s));
+  CHECK(f.call_events().back() == "callDestroyed:487");
+  CHECK(destroy_reasons(f) == std::pair<std::string, std::string>{"forceDisconnected", "forceDisconnected"});
+}
+
+TEST_CASE("a SIP call that ends by itself: session monitoring says clientDisconnected") {
+  Sipp uas("uas_answer_bye.xml");  // the far end hangs up
+  Fixture f;
+  REQUIRE(f.dial(uri_for(uas)).status == 200);
+  REQUIRE(f.wait_destroyed());
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(destroy_reasons(f) == std::pair<std::string, std::string>{"clientDisconnected", "clientDisconnected"});
+}
