@@ -134,6 +134,23 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
   // a stream, their session-monitoring events, call webhooks): a 503 leaves no trace of a call
   // whose ID the client never received.
   if (s->sip->at_call_limit()) return fail(503, "Call limit reached on this server");
+  // Room in the webhook queue for this call's callCreated and callDestroyed, one each per SIP
+  // callback URL, reserved now: however full the queue gets while the call runs, the event that
+  // says how it ended is never refused (README "Webhooks"). No room: back-pressure, refuse the call.
+  const std::size_t hook_urls = project ? project->sip_callback_urls().size() : 0;
+  if (!s->webhooks.reserve(2 * hook_urls))
+    return fail(503, "Webhook queue full", "Too many call-monitoring events are waiting for delivery");
+  // Units of that room not used yet. Given back on every early return below; once the call is
+  // placed, its callCreated and callDestroyed use it and callDestroyed gives back the rest.
+  auto room = std::make_shared<std::size_t>(2 * hook_urls);
+  struct GiveBack {
+    WebhookSender& sender;
+    std::shared_ptr<std::size_t> room;
+    bool armed = true;
+    ~GiveBack() {
+      if (armed) sender.release(std::exchange(*room, 0));
+    }
+  } give_back{s->webhooks, room};
   const std::string call_id = uuid_v4();
   auto media = s->make_media(MediaRequest{d.sip.secure, d.session_id, call_id});
   if (!media) return fail(503, "No media port available", "The RTP port range of this shard is exhausted");
@@ -154,9 +171,11 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
   const auto* stream = session->add_stream(connection_id, st);
   const std::string stream_id = stream ? stream->id : std::string();
 
-  // Call-monitoring webhooks (SPEC §6), ordered per call by the sender.
-  auto send = [s, key, sid = d.session_id, call_id, connection_id, now_ms](std::string_view event,
-                                                                          json::object extra) {
+  // Call-monitoring webhooks (SPEC §6), ordered per call by the sender. callCreated and
+  // callDestroyed go into the room reserved above (a URL registered during the call, beyond it,
+  // is served as room allows); callUpdated takes its chances with the queue.
+  auto send = [s, key, sid = d.session_id, call_id, connection_id, now_ms, room](std::string_view event,
+                                                                                json::object extra) {
     const auto* p = s->projects.find(key);
     if (!p) return;
     auto urls = p->sip_callback_urls();
@@ -168,7 +187,17 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
                       {"call", json::object{{"id", call_id}, {"connectionId", connection_id}, {"createdAt", now_ms}}}};
     for (auto& [k, v] : extra) body[k] = v;
     auto text = json::serialize(body);
-    for (auto& u : urls) s->webhooks.enqueue(WebhookEvent{u, p->api_secret, text, call_id});
+    const bool reserved = event == "callCreated" || event == "callDestroyed";
+    for (auto& u : urls) {
+      WebhookEvent ev{u, p->api_secret, text, call_id};
+      if (reserved && *room > 0) {
+        --*room;
+        s->webhooks.enqueue_reserved(std::move(ev));
+      } else {
+        s->webhooks.enqueue(std::move(ev));
+      }
+    }
+    if (event == "callDestroyed") s->webhooks.release(std::exchange(*room, 0));  // the call's last event
   };
   // The call's own events wait until it has been placed: UserAgent::dial may run the call up to
   // its first wait (DIALING, or even its end) before it returns, and callCreated goes first; a
@@ -217,6 +246,7 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
     session->remove_connection(connection_id, core::DestroyReason::call_ended);
     return fail(503, "Call limit reached on this server");
   }
+  give_back.armed = false;
   held->placed = true;
   send("callCreated", {});
   for (auto& [event, extra] : std::exchange(held->events, {})) send(event, std::move(extra));

@@ -134,3 +134,24 @@ TEST_CASE("a SIP call that ends by itself: session monitoring says clientDisconn
   CHECK_MESSAGE(uas.finish() == 0, uas.errors());
   CHECK(destroy_reasons(f) == std::pair<std::string, std::string>{"clientDisconnected", "clientDisconnected"});
 }
+
+TEST_CASE("a full webhook queue never refuses a call's callDestroyed; a dial without room for it is refused") {
+  SilentPeer far;
+  // Room for 3 events on the shard; a receiver that takes 2 s per answer, so the queue fills.
+  // The call gives up on its INVITE at Timer B (3.2 s) and ends with 408.
+  Fixture f(50ms, [](app::Config& c) { c.webhooks.queue_limit = 3; });
+  f.hooks.set_answer_delay(2s);
+  auto r = f.dial(far.uri());
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto call = json::parse(r.body).as_object();
+  // The first call holds room for its callDestroyed: no room is left for another call's pair.
+  auto refused = f.dial(far.uri());
+  CHECK(refused.status == 503);
+  CHECK(refused.body.find("Webhook queue full") != std::string::npos);
+  // Session events and callUpdated overflow while the call runs and ends; callDestroyed does not.
+  REQUIRE(f.wait_destroyed(20s));
+  auto events = f.hooks.events();
+  CHECK(events.back().at("call").as_object().at("id").as_string() == call.at("id").as_string());
+  auto metrics = f.server->call(verb::get, "/metrics", "", {}, "");
+  CHECK(metrics.body.find("switchboard_webhook_dropped_total{cause=\"overflow\"} 0") == std::string::npos);
+}
