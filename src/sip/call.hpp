@@ -129,7 +129,7 @@ class Call : public std::enable_shared_from_this<Call> {
   boost::asio::awaitable<std::string> answer_request(const Inbound& in, unsigned code, std::string_view reason,
                                                      std::vector<std::pair<std::string, std::string>> extra = {},
                                                      std::string_view sdp = {});
-  void arm_2xx(std::string wire, Source from, std::uint32_t cseq);
+  void arm_2xx(std::string wire, Source from, std::uint32_t cseq, bool offer_in_2xx);
   boost::asio::awaitable<void> send_bye();
   boost::asio::awaitable<bool> handle_in_dialog_request(std::shared_ptr<Inbound> in, CallEnd& end);
 
@@ -174,6 +174,7 @@ class Call : public std::enable_shared_from_this<Call> {
     std::string wire;
     Source from;
     std::uint32_t cseq = 0;
+    bool offer_in_2xx = false;  // the re-INVITE had no SDP: our offer is in the 2xx, the answer comes in the ACK
     milliseconds interval{500};
     SipTime next, give_up;
   };
