@@ -1,5 +1,6 @@
 #include "http/dial_request.hpp"
 
+#include "base/text.hpp"
 #include "sip/invite_headers.hpp"
 
 #include <boost/json.hpp>
@@ -35,32 +36,6 @@ constexpr std::size_t max_json_depth = 16;
 
 bool is_ctl(unsigned char c) { return c < 0x20 || c == 0x7F; }
 
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-// RFC 3261 §25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (const char c : s) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '.' || c == '!' || c == '%' || c == '*' || c == '_' ||
-                    c == '+' || c == '`' || c == '\'' || c == '~';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 // A JSON member that is absent or null (NET omits nulls, other SDKs send them).
 const json::value* member(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
@@ -76,9 +51,9 @@ bool valid_sip_uri(std::string_view uri) {
     if (is_ctl(static_cast<unsigned char>(c)) || c == ' ') return false;
   }
   std::string_view rest;
-  if (istarts_with(uri, "sip:")) {
+  if (ascii_istarts_with(uri, "sip:")) {
     rest = uri.substr(4);
-  } else if (istarts_with(uri, "sips:")) {
+  } else if (ascii_istarts_with(uri, "sips:")) {
     rest = uri.substr(5);
   } else {
     return false;
@@ -180,7 +155,7 @@ result<void> parse_headers(const json::value& v, DialRequest::Sip& sip, std::str
   }
   for (const auto& kv : h) {
     const std::string_view name = kv.key();
-    if (name.size() > dial_max_header_name_size || !is_token(name)) {
+    if (name.size() > dial_max_header_name_size || !is_sip_token(name)) {
       detail = "sip.headers names must be SIP tokens (RFC 3261 section 25.1)";
       return dial_request_error::bad_header;
     }

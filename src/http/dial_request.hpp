@@ -70,7 +70,7 @@ inline constexpr std::size_t dial_max_auth_field_size = 256;
 // counts as absent (NET omits nulls, others send them), secure/video/observeForceMute take
 // true/false or the strings "true"/"false" (RUBY). `video: true` is a bad_value: video over SIP is
 // not supported, and a request for it is refused rather than dialled as audio.
-boost::system::result<DialRequest> parse_dial_request(std::string_view body, std::string* detail);
+[[nodiscard]] boost::system::result<DialRequest> parse_dial_request(std::string_view body, std::string* detail);
 
 } // namespace sb::http
 

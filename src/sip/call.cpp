@@ -181,7 +181,7 @@ std::string Call::via(std::string_view transport, const std::string& branch) con
 std::string Call::contact(std::string_view transport) const {
   // Our per-shard port: in-dialog requests must come back to this shard (README, "SIP").
   std::string t(transport);
-  for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : t) c = ascii_lower(c);
   return fmt::format("<sip:switchboard@{};transport={}>", hostport(ua_, transport), t);
 }
 

@@ -36,10 +36,10 @@ class CallMedia {
   virtual std::string offer() = 0;
   // The far end's answer to our offer (§6 from their side). An error fails the call (we never
   // carry media the call asked not to, e.g. clear audio when secure media was requested).
-  virtual std::error_code apply_answer(std::string_view sdp) = 0;
+  [[nodiscard]] virtual std::error_code apply_answer(std::string_view sdp) = 0;
   // A far-end offer inside the dialog (re-INVITE/UPDATE): our answer, or nullopt to refuse it
   // (488). `on_hold` says whether the far end put the call on hold (sendonly/inactive/port 0).
-  virtual std::optional<std::string> answer_offer(std::string_view sdp, bool& on_hold) = 0;
+  [[nodiscard]] virtual std::optional<std::string> answer_offer(std::string_view sdp, bool& on_hold) = 0;
   // Our current SDP as a new offer (re-INVITE without SDP, session refresh).
   virtual std::string current_offer() = 0;
   // Milliseconds since the last media packet arrived (nullopt: never). For the inactivity rule.

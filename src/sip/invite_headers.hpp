@@ -4,7 +4,7 @@
 // builder, so a header is never sent twice. Header-only and sans-I/O: the fuzz build links the
 // dial validation without Asio.
 #pragma once
-#include "base/encoding.hpp"
+#include "base/text.hpp"
 #include "sip/message.hpp"
 
 #include <string_view>
@@ -35,14 +35,13 @@ inline constexpr HeaderId kGatewayHeaders[] = {
 
 /// True when `name` (any case, long or compact form, RFC 3261 §7.3.3) is a header the gateway
 /// writes itself: sip.headers naming it is refused at validation (400), never sent twice.
-inline bool gateway_writes_header(std::string_view name) noexcept {
+[[nodiscard]] inline bool gateway_writes_header(std::string_view name) noexcept {
   const HeaderId id = header_id(name);
   for (const HeaderId g : kGatewayHeaders)
     if (id == g) return true;
   if (sb::ascii_iequals(name, kSessionIdHeader)) return true;
   // SPEC §2.1 "Content-*": an extension Content- header would still describe our body.
-  constexpr std::string_view content = "Content-";
-  return name.size() >= content.size() && sb::ascii_iequals(name.substr(0, content.size()), content);
+  return sb::ascii_istarts_with(name, "Content-");
 }
 
 }  // namespace sb::sip
