@@ -47,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)parse_host(text);
   (void)is_ipv4_address(text);
   (void)is_ipv6_address(text);
-  (void)is_token(text);
+  (void)sb::is_sip_token(text);
   (void)escaped_iequals(text, "transport");
   char small[16];
   (void)unescape(text, small);

@@ -14,22 +14,22 @@
 
 namespace sb {
 
-std::string hmac_sha1(std::string_view key, std::string_view data);   // 20 raw bytes
-std::string hmac_sha256(std::string_view key, std::string_view data); // 32 raw bytes
-std::string sha256(std::string_view data);                            // 32 raw bytes
-std::string md5(std::string_view data);                               // 16 raw bytes
+[[nodiscard]] std::string hmac_sha1(std::string_view key, std::string_view data);   // 20 raw bytes
+[[nodiscard]] std::string hmac_sha256(std::string_view key, std::string_view data); // 32 raw bytes
+[[nodiscard]] std::string sha256(std::string_view data);                            // 32 raw bytes
+[[nodiscard]] std::string md5(std::string_view data);                               // 16 raw bytes
 
 // Compares in time that depends only on the lengths (CRYPTO_memcmp). Different lengths are
 // unequal; lengths are not secret for the MACs and hex signatures this is used on.
-bool constant_time_equal(std::string_view a, std::string_view b);
+[[nodiscard]] bool constant_time_equal(std::string_view a, std::string_view b);
 
 // n bytes from OpenSSL's CSPRNG (RAND_bytes).
-std::string random_bytes(std::size_t n);
+[[nodiscard]] std::string random_bytes(std::size_t n);
 
 // n characters uniform over [A-Za-z0-9] (rejection sampling, so no modulo bias).
-std::string random_alnum(std::size_t n);
+[[nodiscard]] std::string random_alnum(std::size_t n);
 
 // RFC 9562 §5.4 version-4 UUID, lowercase canonical form 8-4-4-4-12.
-std::string uuid_v4();
+[[nodiscard]] std::string uuid_v4();
 
 } // namespace sb

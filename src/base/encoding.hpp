@@ -5,6 +5,8 @@
 //
 // Decoders never throw and never allocate beyond their output; malformed input gives nullopt.
 
+#include "base/text.hpp"  // ascii_iequals and the token grammars, here for the encodings' users
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,39 +17,30 @@ namespace sb {
 
 // RFC 4648 §4 (standard, `+` `/`) or, with url_alphabet, §5 (`-` `_`). With pad=false the trailing
 // `=` are left out, as JWS (RFC 7515 §2) and OpenTok session IDs (SPEC §5.1) require.
-std::string base64_encode(std::string_view bytes, bool url_alphabet = false, bool pad = true);
+[[nodiscard]] std::string base64_encode(std::string_view bytes, bool url_alphabet = false, bool pad = true);
 
 // Decodes either alphabet (SPEC §5.2: JAVA's T1 tokens are URL-safe, every other SDK's are
 // standard), padded or unpadded. Rejects any other character (whitespace included), `=` anywhere
 // but the end, a length that no encoder can produce (len % 4 == 1 once padding is removed, or a
 // padded text whose length is not a multiple of 4) and non-zero trailing bits (RFC 4648 §3.5), so
 // every byte string has exactly one accepted spelling per alphabet and padding choice.
-std::optional<std::string> base64_decode(std::string_view text);
+[[nodiscard]] std::optional<std::string> base64_decode(std::string_view text);
 
 // Lowercase hex, two digits per byte (the form T1 signatures use, SPEC §5.2).
-std::string to_hex(std::string_view bytes);
+[[nodiscard]] std::string to_hex(std::string_view bytes);
 
 // RFC 3986 §2.1 `%XX` (either hex case). `+` becomes a space when plus_is_space (form bodies).
 // A `%` not followed by two hex digits gives nullopt. Decoded bytes are not checked (a `%00` gives
 // a NUL byte): callers validate what the field may hold.
-std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
+[[nodiscard]] std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
 
 // application/x-www-form-urlencoded: `&`-separated pieces, the first `=` splits name from value,
 // both are percent-decoded with `+` as space. Empty pieces are skipped and a piece without `=` is a
 // name with an empty value. Order and duplicates are kept as they appear. nullopt on a bad `%XX`.
-std::optional<std::vector<std::pair<std::string, std::string>>> form_parse(std::string_view body);
+[[nodiscard]] std::optional<std::vector<std::pair<std::string, std::string>>> form_parse(std::string_view body);
 
 // Encodes one name or value for a form body: ALPHA / DIGIT / `-` `.` `_` `~` stay, a space
 // becomes `+`, every other byte becomes `%XX` (uppercase hex). form_parse undoes it exactly.
-std::string form_encode_component(std::string_view text);
-
-// ASCII case-insensitive equality: SIP tokens, hash and suite names (RFC 3261 §7.3.1, RFC 8122).
-constexpr bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
+[[nodiscard]] std::string form_encode_component(std::string_view text);
 
 } // namespace sb

@@ -6,8 +6,9 @@
 
 namespace sb {
 
+// [[nodiscard]]: a Result nobody looks at is an error nobody handles.
 template <class T>
-struct Result {
+struct [[nodiscard]] Result {
   std::optional<T> value;
   std::error_code error;  ///< set exactly when value is empty
   explicit operator bool() const noexcept { return value.has_value(); }

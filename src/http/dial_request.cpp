@@ -1,5 +1,8 @@
 #include "http/dial_request.hpp"
 
+#include "base/text.hpp"
+#include "sip/invite_headers.hpp"
+
 #include <boost/json.hpp>
 
 #include <array>
@@ -33,54 +36,6 @@ constexpr std::size_t max_json_depth = 16;
 
 bool is_ctl(unsigned char c) { return c < 0x20 || c == 0x7F; }
 
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-// RFC 3261 §25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (const char c : s) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '.' || c == '!' || c == '%' || c == '*' || c == '_' ||
-                    c == '+' || c == '`' || c == '\'' || c == '~';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-// Headers the gateway writes itself (RFC 3261 §8.1.1, §20): letting a body set them would break
-// the dialog or the body framing. Compact forms per RFC 3261 §7.3.3 / §20. Every Content-* header
-// is ours too (SPEC §2.1 "Content-*"), since the gateway owns the SDP body.
-bool is_core_header(std::string_view name) {
-  // Also ours: the digest answers (RFC 3261 §22) and X-OpenTok-SessionId (SPEC §7), which a far
-  // end may route on and so must name the session actually dialed, never a caller's choice.
-  static constexpr std::array<std::string_view, 12> full = {
-      "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Route", "Record-Route",
-      "Authorization", "Proxy-Authorization", "X-OpenTok-SessionId"};
-  // v Via, f From, t To, i Call-ID, m Contact, c Content-Type, l Content-Length,
-  // e Content-Encoding.
-  static constexpr std::array<std::string_view, 8> compact = {"v", "f", "t", "i",
-                                                              "m", "c", "l", "e"};
-  for (const auto n : full) {
-    if (iequals(name, n)) return true;
-  }
-  for (const auto n : compact) {
-    if (iequals(name, n)) return true;
-  }
-  return istarts_with(name, "Content-");
-}
-
 // A JSON member that is absent or null (NET omits nulls, other SDKs send them).
 const json::value* member(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
@@ -96,9 +51,9 @@ bool valid_sip_uri(std::string_view uri) {
     if (is_ctl(static_cast<unsigned char>(c)) || c == ' ') return false;
   }
   std::string_view rest;
-  if (istarts_with(uri, "sip:")) {
+  if (ascii_istarts_with(uri, "sip:")) {
     rest = uri.substr(4);
-  } else if (istarts_with(uri, "sips:")) {
+  } else if (ascii_istarts_with(uri, "sips:")) {
     rest = uri.substr(5);
   } else {
     return false;
@@ -200,12 +155,13 @@ result<void> parse_headers(const json::value& v, DialRequest::Sip& sip, std::str
   }
   for (const auto& kv : h) {
     const std::string_view name = kv.key();
-    if (name.size() > dial_max_header_name_size || !is_token(name)) {
+    if (name.size() > dial_max_header_name_size || !is_sip_token(name)) {
       detail = "sip.headers names must be SIP tokens (RFC 3261 section 25.1)";
       return dial_request_error::bad_header;
     }
-    // From here the name is a short token, safe to quote back.
-    if (is_core_header(name)) {
+    // From here the name is a short token, safe to quote back. A header the INVITE builder
+    // writes itself is refused rather than sent twice (one list: sip/invite_headers.hpp).
+    if (sip::gateway_writes_header(name)) {
       detail = "sip.headers: " + std::string(name) + " is set by the gateway and cannot be overridden";
       return dial_request_error::bad_header;
     }
@@ -388,7 +344,13 @@ result<DialRequest> parse(std::string_view body, std::string& detail) {
   out.sip.secure = *secure;
   auto video = read_bool(sip, "video", detail);
   if (!video) return video.error();
-  out.sip.video = *video;
+  if (*video) {
+    // SPEC §2.1 lets a dial ask for video; this gateway carries audio only. Accepting the flag
+    // and dialling an audio call would be a success for a behaviour nobody gets, so it is refused.
+    detail = "sip.video: video over SIP is not supported by this server; omit it or send false";
+    return dial_request_error::bad_value;
+  }
+  out.sip.video = false;
   auto mute = read_bool(sip, "observeForceMute", detail);
   if (!mute) return mute.error();
   out.sip.observe_force_mute = *mute;

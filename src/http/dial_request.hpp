@@ -22,12 +22,13 @@ struct DialRequest {
   struct Sip {
     std::string uri;  ///< Request-URI, "sip:" or "sips:" with a host (SPEC §2.1).
     std::string from; ///< `sip.from`, empty when absent.
-    /// Custom INVITE headers in body order; never a header the gateway writes itself.
+    /// Custom INVITE headers in body order; never a header the gateway writes itself
+    /// (sip::gateway_writes_header).
     std::vector<std::pair<std::string, std::string>> headers;
     /// Digest credentials (username, password) for a 401/407 challenge (RFC 3261 §22.2).
     std::optional<std::pair<std::string, std::string>> auth;
     bool secure = false;             ///< SRTP media.
-    bool video = false;              ///< Send and receive video.
+    bool video = false;              ///< Always false: `video: true` is refused (audio-only gateway).
     bool observe_force_mute = false; ///< Honour force-mute, `*6` toggles (SPEC §2.1).
     std::vector<std::string> streams; ///< Stream IDs to subscribe to; empty means all.
   } sip;
@@ -67,8 +68,9 @@ inline constexpr std::size_t dial_max_auth_field_size = 256;
 //
 // Leniency the SDKs need (SPEC §2.1): unknown keys are ignored (PY merges caller dicts), JSON null
 // counts as absent (NET omits nulls, others send them), secure/video/observeForceMute take
-// true/false or the strings "true"/"false" (RUBY).
-boost::system::result<DialRequest> parse_dial_request(std::string_view body, std::string* detail);
+// true/false or the strings "true"/"false" (RUBY). `video: true` is a bad_value: video over SIP is
+// not supported, and a request for it is refused rather than dialled as audio.
+[[nodiscard]] boost::system::result<DialRequest> parse_dial_request(std::string_view body, std::string* detail);
 
 } // namespace sb::http
 

@@ -572,6 +572,7 @@ asio::awaitable<std::string> RestApi::metrics_text() {
     total.webhooks.dropped_exhausted += x.webhooks.dropped_exhausted;
     total.webhooks.dropped_rejected += x.webhooks.dropped_rejected;
     total.webhooks.backlog += x.webhooks.backlog;
+    total.webhooks.reserved += x.webhooks.reserved;
     total.sessions += x.sessions;
     total.evicted += x.evicted;
     total.active_calls += x.active_calls;
@@ -615,6 +616,8 @@ asio::awaitable<std::string> RestApi::metrics_text() {
   out += fmt::format("switchboard_webhook_dropped_total{{cause=\"exhausted\"}} {}\n", total.webhooks.dropped_exhausted);
   out += fmt::format("switchboard_webhook_dropped_total{{cause=\"rejected\"}} {}\n", total.webhooks.dropped_rejected);
   add("switchboard_webhook_backlog", "gauge", "Webhook events waiting for delivery", total.webhooks.backlog);
+  add("switchboard_webhook_reserved", "gauge", "Webhook queue room reserved for calls' callCreated/callDestroyed",
+      total.webhooks.reserved);
   add("switchboard_calls_active", "gauge", "SIP calls in progress", total.active_calls);
   add("switchboard_calls_started_total", "counter", "SIP calls placed", total.ua.calls_started);
   out += "# HELP switchboard_calls_ended_total SIP calls ended, by outcome\n# TYPE switchboard_calls_ended_total counter\n";

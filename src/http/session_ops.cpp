@@ -7,6 +7,10 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include <memory>
+#include <utility>
+#include <vector>
+
 namespace sb::http {
 namespace json = boost::json;
 
@@ -34,8 +38,11 @@ OpResult disconnect_connection(ShardServices& s, core::Session& session, std::st
     // A SIP leg: CANCEL before the answer, BYE after (SPEC §7a). Its end destroys the
     // connection and stream and sends callDestroyed.
     if (auto* call = s.sip ? s.sip->find(it->second) : nullptr) {
+      // The connection goes when the call has ended (after the CANCEL or BYE); session
+      // monitoring must then say why it went (forceDisconnected), not that the call ended.
+      s.sip_hangup_reason[std::string(connection_id)] = reason;
       call->hangup();
-      ++s.counters.force_disconnects;
+      if (reason == core::DestroyReason::force_disconnected) ++s.counters.force_disconnects;
       return {};
     }
   }
@@ -123,6 +130,27 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
   auto token = core::validate_client_token(d.token, key, project ? project->api_secret : std::string(), d.session_id, now_s);
   if (!token) return fail(400, "Invalid token", token.error().message());
   if (!s->sip || !s->make_media) return fail(503, "SIP is not configured on this server");
+  // Whatever can still refuse the call is checked before anything becomes visible (a connection,
+  // a stream, their session-monitoring events, call webhooks): a 503 leaves no trace of a call
+  // whose ID the client never received.
+  if (s->sip->at_call_limit()) return fail(503, "Call limit reached on this server");
+  // Room in the webhook queue for this call's callCreated and callDestroyed, one each per SIP
+  // callback URL, reserved now: however full the queue gets while the call runs, the event that
+  // says how it ended is never refused (README "Webhooks"). No room: back-pressure, refuse the call.
+  const std::size_t hook_urls = project ? project->sip_callback_urls().size() : 0;
+  if (!s->webhooks.reserve(2 * hook_urls))
+    return fail(503, "Webhook queue full", "Too many call-monitoring events are waiting for delivery");
+  // Units of that room not used yet. Given back on every early return below; once the call is
+  // placed, its callCreated and callDestroyed use it and callDestroyed gives back the rest.
+  auto room = std::make_shared<std::size_t>(2 * hook_urls);
+  struct GiveBack {
+    WebhookSender& sender;
+    std::shared_ptr<std::size_t> room;
+    bool armed = true;
+    ~GiveBack() {
+      if (armed) sender.release(std::exchange(*room, 0));
+    }
+  } give_back{s->webhooks, room};
   const std::string call_id = uuid_v4();
   auto media = s->make_media(MediaRequest{d.sip.secure, d.session_id, call_id});
   if (!media) return fail(503, "No media port available", "The RTP port range of this shard is exhausted");
@@ -143,9 +171,11 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
   const auto* stream = session->add_stream(connection_id, st);
   const std::string stream_id = stream ? stream->id : std::string();
 
-  // Call-monitoring webhooks (SPEC §6), ordered per call by the sender.
-  auto emit = [s, key, sid = d.session_id, call_id, connection_id, now_ms](std::string_view event,
-                                                                          json::object extra) {
+  // Call-monitoring webhooks (SPEC §6), ordered per call by the sender. callCreated and
+  // callDestroyed go into the room reserved above (a URL registered during the call, beyond it,
+  // is served as room allows); callUpdated takes its chances with the queue.
+  auto send = [s, key, sid = d.session_id, call_id, connection_id, now_ms, room](std::string_view event,
+                                                                                json::object extra) {
     const auto* p = s->projects.find(key);
     if (!p) return;
     auto urls = p->sip_callback_urls();
@@ -157,9 +187,33 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
                       {"call", json::object{{"id", call_id}, {"connectionId", connection_id}, {"createdAt", now_ms}}}};
     for (auto& [k, v] : extra) body[k] = v;
     auto text = json::serialize(body);
-    for (auto& u : urls) s->webhooks.enqueue(WebhookEvent{u, p->api_secret, text, call_id});
+    const bool reserved = event == "callCreated" || event == "callDestroyed";
+    for (auto& u : urls) {
+      WebhookEvent ev{u, p->api_secret, text, call_id};
+      if (reserved && *room > 0) {
+        --*room;
+        s->webhooks.enqueue_reserved(std::move(ev));
+      } else {
+        s->webhooks.enqueue(std::move(ev));
+      }
+    }
+    if (event == "callDestroyed") s->webhooks.release(std::exchange(*room, 0));  // the call's last event
   };
-  emit("callCreated", {});
+  // The call's own events wait until it has been placed: UserAgent::dial may run the call up to
+  // its first wait (DIALING, or even its end) before it returns, and callCreated goes first; a
+  // call that could not be placed sends none at all.
+  struct HeldEvents {
+    bool placed = false;
+    std::vector<std::pair<std::string, json::object>> events;
+  };
+  auto held = std::make_shared<HeldEvents>();
+  auto emit = [held, send](std::string_view event, json::object extra) {
+    if (!held->placed) {
+      held->events.emplace_back(std::string(event), std::move(extra));
+      return;
+    }
+    send(event, std::move(extra));
+  };
 
   sip::CallParams cp;
   cp.id = call_id;
@@ -177,15 +231,27 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
   obs.on_end = [s, emit, sid = d.session_id, connection_id](const sip::CallEnd& e) {
     s->call_of_connection.erase(connection_id);
     ++s->counters.calls_by_outcome[e.code == 700 ? 0 : (e.code < 700 ? 1 : 2)];
-    if (auto* ses = s->sessions.find(sid)) ses->remove_connection(connection_id, core::DestroyReason::call_ended);
+    auto reason = core::DestroyReason::call_ended;
+    if (auto it = s->sip_hangup_reason.find(connection_id); it != s->sip_hangup_reason.end()) {
+      reason = it->second;  // hung up by disconnect_connection: forceDisconnected
+      s->sip_hangup_reason.erase(it);
+    }
+    if (auto* ses = s->sessions.find(sid)) ses->remove_connection(connection_id, reason);
     emit("callDestroyed", {{"reason_code", std::to_string(e.code)}, {"reason_message", e.reason}});
   };
-  if (!s->sip->dial(std::move(cp), std::move(media), std::move(obs))) {
+  auto call = s->sip->dial(std::move(cp), std::move(media), std::move(obs));
+  if (!call) {
+    // Not reached after at_call_limit() above (same thread, nothing in between); if it were, the
+    // client gets its 503 and no call webhook names a call it never heard of.
     session->remove_connection(connection_id, core::DestroyReason::call_ended);
-    emit("callDestroyed", {{"reason_code", "503"}, {"reason_message", "Service Unavailable"}});
     return fail(503, "Call limit reached on this server");
   }
-  s->call_of_connection[connection_id] = call_id;
+  give_back.armed = false;
+  held->placed = true;
+  send("callCreated", {});
+  for (auto& [event, extra] : std::exchange(held->events, {})) send(event, std::move(extra));
+  // A call that already ended inside dial() has removed its connection; nothing to hang up later.
+  if (!call->ended()) s->call_of_connection[connection_id] = call_id;
   json::object body{{"id", call_id},         {"projectId", key},          {"sessionId", d.session_id},
                     {"connectionId", connection_id}, {"streamId", stream_id}, {"createdAt", now_ms},
                     {"updatedAt", now_ms}};

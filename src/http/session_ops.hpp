@@ -29,9 +29,10 @@ OpResult create_session(ShardServices& s, std::string id, std::string key, core:
                         core::ArchiveMode archive, std::string location, std::int64_t now_ms);
 
 // Dials a SIP party into a session (SPEC §2): checks the session (404, 409 relayed) and the
-// client token (400), adds the SIP connection and its audio-only stream at once, sends
-// callCreated and starts the call, whose progress and end become callUpdated/callDestroyed and
-// whose end removes the connection. `body` is the REST answer {id, connectionId, streamId, …}.
+// client token (400), then the shard's call limit and a free RTP port (503: nothing was made
+// visible, no webhook names the call), adds the SIP connection and its audio-only stream at once,
+// starts the call and sends callCreated; its progress and end become callUpdated/callDestroyed and
+// its end removes the connection. `body` is the REST answer {id, connectionId, streamId, …}.
 OpResult dial(ShardServices& s, const std::string& key, DialRequest d, std::int64_t now_s);
 
 // Signal limits (SPEC §4.5, OPENTOK-CLIENT.md §7): type ≤ 128 characters of [A-Za-z0-9-._~],
@@ -42,8 +43,8 @@ inline constexpr std::size_t kSignalDataMax = 8192;
 OpResult validate_signal(std::string_view type, std::string_view data);
 
 // Ends a connection: a SIP leg hangs up (CANCEL before the answer, BYE after; its end destroys
-// the connection and stream and sends callDestroyed), any other connection is removed with
-// `reason` (its streams first). 404 when there is no such connection.
+// the connection and stream with `reason` and sends callDestroyed), any other connection is
+// removed with `reason` (its streams first). 404 when there is no such connection.
 OpResult disconnect_connection(ShardServices& s, core::Session& session, std::string_view connection_id,
                                core::DestroyReason reason);
 

@@ -76,6 +76,9 @@ struct ShardServices {
   std::shared_ptr<void> conferences;  // the shard's media::ConferenceTable, owned here
   std::function<MediaTotals()> media_totals;  // for /metrics; empty = no media layer
   std::map<std::string, std::string, std::less<>> call_of_connection;  // connection id → call id
+  // SIP connections being hung up on request (REST or moderator force-disconnect) → the reason
+  // their connection is destroyed with once the call has ended; absent: call_ended.
+  std::map<std::string, core::DestroyReason, std::less<>> sip_hangup_reason;
 };
 
 }  // namespace sb::http

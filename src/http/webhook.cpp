@@ -265,7 +265,9 @@ std::string destination_key(const WebhookTarget& t) {
 struct WebhookSender::Impl : std::enable_shared_from_this<WebhookSender::Impl> {
   Impl(asio::any_io_executor ex, WebhookOptions opts);
 
-  bool enqueue(WebhookEvent ev);
+  bool enqueue(WebhookEvent ev, bool reserved);
+  bool reserve(std::size_t n);
+  void release(std::size_t n);
   void stop();
   asio::awaitable<void> drain(std::shared_ptr<Impl> self, Clock::time_point deadline);
 
@@ -314,7 +316,18 @@ const std::shared_ptr<asio::ssl::context>& WebhookSender::Impl::tls_context() {
   return tls_ctx_;
 }
 
-bool WebhookSender::Impl::enqueue(WebhookEvent ev) {
+bool WebhookSender::Impl::reserve(std::size_t n) {
+  if (stopping_) return false;
+  if (stats_.backlog + stats_.reserved + n > opts_.queue_limit) return false;
+  stats_.reserved += n;
+  return true;
+}
+
+void WebhookSender::Impl::release(std::size_t n) { stats_.reserved -= std::min(n, stats_.reserved); }
+
+bool WebhookSender::Impl::enqueue(WebhookEvent ev, bool reserved) {
+  // A reserved event turns its room into backlog: the sum never passes queue_limit.
+  if (reserved) release(1);
   if (stopping_) {
     ++stats_.dropped_shutdown;
     return false;
@@ -325,13 +338,13 @@ bool WebhookSender::Impl::enqueue(WebhookEvent ev) {
     log_line("refusing event (key {}): callback URL is not http(s)://host[:port][/path]", ev.ordering_key);
     return false;
   }
-  if (stats_.backlog >= opts_.queue_limit) {
+  if (!reserved && stats_.backlog + stats_.reserved >= opts_.queue_limit) {
     ++stats_.dropped_overflow;
     if (overflow_burst_++ == 0)
       log_line("queue full ({} events): refusing new events until the backlog shrinks", opts_.queue_limit);
     return false;
   }
-  if (overflow_burst_ != 0) {
+  if (!reserved && overflow_burst_ != 0) {
     log_line("queue accepting again; {} events were refused while full", overflow_burst_);
     overflow_burst_ = 0;
   }
@@ -599,7 +612,13 @@ WebhookSender::WebhookSender(asio::any_io_executor ex, WebhookOptions opts)
 
 WebhookSender::~WebhookSender() { impl_->stop(); }
 
-bool WebhookSender::enqueue(WebhookEvent ev) { return impl_->enqueue(std::move(ev)); }
+bool WebhookSender::enqueue(WebhookEvent ev) { return impl_->enqueue(std::move(ev), false); }
+
+bool WebhookSender::reserve(std::size_t n) { return impl_->reserve(n); }
+
+void WebhookSender::release(std::size_t n) { impl_->release(n); }
+
+bool WebhookSender::enqueue_reserved(WebhookEvent ev) { return impl_->enqueue(std::move(ev), true); }
 
 // Not a coroutine itself: the returned coroutine owns a reference to Impl, so it stays valid even if
 // the WebhookSender is destroyed while it is suspended.

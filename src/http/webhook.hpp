@@ -45,6 +45,7 @@ struct WebhookEvent {
 // Counters for /metrics. Accepted events satisfy, at any moment:
 //   enqueued = delivered + dropped_exhausted + dropped_rejected + dropped_shutdown(accepted) + backlog
 // Refusals by enqueue() count in dropped_overflow, dropped_invalid or (after stop) dropped_shutdown.
+// Room set aside by reserve() counts in `reserved`; backlog + reserved never exceeds queue_limit.
 struct WebhookStats {
   std::uint64_t enqueued = 0;           // accepted by enqueue()
   std::uint64_t delivered = 0;          // answered 2xx
@@ -56,6 +57,7 @@ struct WebhookStats {
   std::uint64_t dropped_shutdown = 0;   // queued or in flight at stop(), or offered after it
   std::uint64_t task_failures = 0;      // a worker coroutine ended with an exception (a bug; logged)
   std::size_t backlog = 0;              // accepted, not yet finished (queued + in flight)
+  std::size_t reserved = 0;             // room reserved for events that will not be refused (reserve())
 };
 
 // A destination URL split for the client. Exposed so callback registration can refuse a URL the
@@ -90,9 +92,23 @@ class WebhookSender {
   WebhookSender& operator=(const WebhookSender&) = delete;
 
   // Queues the event behind earlier events to the same URL. false, counted and logged when the URL
-  // is invalid, the backlog is at queue_limit (back-pressure: the new event is refused, queued ones
-  // are kept; logged once per burst) or after stop(). Never blocks, never throws on input.
+  // is invalid, the backlog plus the reserved room is at queue_limit (back-pressure: the new event
+  // is refused, queued ones are kept; logged once per burst) or after stop(). Never blocks, never
+  // throws on input.
   bool enqueue(WebhookEvent ev);
+
+  // Room for events that must not be refused later: a SIP call reserves its callCreated and
+  // callDestroyed (one each per destination) before it is placed, so a full queue can never drop
+  // the event that says how a call ended (README "Webhooks"). false, and nothing reserved, when
+  // the backlog plus the room already reserved leaves less than `n`, or after stop(); the caller
+  // then refuses the work that would need it (back-pressure). The room is taken back by
+  // enqueue_reserved() or release().
+  [[nodiscard]] bool reserve(std::size_t n);
+  // Gives back reserved room that will not be used.
+  void release(std::size_t n);
+  // enqueue() into room reserve() set aside: never refused for overflow. It uses up one unit of
+  // the reservation whatever happens (an invalid URL or a stopped sender still refuse the event).
+  bool enqueue_reserved(WebhookEvent ev);
 
   // For SIGTERM, after the last events were enqueued: completes when every queue is empty or at
   // `deadline`, whichever is first, then stop(). It does not wait for cancelled workers to unwind.

@@ -1,6 +1,8 @@
 // SDP offer/answer for the SIP audio leg, RFC 3264. See negotiation.hpp.
 #include "sdp/negotiation.hpp"
 
+#include "base/text.hpp"
+
 #include <array>
 #include <stdexcept>
 
@@ -35,17 +37,6 @@ Result<T> fail(negotiation_error e) {
   Result<T> r;
   r.error = e;
   return r;
-}
-
-constexpr char lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
 }
 
 } // namespace
@@ -94,11 +85,11 @@ bool offers(const std::vector<Codec>& list, Codec c) noexcept {
 // channel count other than 2 is still Opus (RFC 7587 §7 says 2, some stacks write 1 or none).
 std::optional<Codec> codec_of(const Rtpmap& r) noexcept {
   for (const auto& ci : k_codecs)
-    if (iequals(r.encoding, ci.encoding) && r.clock_rate == ci.clock_rate) return ci.codec;
+    if (ascii_iequals(r.encoding, ci.encoding) && r.clock_rate == ci.clock_rate) return ci.codec;
   return std::nullopt;
 }
 
-bool is_telephone_event(const Rtpmap& r) noexcept { return iequals(r.encoding, "telephone-event"); }
+bool is_telephone_event(const Rtpmap& r) noexcept { return ascii_iequals(r.encoding, "telephone-event"); }
 
 } // namespace
 
@@ -162,7 +153,7 @@ std::string_view offer_proto(Keying k) noexcept {
 
 const Media* first_audio(const Session& s) noexcept {
   for (const auto& m : s.media)
-    if (iequals(m.type, "audio")) return &m;
+    if (ascii_iequals(m.type, "audio")) return &m;
   return nullptr;
 }
 
@@ -190,11 +181,11 @@ SessionParams check_session_params(std::string_view params) noexcept {
 /// Bytes in a fingerprint of this hash (RFC 8122 §5 allows the SHA family; MD2/MD5 are
 /// withdrawn by RFC 8122 §5).
 std::optional<std::size_t> fingerprint_bytes(std::string_view hash) noexcept {
-  if (iequals(hash, "sha-1")) return 20;
-  if (iequals(hash, "sha-224")) return 28;
-  if (iequals(hash, "sha-256")) return 32;
-  if (iequals(hash, "sha-384")) return 48;
-  if (iequals(hash, "sha-512")) return 64;
+  if (ascii_iequals(hash, "sha-1")) return 20;
+  if (ascii_iequals(hash, "sha-224")) return 28;
+  if (ascii_iequals(hash, "sha-256")) return 32;
+  if (ascii_iequals(hash, "sha-384")) return 48;
+  if (ascii_iequals(hash, "sha-512")) return 64;
   return std::nullopt;
 }
 
@@ -412,7 +403,7 @@ Result<Negotiated> apply_answer(const LocalMedia& offer, const Session& answer) 
         }
       if (theirs) break;
     }
-    if (!theirs || !iequals(theirs->suite, ours->suite))
+    if (!theirs || !ascii_iequals(theirs->suite, ours->suite))
       return fail<Negotiated>(negotiation_error::crypto_mismatch);
     switch (check_session_params(theirs->session_params)) {
       case SessionParams::ok: break;
@@ -558,9 +549,9 @@ Result<Answer> answer_offer(const LocalMedia& local, const Session& offer, const
           const SessionParams sp = check_session_params(o.session_params);
           if (sp != SessionParams::insecure) insecure_only = false;
           if (sp != SessionParams::ok || !decode_inline_key(o)) continue;
-          if (pass == 0 && !iequals(o.suite, current->local_crypto->suite)) continue;
+          if (pass == 0 && !ascii_iequals(o.suite, current->local_crypto->suite)) continue;
           for (const auto& k : keys)
-            if (iequals(k.suite, o.suite)) {
+            if (ascii_iequals(k.suite, o.suite)) {
               mine = &k;
               break;
             }
@@ -590,8 +581,8 @@ Result<Answer> answer_offer(const LocalMedia& local, const Session& offer, const
           // RFC 5763 §5: setup:active is RECOMMENDED for the answerer. Inside a call whose
           // association stays (same fingerprint), keep the role we have (RFC 8842 §5).
           const bool same = current && current->keying == Keying::dtls && current->remote_fingerprint &&
-                            iequals(current->remote_fingerprint->hash_func, fp->hash_func) &&
-                            iequals(current->remote_fingerprint->value, fp->value);
+                            ascii_iequals(current->remote_fingerprint->hash_func, fp->hash_func) &&
+                            ascii_iequals(current->remote_fingerprint->value, fp->value);
           we_active = same ? current->dtls_active : true;
           break;
         }

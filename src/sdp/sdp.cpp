@@ -6,6 +6,7 @@
 #include <new>
 
 #include "base/encoding.hpp"
+#include "base/text.hpp"
 
 namespace sb::sdp {
 
@@ -50,36 +51,11 @@ std::error_code make_error_code(sdp_error e) noexcept {
 
 namespace {
 
-constexpr char lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-
 constexpr bool is_ws(char c) noexcept { return c == ' ' || c == '\t'; }
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 constexpr bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 constexpr bool is_hex(char c) noexcept {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-// RFC 4566 §9 token-char: %x21 / %x23-27 / %x2A-2B / %x2D-2E / %x30-39 / %x41-5A / %x5E-7E.
-constexpr bool is_token_char(char ch) noexcept {
-  const auto c = static_cast<unsigned char>(ch);
-  return c == 0x21 || (c >= 0x23 && c <= 0x27) || c == 0x2A || c == 0x2B || c == 0x2D ||
-         c == 0x2E || (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x5E && c <= 0x7E);
-}
-
-bool is_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!is_token_char(c)) return false;
-  return true;
 }
 
 // Non-whitespace, printable-or-UTF-8 text: what an address, username or sess-id may hold.
@@ -173,10 +149,10 @@ std::string_view to_string(Setup s) noexcept {
 }
 
 std::optional<Setup> setup_from_string(std::string_view s) noexcept {
-  if (iequals(s, "actpass")) return Setup::actpass;
-  if (iequals(s, "active")) return Setup::active;
-  if (iequals(s, "passive")) return Setup::passive;
-  if (iequals(s, "holdconn")) return Setup::holdconn;
+  if (ascii_iequals(s, "actpass")) return Setup::actpass;
+  if (ascii_iequals(s, "active")) return Setup::active;
+  if (ascii_iequals(s, "passive")) return Setup::passive;
+  if (ascii_iequals(s, "holdconn")) return Setup::holdconn;
   return std::nullopt;
 }
 
@@ -280,10 +256,10 @@ bool is_null_address(const Connection& c) noexcept {
 std::optional<std::size_t> srtp_key_salt_length(std::string_view suite) noexcept {
   // RFC 4568 §6.2.1/§6.2.2: 128-bit key + 112-bit salt. RFC 7714 §12: AEAD_AES_128_GCM 128-bit
   // key + 96-bit salt, AEAD_AES_256_GCM 256-bit key + 96-bit salt.
-  if (iequals(suite, "AES_CM_128_HMAC_SHA1_80") || iequals(suite, "AES_CM_128_HMAC_SHA1_32"))
+  if (ascii_iequals(suite, "AES_CM_128_HMAC_SHA1_80") || ascii_iequals(suite, "AES_CM_128_HMAC_SHA1_32"))
     return 30;
-  if (iequals(suite, "AEAD_AES_128_GCM")) return 28;
-  if (iequals(suite, "AEAD_AES_256_GCM")) return 44;
+  if (ascii_iequals(suite, "AEAD_AES_128_GCM")) return 28;
+  if (ascii_iequals(suite, "AEAD_AES_256_GCM")) return 44;
   return std::nullopt;
 }
 
@@ -294,7 +270,7 @@ std::optional<InlineKey> decode_inline_key(const Crypto& c) {
   std::string_view kp = c.key_params;
   kp = kp.substr(0, kp.find(';'));
   constexpr std::string_view k_inline = "inline:";
-  if (kp.size() < k_inline.size() || !iequals(kp.substr(0, k_inline.size()), k_inline))
+  if (kp.size() < k_inline.size() || !ascii_iequals(kp.substr(0, k_inline.size()), k_inline))
     return std::nullopt;
   kp.remove_prefix(k_inline.size());
   // key-info = key-salt ["|" lifetime] ["|" mki]; the MKI is the part holding ':'.
@@ -349,7 +325,7 @@ std::optional<sdp_error> parse_rtpmap(std::string_view v, Rtpmap& out) {
   const std::size_t s2 = rest.find('/');
   const std::string_view rate = rest.substr(0, s2);
   const std::string_view params = s2 == std::string_view::npos ? std::string_view{} : rest.substr(s2 + 1);
-  if (!is_token(name)) return sdp_error::bad_attribute;
+  if (!is_sdp_token(name)) return sdp_error::bad_attribute;
   const auto r = parse_uint<std::uint32_t>(rate);
   if (!r || *r == 0) return sdp_error::bad_attribute;
   std::uint32_t channels = 1;
@@ -394,10 +370,10 @@ std::optional<sdp_error> parse_connection_fields(Fields& f, Connection& out) {
   const auto type = f.next();
   const auto addr = f.next();
   if (!net || !type || !addr || f.next()) return sdp_error::malformed_line;
-  if (!iequals(*net, "IN")) return sdp_error::malformed_line;
-  if (iequals(*type, "IP4"))
+  if (!ascii_iequals(*net, "IN")) return sdp_error::malformed_line;
+  if (ascii_iequals(*type, "IP4"))
     out.addrtype = "IP4";
-  else if (iequals(*type, "IP6"))
+  else if (ascii_iequals(*type, "IP6"))
     out.addrtype = "IP6";
   else
     return sdp_error::malformed_line;
@@ -433,11 +409,11 @@ std::optional<sdp_error> parse_crypto(std::string_view v, Crypto& out) {
   if (tag->size() > 9) return sdp_error::bad_attribute;
   const auto t = parse_uint<std::uint32_t>(*tag);
   if (!t) return sdp_error::bad_attribute;
-  if (!is_token(*suite)) return sdp_error::bad_attribute;
+  if (!is_sdp_token(*suite)) return sdp_error::bad_attribute;
   // key-param = key-method ":" key-info; key-method is a token ("inline").
   const std::size_t colon = keys->find(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == keys->size() ||
-      !is_token(keys->substr(0, colon)))
+      !is_sdp_token(keys->substr(0, colon)))
     return sdp_error::bad_attribute;
   out.tag = *t;
   out.suite = std::string(*suite);
@@ -456,7 +432,7 @@ std::optional<sdp_error> parse_fingerprint(std::string_view v, Fingerprint& out)
   Fields f(v);
   const auto hash = f.next();
   const auto fp = f.next();
-  if (!hash || !fp || f.next() || !is_token(*hash)) return sdp_error::bad_attribute;
+  if (!hash || !fp || f.next() || !is_sdp_token(*hash)) return sdp_error::bad_attribute;
   if (fp->size() % 3 != 2) return sdp_error::bad_attribute;
   for (std::size_t i = 0; i < fp->size(); ++i) {
     const char c = (*fp)[i];
@@ -493,9 +469,9 @@ std::optional<sdp_error> parse_media_line(std::string_view v, Media& out) {
   const auto type = f.next();
   const auto port = f.next();
   const auto proto = f.next();
-  if (!type || !port || !proto || !is_token(*type)) return sdp_error::malformed_line;
+  if (!type || !port || !proto || !is_sdp_token(*type)) return sdp_error::malformed_line;
   for (char c : *proto)
-    if (!is_token_char(c) && c != '/') return sdp_error::malformed_line;
+    if (!is_sdp_token_char(c) && c != '/') return sdp_error::malformed_line;
   const std::size_t slash = port->find('/');
   const auto p = parse_port(port->substr(0, slash));
   if (!p) return sdp_error::bad_port;
@@ -729,7 +705,7 @@ class Parser {
           const std::string_view name = value.substr(0, colon);
           const bool has_value = colon != std::string_view::npos;
           const std::string_view v = has_value ? value.substr(colon + 1) : std::string_view{};
-          if (!is_token(name)) {
+          if (!is_sdp_token(name)) {
             e = sdp_error::malformed_line;
             break;
           }

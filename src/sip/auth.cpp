@@ -14,7 +14,6 @@
 
 namespace sb::sip {
 
-using detail::iequals;
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -95,7 +94,7 @@ bool algorithm_from_string(std::string_view s, Algorithm& out) noexcept {
       {"SHA-256-sess", Algorithm::sha256_sess},
   }};
   for (const auto& [name, alg] : k_names) {
-    if (iequals(s, name)) {
+    if (ascii_iequals(s, name)) {
       out = alg;
       return true;
     }
@@ -169,7 +168,7 @@ std::error_code parse_challenge(std::string_view value, bool proxy, DigestChalle
 
   // challenge = ("Digest" LWS digest-cln *(COMMA digest-cln)) / other-challenge (RFC 3261 §25.1)
   const auto hdr = parse_auth(text);
-  if (!iequals(leading_token(text), "Digest"))
+  if (!ascii_iequals(leading_token(text), "Digest"))
     return leading_token(text).empty() ? auth_error::malformed : auth_error::not_digest;
   if (!hdr || hdr->params.empty()) return auth_error::malformed; // token68 is not Digest syntax
 
@@ -195,20 +194,20 @@ std::error_code parse_challenge(std::string_view value, bool proxy, DigestChalle
       seen = true;
       return !dup;
     };
-    if (iequals(p->name, "realm")) {
+    if (ascii_iequals(p->name, "realm")) {
       if (!once(seen_realm)) return auth_error::duplicate_param;
       ch.realm = v;
-    } else if (iequals(p->name, "nonce")) {
+    } else if (ascii_iequals(p->name, "nonce")) {
       if (!once(seen_nonce)) return auth_error::duplicate_param;
       ch.nonce = v;
-    } else if (iequals(p->name, "opaque")) {
+    } else if (ascii_iequals(p->name, "opaque")) {
       if (!once(ch.has_opaque)) return auth_error::duplicate_param;
       ch.opaque = v;
-    } else if (iequals(p->name, "algorithm")) {
+    } else if (ascii_iequals(p->name, "algorithm")) {
       // RFC 7616 §3.3: a token; some servers quote it anyway, which costs nothing to accept.
       if (!once(seen_alg)) return auth_error::duplicate_param;
       alg_ok = algorithm_from_string(trim_wsp(v), ch.algorithm);
-    } else if (iequals(p->name, "qop")) {
+    } else if (ascii_iequals(p->name, "qop")) {
       // qop-options = "qop" EQUAL LDQUOT qop-value *("," qop-value) RDQUOT (RFC 3261 §25.1);
       // a bare token is accepted as a one-element list. Unknown qop-values are ignored.
       if (!once(seen_qop)) return auth_error::duplicate_param;
@@ -219,13 +218,13 @@ std::error_code parse_challenge(std::string_view value, bool proxy, DigestChalle
         list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
         if (item.empty()) continue;
         qop_tokens = true;
-        if (iequals(item, "auth")) ch.qop_auth = true;
-        if (iequals(item, "auth-int")) ch.qop_auth_int = true;
+        if (ascii_iequals(item, "auth")) ch.qop_auth = true;
+        if (ascii_iequals(item, "auth-int")) ch.qop_auth_int = true;
       }
-    } else if (iequals(p->name, "stale")) {
+    } else if (ascii_iequals(p->name, "stale")) {
       // RFC 2617 §3.2.1: TRUE (case-insensitive) means stale; FALSE or anything else does not.
       if (!once(seen_stale)) return auth_error::duplicate_param;
-      ch.stale = iequals(trim_wsp(v), "true");
+      ch.stale = ascii_iequals(trim_wsp(v), "true");
     }
     // domain, charset, userhash and extensions: ignored (RFC 7616 §3.3, RFC 2617 auth-param).
   }

@@ -2,6 +2,7 @@
 
 #include "base/crypto.hpp"
 #include "base/log.hpp"
+#include "sip/invite_headers.hpp"
 #include "sip/uri.hpp"
 #include "sip/user_agent.hpp"
 
@@ -180,7 +181,7 @@ std::string Call::via(std::string_view transport, const std::string& branch) con
 std::string Call::contact(std::string_view transport) const {
   // Our per-shard port: in-dialog requests must come back to this shard (README, "SIP").
   std::string t(transport);
-  for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : t) c = ascii_lower(c);
   return fmt::format("<sip:switchboard@{};transport={}>", hostport(ua_, transport), t);
 }
 
@@ -205,8 +206,11 @@ std::string Call::build_invite(const std::string& branch, std::string_view trans
       .header(HeaderId::session_expires, std::to_string(params_.session_expires))
       .header(HeaderId::min_se, std::to_string(params_.min_se))
       .header(HeaderId::user_agent, ua_.user_agent())
-      .header("X-OpenTok-SessionId", params_.session_id);
-  for (const auto& [k, v] : params_.headers) w.header(k, v);
+      .header(kSessionIdHeader, params_.session_id);
+  // sip.headers were validated against the same list (400 at dial time); one that still names a
+  // header written above is left out rather than sent twice.
+  for (const auto& [k, v] : params_.headers)
+    if (!gateway_writes_header(k)) w.header(k, v);
   std::vector<CredentialsHeader> creds;
   digest_.authorize("INVITE", request_uri_, with_sdp ? offer_sdp_ : std::string_view(), creds);
   for (const auto& c : creds) w.header(c.id, c.value);
@@ -575,7 +579,25 @@ asio::awaitable<bool> Call::handle_in_dialog_request(std::shared_ptr<Inbound> in
   if (!cs) co_return false;
   if (m.method == Method::ack) {
     // The ACK to our 2xx answer of a re-INVITE: stop retransmitting it (§13.3.1.4).
-    if (pending_2xx_ && pending_2xx_->cseq == cs->number) pending_2xx_.reset();
+    if (!pending_2xx_ || pending_2xx_->cseq != cs->number) co_return false;
+    const bool answer_due = pending_2xx_->offer_in_2xx;
+    pending_2xx_.reset();
+    if (!answer_due) co_return false;
+    // §14.2, RFC 3264 §4: the re-INVITE had no offer, ours went in the 2xx, so this ACK carries
+    // the answer, and the media runs on it from now on (a moved address, SDES keys re-keyed).
+    if (m.body.empty()) {
+      // §13.2.2.4 requires the answer here; without it the session stays as it was.
+      log::warn("sip", "call {}: ACK without the answer to our offer; media unchanged", params_.id);
+      co_return false;
+    }
+    if (auto ec = media_->apply_answer(m.body)) {
+      // What §13.2.2.4 has a UAC do with an unacceptable offer in a 2xx: end the session, since
+      // the far end now believes in a session we cannot run.
+      log::warn("sip", "call {}: answer in the ACK refused: {}", params_.id, ec.message());
+      co_await send_bye();
+      end = CallEnd{488, "Not Acceptable Here"};
+      co_return true;
+    }
     co_return false;
   }
   // A retransmitted re-INVITE whose 2xx is still unacknowledged: send the same 2xx again rather
@@ -613,10 +635,16 @@ asio::awaitable<bool> Call::handle_in_dialog_request(std::shared_ptr<Inbound> in
         }
       }
       refresh_timer_reset_ = true;
+      if (m.body.empty() && m.method == Method::update) {
+        // RFC 3311 §5.2: an UPDATE without an offer (a target or session-timer refresh) gets a
+        // 2xx without SDP; an offer has nowhere to go from there.
+        co_await answer_request(*in, 200, "OK", extra);
+        co_return false;
+      }
       if (m.body.empty()) {
-        // Offer-less re-INVITE: our offer goes in the 2xx, their answer in the ACK (§14.1).
+        // Offer-less re-INVITE: our offer goes in the 2xx, their answer in the ACK (§14.2).
         auto wire = co_await answer_request(*in, 200, "OK", extra, media_->current_offer());
-        if (m.method == Method::invite) arm_2xx(std::move(wire), in->from, cs->number);
+        arm_2xx(std::move(wire), in->from, cs->number, true);
         co_return false;
       }
       bool hold = false;
@@ -626,7 +654,7 @@ asio::awaitable<bool> Call::handle_in_dialog_request(std::shared_ptr<Inbound> in
         co_return false;
       }
       auto wire = co_await answer_request(*in, 200, "OK", extra, *answer);
-      if (m.method == Method::invite) arm_2xx(std::move(wire), in->from, cs->number);
+      if (m.method == Method::invite) arm_2xx(std::move(wire), in->from, cs->number, false);
       set_state(hold ? CallState::on_hold : CallState::active);
       co_return false;
     }
@@ -653,14 +681,14 @@ asio::awaitable<bool> Call::handle_in_dialog_request(std::shared_ptr<Inbound> in
   }
 }
 
-void Call::arm_2xx(std::string wire, Source from, std::uint32_t cseq) {
+void Call::arm_2xx(std::string wire, Source from, std::uint32_t cseq, bool offer_in_2xx) {
   if (wire.empty()) return;
   const auto now = SipClock::now();
   // §13.3.1.4: over UDP the UAS core retransmits its 2xx at T1, doubling to T2, until the ACK;
   // over TCP/TLS once is enough, but the ACK is still awaited (and a retransmitted re-INVITE
   // answered from this copy).
   const bool unreliable = from.transport == Transport::udp;
-  pending_2xx_ = Pending2xx{std::move(wire), std::move(from), cseq, ua_.timers().t1,
+  pending_2xx_ = Pending2xx{std::move(wire), std::move(from), cseq, offer_in_2xx, ua_.timers().t1,
                             unreliable ? now + ua_.timers().t1 : now + ua_.timers().timer_b(),
                             now + ua_.timers().timer_b()};
 }
@@ -819,6 +847,17 @@ asio::awaitable<CallEnd> Call::dialog_phase() {
         refresh->ack = build_in_dialog(Method::ack, ua_.new_branch(), to_string(refresh->target.transport), {});
         cseq_ = saved;
         co_await ua_.send(refresh->target, refresh->ack);
+        // RFC 3264 §8: the refresh carried a new offer (current_offer), so this 2xx holds the
+        // answer the media runs on from now on: the far end may have re-keyed SDES (RFC 4568
+        // §7.1.4) or moved its media. A 2xx without SDP leaves the session as it was.
+        if (!in->msg.body.empty()) {
+          if (auto ec = media_->apply_answer(in->msg.body)) {
+            log::warn("sip", "call {}: answer to our refresh refused: {}", params_.id, ec.message());
+            ua_.unbind_branch(refresh->branch);
+            co_await send_bye();
+            co_return CallEnd{488, "Not Acceptable Here"};
+          }
+        }
         if (const Header* se = in->msg.find(HeaderId::session_expires))
           if (auto v = parse_session_expires(se->value); v && v->seconds > 0) {
             session_interval_ = v->seconds;

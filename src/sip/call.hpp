@@ -36,10 +36,10 @@ class CallMedia {
   virtual std::string offer() = 0;
   // The far end's answer to our offer (§6 from their side). An error fails the call (we never
   // carry media the call asked not to, e.g. clear audio when secure media was requested).
-  virtual std::error_code apply_answer(std::string_view sdp) = 0;
+  [[nodiscard]] virtual std::error_code apply_answer(std::string_view sdp) = 0;
   // A far-end offer inside the dialog (re-INVITE/UPDATE): our answer, or nullopt to refuse it
   // (488). `on_hold` says whether the far end put the call on hold (sendonly/inactive/port 0).
-  virtual std::optional<std::string> answer_offer(std::string_view sdp, bool& on_hold) = 0;
+  [[nodiscard]] virtual std::optional<std::string> answer_offer(std::string_view sdp, bool& on_hold) = 0;
   // Our current SDP as a new offer (re-INVITE without SDP, session refresh).
   virtual std::string current_offer() = 0;
   // Milliseconds since the last media packet arrived (nullopt: never). For the inactivity rule.
@@ -129,7 +129,7 @@ class Call : public std::enable_shared_from_this<Call> {
   boost::asio::awaitable<std::string> answer_request(const Inbound& in, unsigned code, std::string_view reason,
                                                      std::vector<std::pair<std::string, std::string>> extra = {},
                                                      std::string_view sdp = {});
-  void arm_2xx(std::string wire, Source from, std::uint32_t cseq);
+  void arm_2xx(std::string wire, Source from, std::uint32_t cseq, bool offer_in_2xx);
   boost::asio::awaitable<void> send_bye();
   boost::asio::awaitable<bool> handle_in_dialog_request(std::shared_ptr<Inbound> in, CallEnd& end);
 
@@ -174,6 +174,7 @@ class Call : public std::enable_shared_from_this<Call> {
     std::string wire;
     Source from;
     std::uint32_t cseq = 0;
+    bool offer_in_2xx = false;  // the re-INVITE had no SDP: our offer is in the 2xx, the answer comes in the ACK
     milliseconds interval{500};
     SipTime next, give_up;
   };

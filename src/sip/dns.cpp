@@ -1,5 +1,7 @@
 #include "sip/dns.hpp"
 
+#include "base/text.hpp"
+
 #include <algorithm>
 
 namespace sb::sip::dns {
@@ -46,8 +48,6 @@ void put16(std::string& out, std::uint16_t v) {
   out.push_back(static_cast<char>(v >> 8));
   out.push_back(static_cast<char>(v & 0xFF));
 }
-
-char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::string_view strip_root(std::string_view name) noexcept {
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);
@@ -270,10 +270,7 @@ bool valid_name(std::string_view name) noexcept {
 bool name_equals(std::string_view a, std::string_view b) noexcept {
   a = strip_root(a);
   b = strip_root(b);
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  return true;
+  return ascii_iequals(a, b);  // RFC 4343: DNS names compare ASCII case-insensitively
 }
 
 boost::system::result<std::string> build_query(std::uint16_t id, std::string_view name, RType type) {

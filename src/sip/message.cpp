@@ -12,7 +12,6 @@ namespace sb::sip {
 
 using detail::cc_digit;
 using detail::cc_token;
-using detail::iequals;
 using detail::is;
 
 // ---------------------------------------------------------------------------------------------
@@ -182,13 +181,13 @@ std::string_view to_string(Method m) noexcept {
 
 HeaderId header_id(std::string_view name) noexcept {
   if (name.size() == 1) {
-    const char c = detail::lower(name[0]);
+    const char c = ascii_lower(name[0]);
     for (const auto& h : k_headers)
       if (h.compact == c) return h.id;
     return HeaderId::other;
   }
   for (const auto& h : k_headers)
-    if (h.name.size() == name.size() && iequals(h.name, name)) return h.id;
+    if (h.name.size() == name.size() && ascii_iequals(h.name, name)) return h.id;
   return HeaderId::other;
 }
 
@@ -203,7 +202,7 @@ std::string_view header_name(HeaderId id) noexcept {
 
 bool HeaderRange::matches(const Header& h) const noexcept {
   if (id_ != HeaderId::other) return h.id == id_;
-  return h.id == HeaderId::other && (name_.empty() || iequals(h.name, name_));
+  return h.id == HeaderId::other && (name_.empty() || ascii_iequals(h.name, name_));
 }
 
 void HeaderRange::iterator::settle() noexcept {
@@ -224,7 +223,7 @@ std::size_t HeaderRange::size() const noexcept {
   return n;
 }
 
-bool Message::is_sip_2_0() const noexcept { return iequals(version, "SIP/2.0"); }
+bool Message::is_sip_2_0() const noexcept { return ascii_iequals(version, "SIP/2.0"); }
 
 const Header* Message::find(HeaderId id) const noexcept {
   for (const auto& h : headers)
@@ -286,7 +285,7 @@ bool has_ctl(std::string_view s) noexcept {
 
 // SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT (ABNF literals are case-insensitive)
 bool is_sip_version(std::string_view v) noexcept {
-  if (v.size() < 7 || !iequals(v.substr(0, 4), "SIP/")) return false;
+  if (v.size() < 7 || !ascii_iequals(v.substr(0, 4), "SIP/")) return false;
   v.remove_prefix(4);
   const auto dot = v.find('.');
   if (dot == 0 || dot == std::string_view::npos || dot + 1 == v.size()) return false;
@@ -296,12 +295,12 @@ bool is_sip_version(std::string_view v) noexcept {
 bool is_sip_scheme(std::string_view uri) noexcept {
   const auto colon = uri.find(':');
   return colon != std::string_view::npos &&
-         (iequals(uri.substr(0, colon), "sip") || iequals(uri.substr(0, colon), "sips"));
+         (ascii_iequals(uri.substr(0, colon), "sip") || ascii_iequals(uri.substr(0, colon), "sips"));
 }
 
 /// RFC 3261 §7.1 Request-Line / §7.2 Status-Line. Returns "" or the failed rule.
 std::string_view parse_start_line(std::string_view line, Message& out) noexcept {
-  if (line.size() >= 4 && iequals(line.substr(0, 4), "SIP/")) {
+  if (line.size() >= 4 && ascii_iequals(line.substr(0, 4), "SIP/")) {
     // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF
     const auto sp = line.find(' ');
     if (sp == std::string_view::npos) return "status line without a status code";
@@ -327,7 +326,7 @@ std::string_view parse_start_line(std::string_view line, Message& out) noexcept 
   if (sp1 == std::string_view::npos || sp1 == sp2)
     return "request line is not Method SP Request-URI SP SIP-Version";
   out.method_text = line.substr(0, sp1);
-  if (!is_token(out.method_text)) return "method is not a token";
+  if (!is_sip_token(out.method_text)) return "method is not a token";
   out.method = method_from_string(out.method_text);
   out.request_uri = line.substr(sp1 + 1, sp2 - sp1 - 1);
   out.version = line.substr(sp2 + 1);
@@ -828,7 +827,7 @@ std::optional<Param> ParamCursor::next() noexcept {
 std::optional<Param> find_param(std::string_view params, std::string_view name) noexcept {
   ParamCursor c(params);
   while (auto p = c.next())
-    if (iequals(p->name, name)) return p;
+    if (ascii_iequals(p->name, name)) return p;
   return std::nullopt;
 }
 
@@ -878,22 +877,22 @@ std::optional<Via> parse_via(std::string_view element) noexcept {
   v.params = sc.rest();
   ParamCursor pc(v.params);
   while (auto p = pc.next()) {
-    if (iequals(p->name, "branch")) {
-      if (!p->has_value || p->quoted || !is_token(p->value)) return std::nullopt;
+    if (ascii_iequals(p->name, "branch")) {
+      if (!p->has_value || p->quoted || !is_sip_token(p->value)) return std::nullopt;
       if (v.branch.empty()) v.branch = p->value;
-    } else if (iequals(p->name, "received")) {
+    } else if (ascii_iequals(p->name, "received")) {
       if (!p->has_value || p->quoted) return std::nullopt;
       if (v.received.empty()) v.received = p->value;
-    } else if (iequals(p->name, "maddr")) {
+    } else if (ascii_iequals(p->name, "maddr")) {
       if (!p->has_value || p->quoted || !parse_host(p->value)) return std::nullopt;
       if (v.maddr.empty()) v.maddr = p->value;
-    } else if (iequals(p->name, "ttl")) {
+    } else if (ascii_iequals(p->name, "ttl")) {
       const auto ttl = p->has_value && !p->quoted && p->value.size() <= 3
                            ? detail::parse_uint(p->value, 255)
                            : std::nullopt;
       if (!ttl) return std::nullopt;
       if (!v.ttl) v.ttl = static_cast<std::uint8_t>(*ttl);
-    } else if (iequals(p->name, "rport")) {
+    } else if (ascii_iequals(p->name, "rport")) {
       // response-port = "rport" [ EQUAL 1*DIGIT ] (RFC 3581 §3)
       v.has_rport = true;
       if (p->has_value) {
@@ -964,8 +963,8 @@ std::optional<NameAddr> parse_name_addr(std::string_view element) noexcept {
   na.params = sc.rest();
   ParamCursor pc(na.params);
   while (auto p = pc.next()) {
-    if (iequals(p->name, "tag")) { // tag-param = "tag" EQUAL token
-      if (!p->has_value || p->quoted || !is_token(p->value)) return std::nullopt;
+    if (ascii_iequals(p->name, "tag")) { // tag-param = "tag" EQUAL token
+      if (!p->has_value || p->quoted || !is_sip_token(p->value)) return std::nullopt;
       if (na.tag.empty()) na.tag = p->value;
     }
   }
@@ -1024,11 +1023,11 @@ std::optional<SessionExpires> parse_session_expires(std::string_view value) noex
   se.params = sc.rest();
   ParamCursor pc(se.params);
   while (auto p = pc.next()) {
-    if (!iequals(p->name, "refresher")) continue;
+    if (!ascii_iequals(p->name, "refresher")) continue;
     if (!p->has_value || p->quoted) return std::nullopt;
-    if (iequals(p->value, "uac")) {
+    if (ascii_iequals(p->value, "uac")) {
       se.refresher = SessionExpires::Refresher::uac;
-    } else if (iequals(p->value, "uas")) {
+    } else if (ascii_iequals(p->value, "uas")) {
       se.refresher = SessionExpires::Refresher::uas;
     } else {
       return std::nullopt;
@@ -1082,7 +1081,7 @@ std::optional<RetryAfter> parse_retry_after(std::string_view value) noexcept {
   ra.params = sc.rest();
   ParamCursor pc(ra.params);
   while (auto p = pc.next()) {
-    if (!iequals(p->name, "duration")) continue;
+    if (!ascii_iequals(p->name, "duration")) continue;
     const auto d = p->quoted ? std::nullopt : delta_seconds(p->value);
     if (!d) return std::nullopt;
     if (!ra.duration) ra.duration = d;
@@ -1136,7 +1135,7 @@ std::optional<Param> AuthParamCursor::next() noexcept {
 std::optional<Param> find_auth_param(std::string_view params, std::string_view name) noexcept {
   AuthParamCursor c(params);
   while (auto p = c.next())
-    if (iequals(p->name, name)) return p;
+    if (ascii_iequals(p->name, name)) return p;
   return std::nullopt;
 }
 
@@ -1202,7 +1201,7 @@ MessageWriter& MessageWriter::request(Method method, std::string_view request_ur
 MessageWriter& MessageWriter::request(std::string_view method, std::string_view request_uri) {
   if (error_) return *this;
   if (started_) return fail(sip_error::bad_sequence);
-  if (!is_token(method)) return fail(sip_error::invalid_token);
+  if (!is_sip_token(method)) return fail(sip_error::invalid_token);
   // The URI character set has no whitespace, CR, LF or CTL, so this also stops injection.
   if (!is_absolute_uri(request_uri)) return fail(sip_error::invalid_uri);
   head_.append(method).append(" ").append(request_uri).append(" SIP/2.0\r\n");
@@ -1225,7 +1224,7 @@ MessageWriter& MessageWriter::response(unsigned code, std::string_view reason) {
 MessageWriter& MessageWriter::header(std::string_view name, std::string_view value) {
   if (error_) return *this;
   if (!started_) return fail(sip_error::bad_sequence);
-  if (!is_token(name)) return fail(sip_error::invalid_token);
+  if (!is_sip_token(name)) return fail(sip_error::invalid_token);
   if (header_id(name) == HeaderId::content_length)
     return fail(sip_error::content_length_managed);
   if (value.find_first_of("\r\n") != std::string_view::npos)

@@ -15,6 +15,7 @@
 
 #include "base/crypto.hpp"
 #include "base/log.hpp"
+#include "base/text.hpp"
 
 // GCC 12 at -O1 and above reports -Wmismatched-new-delete on Asio 1.81's recycled awaitable frames
 // (aligned_alloc paired with the frame's operator delete, which does free()): a known false
@@ -76,8 +77,7 @@ std::string_view srv_prefix(Transport t) {
 std::string lower_name(std::string_view name) {
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);
   std::string out(name);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  for (char& c : out) c = ascii_lower(c);
   return out;
 }
 
@@ -85,20 +85,12 @@ std::string cache_key(std::string_view name, dns::RType type) {
   return dns::to_string(type) + '/' + lower_name(name);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           const auto lx = (x >= 'A' && x <= 'Z') ? x - 'A' + 'a' : x;
-           const auto ly = (y >= 'A' && y <= 'Z') ? y - 'A' + 'a' : y;
-           return lx == ly;
-         });
-}
-
 /// RFC 3263 §4.1: the NAPTR services a SIP client understands, and their transports.
 std::optional<Transport> naptr_transport(std::string_view services, bool sips) {
-  if (iequals(services, "SIPS+D2T")) return Transport::tls;
+  if (ascii_iequals(services, "SIPS+D2T")) return Transport::tls;
   if (sips) return std::nullopt; // a sips: URI may only use TLS
-  if (iequals(services, "SIP+D2U")) return Transport::udp;
-  if (iequals(services, "SIP+D2T")) return Transport::tcp;
+  if (ascii_iequals(services, "SIP+D2U")) return Transport::udp;
+  if (ascii_iequals(services, "SIP+D2T")) return Transport::tcp;
   return std::nullopt; // SCTP, WS, E2U, … are not ours
 }
 
@@ -336,7 +328,7 @@ asio::awaitable<Resolver::Result> Resolver::resolve_name(std::string host, std::
       const auto& n = std::get<dns::Naptr>(rec.data);
       // RFC 3263 §4.1: SIP uses terminal "S" records whose replacement is an SRV name; records
       // for services we do not speak are discarded.
-      if (!iequals(n.flags, "s") || n.replacement.empty()) continue;
+      if (!ascii_iequals(n.flags, "s") || n.replacement.empty()) continue;
       if (const auto t = naptr_transport(n.services, sips)) usable.push_back({n, *t});
     }
     // RFC 3403 §4.1 / RFC 3263 §4.1: lowest order first, then lowest preference.

@@ -5,6 +5,7 @@
 #include "sip/transport.hpp"
 
 #include "base/log.hpp"
+#include "base/text.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -88,17 +89,6 @@ std::error_code make_error_code(transport_error e) noexcept {
 namespace {
 
 std::error_code aborted() { return boost_error(asio::error::operation_aborted); }
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 std::string_view strip_brackets(std::string_view host) noexcept {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') return host.substr(1, host.size() - 2);
@@ -187,13 +177,13 @@ bool certificate_names_domain(X509* cert, std::string_view domain) {
       const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
       if (n->type == GEN_URI) {
         const std::string_view v = asn1_view(n->d.uniformResourceIdentifier);
-        if (v.size() > 4 && iequals(v.substr(0, 4), "sip:")) {
+        if (v.size() > 4 && ascii_iequals(v.substr(0, 4), "sip:")) {
           any_uri = true;
-          uri_match = uri_match || iequals(v.substr(4), domain);
+          uri_match = uri_match || ascii_iequals(v.substr(4), domain);
         }
       } else if (n->type == GEN_DNS) {
         any_dns = true;
-        dns_match = dns_match || iequals(asn1_view(n->d.dNSName), domain);
+        dns_match = dns_match || ascii_iequals(asn1_view(n->d.dNSName), domain);
       }
     }
     GENERAL_NAMES_free(names);
@@ -207,7 +197,7 @@ bool certificate_names_domain(X509* cert, std::string_view domain) {
        i = X509_NAME_get_index_by_NID(subject, NID_commonName, i))
     last = i;
   if (last < 0) return false;
-  return iequals(asn1_view(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, last))), domain);
+  return ascii_iequals(asn1_view(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, last))), domain);
 }
 
 /// Verify callback of one outgoing TLS connection: the chain as OpenSSL checked it, then the
@@ -437,7 +427,7 @@ bool same_host(std::string_view a, std::string_view b) {
   const auto x = asio::ip::make_address(a, ea);
   const auto y = asio::ip::make_address(b, eb);
   if (!ea && !eb) return x == y;
-  return iequals(a, b);
+  return ascii_iequals(a, b);
 }
 
 /// RFC 3261 §18.1.2: a response whose top Via sent-by is not the host we put there was not meant
@@ -824,7 +814,7 @@ std::shared_ptr<Connection> find_connection(State& st, const Target& t) {
   if (ct == st.conns.end() || ct->second->state == ConnState::closed) return nullptr;
   const auto& c = ct->second;
   // RFC 5922 §7: a TLS connection we opened was verified for one domain; another one needs its own.
-  if (c->kind == Transport::tls && c->outgoing && st.opts.tls_verify && !iequals(c->host, strip_brackets(t.host)) &&
+  if (c->kind == Transport::tls && c->outgoing && st.opts.tls_verify && !ascii_iequals(c->host, strip_brackets(t.host)) &&
       !(t.host.empty() && c->host == t.address.to_string()))
     return nullptr;
   return c;
@@ -1084,10 +1074,10 @@ std::optional<std::string> stamp_via(std::string_view element, const Source& fro
   out.append(head);
   ParamCursor params(via->params);
   while (auto p = params.next()) {
-    if (iequals(p->name, "received")) continue; // replaced below
+    if (ascii_iequals(p->name, "received")) continue; // replaced below
     out += ';';
     out.append(p->name);
-    if (iequals(p->name, "rport")) {
+    if (ascii_iequals(p->name, "rport")) {
       out += '=';
       out += std::to_string(from.port); // RFC 3581 §4: the source port of the request
       continue;

@@ -8,7 +8,6 @@ namespace sb::sip {
 using detail::cc_alpha;
 using detail::cc_digit;
 using detail::cc_hex;
-using detail::iequals;
 using detail::is;
 
 namespace {
@@ -141,13 +140,6 @@ std::optional<HostKind> parse_host(std::string_view host) noexcept {
   return std::nullopt;
 }
 
-bool is_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!is(c, detail::cc_token)) return false;
-  return true;
-}
-
 bool is_absolute_uri(std::string_view s) noexcept {
   const auto colon = s.find(':');
   if (colon == 0 || colon == std::string_view::npos || colon + 1 == s.size()) return false;
@@ -168,7 +160,7 @@ bool escaped_iequals(std::string_view escaped, std::string_view plain) noexcept 
       c = static_cast<char>(hex_value(escaped[i + 1]) * 16 + hex_value(escaped[i + 2]));
       i += 2;
     }
-    if (j >= plain.size() || detail::lower(c) != detail::lower(plain[j])) return false;
+    if (j >= plain.size() || ascii_lower(c) != ascii_lower(plain[j])) return false;
   }
   return j == plain.size();
 }
@@ -268,11 +260,11 @@ std::optional<Uri> parse_uri(std::string_view text, std::string_view* reason) no
   const auto colon = text.find(':');
   if (colon == std::string_view::npos || colon == 0) return fail("no scheme");
   const std::string_view scheme = text.substr(0, colon);
-  if (iequals(scheme, "sip")) {
+  if (ascii_iequals(scheme, "sip")) {
     u.scheme = Scheme::sip;
-  } else if (iequals(scheme, "sips")) {
+  } else if (ascii_iequals(scheme, "sips")) {
     u.scheme = Scheme::sips;
-  } else if (iequals(scheme, "tel")) {
+  } else if (ascii_iequals(scheme, "tel")) {
     return fail("tel: URIs (RFC 3966) are not SIP URIs");
   } else {
     return fail("unsupported URI scheme: only sip: and sips: are parsed");

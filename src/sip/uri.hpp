@@ -10,6 +10,7 @@
 #pragma once
 
 #include "base/encoding.hpp"
+#include "base/text.hpp"  // ascii_iequals, is_sip_token: RFC 3261 tokens compare and check here
 
 #include <array>
 #include <cstddef>
@@ -132,8 +133,6 @@ std::optional<HostKind> parse_host(std::string_view host) noexcept;
 bool is_ipv4_address(std::string_view text) noexcept;
 /// RFC 3261 IPv6address, without brackets: 8 groups, at most one "::", optional trailing IPv4.
 bool is_ipv6_address(std::string_view text) noexcept;
-/// RFC 3261 token (§25.1).
-bool is_token(std::string_view text) noexcept;
 /// Loose RFC 3261 absoluteURI check used for Request-URIs and name-addr URIs of any scheme:
 /// scheme ":" then one or more URI characters (no whitespace, CTL, '<', '>' or '"').
 bool is_absolute_uri(std::string_view text) noexcept;
@@ -195,10 +194,6 @@ inline constexpr std::array<std::uint16_t, 256> char_table = make_char_table();
 constexpr bool is(char c, std::uint16_t cls) noexcept {
   return (char_table[static_cast<unsigned char>(c)] & cls) != 0;
 }
-constexpr char lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-constexpr bool iequals(std::string_view a, std::string_view b) noexcept { return sb::ascii_iequals(a, b); }
 /// Parses 1*DIGIT into a value ≤ max; nullopt on empty, non-digit or overflow.
 constexpr std::optional<std::uint64_t> parse_uint(std::string_view s, std::uint64_t max) noexcept {
   if (s.empty()) return std::nullopt;

@@ -52,7 +52,7 @@ std::uint16_t UserAgent::port_for(std::string_view token) const {
 std::string UserAgent::new_branch() const { return "z9hG4bK" + random_alnum(22); }
 
 std::shared_ptr<Call> UserAgent::dial(CallParams params, std::unique_ptr<CallMedia> media, CallObserver observer) {
-  if (calls_.size() >= opts_.max_calls) return nullptr;
+  if (at_call_limit()) return nullptr;
   auto id = params.id;
   auto call = std::make_shared<Call>(*this, std::move(params), std::move(media), std::move(observer));
   calls_[id] = call;

@@ -45,8 +45,12 @@ class UserAgent {
   void start();  // binds the transport; throws on failure (setup error)
   void stop();
 
-  // Places a call; nullptr when the shard is at its call limit.
+  // Places a call; nullptr when the shard is at its call limit (at_call_limit()). The call's
+  // coroutine may run inline up to its first wait: observer callbacks (DIALING) can fire before
+  // dial() returns.
   std::shared_ptr<Call> dial(CallParams params, std::unique_ptr<CallMedia> media, CallObserver observer);
+  // Whether dial() would refuse now: callers check it before they make anything visible.
+  bool at_call_limit() const { return calls_.size() >= opts_.max_calls; }
   Call* find(std::string_view call_id_or_conference_id);
   std::size_t active_calls() const { return calls_.size(); }
   void hangup_all(bool abandon_unanswered = false);

@@ -168,6 +168,25 @@ TEST_CASE("core SIP headers and their compact forms cannot be overridden, in any
   }
 }
 
+TEST_CASE("headers the INVITE builder writes itself are refused at validation, never sent twice") {
+  // Call::build_invite writes these (RFC 3261 §20.5 Allow, RFC 4028 §7.1 session timer offer,
+  // User-Agent); a second copy from sip.headers would contradict ours.
+  for (const char* name : {"Supported", "supported", "k", "K", "Session-Expires", "x", "Min-SE", "min-se",
+                           "Allow", "ALLOW", "User-Agent", "user-agent", "Authorization", "MIME-Version",
+                           "Content-Language", "Content-X-Anything"}) {
+    CAPTURE(name);
+    const auto f = fail(with_sip(R"({"uri":"sip:h","headers":{")" + std::string(name) + R"(":"x"}})"));
+    CHECK(f.ec == dial_request_error::bad_header);
+    CHECK(f.detail == "sip.headers: " + std::string(name) + " is set by the gateway and cannot be overridden");
+  }
+  // Headers the gateway does not write stay the caller's (SPEC §2.1: any token name).
+  for (const char* name : {"Require", "Subject", "s", "Accept", "Server", "Priority", "X-Session-Expires"}) {
+    CAPTURE(name);
+    CHECK(parse_dial_request(with_sip(R"({"uri":"sip:h","headers":{")" + std::string(name) + R"(":"x"}})"), nullptr)
+              .has_value());
+  }
+}
+
 TEST_CASE("custom header values refuse CR, LF, NUL and overlong text") {
   for (const char* value : {"a\\r\\nVia: x", "a\\nb", "a\\rb", "a\\u0000b", "a\\u0007b"}) {
     CAPTURE(value);
@@ -225,6 +244,21 @@ TEST_CASE("booleans other than true, false, \"true\" and \"false\" are refused")
   const auto f = fail(with_sip(R"({"uri":"sip:h","video":[]})"));
   CHECK(f.ec == dial_request_error::bad_type);
   CHECK(f.detail == "sip.video must be a boolean");
+}
+
+TEST_CASE("sip.video true is refused: video over SIP is not supported; false or absent is fine") {
+  for (const char* v : {"true", "\"true\""}) {
+    CAPTURE(v);
+    const auto f = fail(with_sip(R"({"uri":"sip:h","video":)" + std::string(v) + "}"));
+    CHECK(f.ec == dial_request_error::bad_value);
+    CHECK(f.detail.find("video over SIP is not supported") != std::string::npos);
+  }
+  for (const char* v : {"false", "\"false\"", "null"}) {
+    CAPTURE(v);
+    const auto r = parse_dial_request(with_sip(R"({"uri":"sip:h","video":)" + std::string(v) + "}"), nullptr);
+    REQUIRE(r.has_value());
+    CHECK_FALSE(r->sip.video);
+  }
 }
 
 TEST_CASE("sip.streams must be an array of non-empty strings") {

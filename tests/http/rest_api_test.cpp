@@ -105,6 +105,11 @@ TEST_CASE("dial validates its body with 400 and never pretends a call was placed
   CHECK(s.call(verb::post, dial_path(), dial_body(routed, tok, R"(,"headers":{"Via":"x"})")).status == 400);
   CHECK(s.call(verb::post, dial_path(), dial_body(routed, tok, R"(,"headers":{"Bad Name":"x"})")).status == 400);
   CHECK(s.call(verb::post, dial_path(), dial_body(routed, tok, R"(,"secure":"perhaps")")).status == 400);
+  // Video over SIP is not supported: refused, never dialled as an audio call that claims video.
+  auto video = s.call(verb::post, dial_path(), dial_body(routed, tok, R"(,"video":true)"));
+  CHECK(video.status == 400);
+  CHECK(std::string(error_of(video).at("description").as_string()).find("video over SIP is not supported") !=
+        std::string::npos);
   // invalid UTF-8 and absurd numbers are malformed bodies, not crashes
   CHECK(s.call(verb::post, dial_path(), std::string("{\"sessionId\":\"\xff\xfe\"}")).status == 400);
   CHECK(s.call(verb::post, dial_path(), R"({"sessionId":1e99999,"token":"x","sip":{"uri":"sip:a@b"}})").status == 400);

@@ -645,6 +645,48 @@ TEST_CASE("webhook: queue_limit refuses new events, keeps the queued ones, and a
   CHECK(settles(ioc));
 }
 
+TEST_CASE("webhook: room reserved for a call's terminal event is never taken by overflow") {
+  asio::io_context ioc;
+  Receiver rx(ioc, [](std::size_t) { return always(200); });
+  auto o = fast_options();
+  o.queue_limit = 4;
+  WebhookSender tx(ioc.get_executor(), o);
+
+  // A call reserves its callCreated and callDestroyed before it is placed.
+  REQUIRE(tx.reserve(2));
+  CHECK(tx.stats().reserved == 2);
+  CHECK(tx.enqueue_reserved(event(rx.url(), 0)));  // callCreated
+  CHECK(tx.stats().reserved == 1);
+  // A flood of other events (callUpdated, session monitoring) fills the rest and is refused
+  // beyond it: the call's last event keeps its room.
+  int accepted = 0;
+  for (int i = 1; i <= 6; ++i) accepted += tx.enqueue(event(rx.url(), i)) ? 1 : 0;
+  CHECK(accepted == 2);
+  CHECK(tx.stats().dropped_overflow == 4);
+  CHECK(tx.stats().backlog + tx.stats().reserved == o.queue_limit);
+  // No room for another call: reserving fails and reserves nothing (the dial is refused instead).
+  CHECK_FALSE(tx.reserve(2));
+  CHECK_FALSE(tx.reserve(1));
+  CHECK(tx.stats().reserved == 1);
+  // callDestroyed goes in although the queue is full.
+  CHECK(tx.enqueue_reserved(event(rx.url(), 99)));
+  CHECK(tx.stats().reserved == 0);
+  CHECK(tx.stats().backlog == 4);
+  REQUIRE(run_until(ioc, [&] { return tx.stats().delivered == 4; }));
+  CHECK(rx.requests().back().body == body_of(99));
+
+  // Unused room is given back.
+  REQUIRE(tx.reserve(3));
+  tx.release(3);
+  CHECK(tx.stats().reserved == 0);
+  CHECK(tx.reserve(4));
+  tx.release(4);
+  tx.stop();
+  CHECK_FALSE(tx.reserve(1));  // nothing to reserve once stopped
+  rx.stop();
+  CHECK(settles(ioc));
+}
+
 TEST_CASE("webhook: URLs are validated at enqueue and split into host, port and target") {
   using sb::http::parse_webhook_url;
   asio::io_context ioc;

@@ -24,7 +24,8 @@ struct Sipp {
   std::string dir;
   std::uint16_t port;
   std::unique_ptr<Process> proc;
-  Sipp(const std::string& scenario, bool tcp = false) {
+  // `extra`: more sipp arguments, e.g. {"-key", "media2", "47000"} for [media2] in the scenario.
+  Sipp(const std::string& scenario, bool tcp = false, std::vector<std::string> extra = {}) {
     dir = std::filesystem::temp_directory_path() / ("sb-sipp-" + std::to_string(::getpid()) + "-" + scenario);
     std::filesystem::create_directories(dir);
     port = free_port(tcp ? SOCK_STREAM : SOCK_DGRAM);
@@ -33,6 +34,7 @@ struct Sipp {
                                   dir + "/messages.log", "-trace_err", "-error_file", dir + "/errors.log",
                                   "-nostdin"};
     if (tcp) argv.insert(argv.end(), {"-t", "t1"});
+    argv.insert(argv.end(), extra.begin(), extra.end());
     proc = std::make_unique<Process>(argv, dir + "/out.log", dir);
     REQUIRE(proc->started());
     REQUIRE_MESSAGE(wait_bound(port, tcp ? SOCK_STREAM : SOCK_DGRAM, 5s), "sipp did not start");

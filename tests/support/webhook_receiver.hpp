@@ -6,6 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -28,6 +29,10 @@ class WebhookReceiver {
   }
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/hooks"; }
+
+  // Each answer waits this long after its request was recorded (a slow receiver: the sender's
+  // queue fills behind the event in flight).
+  void set_answer_delay(std::chrono::milliseconds d) { answer_delay_ = d; }
 
   std::vector<boost::json::object> events() {
     std::lock_guard l(m_);
@@ -81,6 +86,10 @@ class WebhookReceiver {
         if (!jec && v.is_object()) events_.push_back(v.as_object());
       }
       cv_.notify_all();
+      if (const auto delay = answer_delay_.load(); delay.count() > 0) {
+        boost::asio::steady_timer t(io_, delay);
+        co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      }
       http::response<http::string_body> res{http::status::ok, 11};
       res.keep_alive(req.keep_alive());
       res.prepare_payload();
@@ -95,6 +104,7 @@ class WebhookReceiver {
   std::mutex m_;
   std::condition_variable cv_;
   std::vector<boost::json::object> events_;
+  std::atomic<std::chrono::milliseconds> answer_delay_{std::chrono::milliseconds(0)};
 };
 
 }  // namespace sb::test

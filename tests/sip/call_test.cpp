@@ -1,0 +1,129 @@
+// sip::Call in-process: a UserAgent on the test's own io_context, a recording CallMedia instead of
+// the rtp layer, and a sipp UAS (tests/sip/scenarios/) as the far end. What the call hands its
+// media (offers, answers) and how it reacts to the media failing.
+#include "sip/user_agent.hpp"
+#include "support/sip_fixture.hpp"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio.hpp>
+
+using namespace sb;
+using namespace sb::test;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+namespace {
+
+// What the call did to its media. Shared with the test, which outlives the call's copy.
+struct MediaLog {
+  std::vector<std::string> answers;          // apply_answer, in order
+  std::vector<std::string> offers_answered;  // answer_offer, in order
+  int current_offers = 0;                    // current_offer calls (re-offers)
+  std::optional<std::string> failure;        // what failure() reports
+  bool stopped = false;
+};
+
+std::string sdp(int version, const char* extra = "") {
+  return fmt::format(
+      "v=0\r\no=- 1 {} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+      "a=rtpmap:0 PCMU/8000\r\n{}",
+      version, extra);
+}
+
+class RecordingMedia final : public sip::CallMedia {
+ public:
+  explicit RecordingMedia(std::shared_ptr<MediaLog> log) : log_(std::move(log)) {}
+  std::string offer() override { return sdp(1); }
+  std::error_code apply_answer(std::string_view s) override {
+    log_->answers.emplace_back(s);
+    return {};
+  }
+  std::optional<std::string> answer_offer(std::string_view s, bool& on_hold) override {
+    log_->offers_answered.emplace_back(s);
+    on_hold = false;
+    return sdp(++version_);
+  }
+  std::string current_offer() override {
+    ++log_->current_offers;
+    return sdp(++version_);
+  }
+  std::optional<std::chrono::milliseconds> since_last_packet() const override { return 0ms; }
+  void stop() override { log_->stopped = true; }
+  std::optional<std::string> failure() const override { return log_->failure; }
+
+ private:
+  std::shared_ptr<MediaLog> log_;
+  int version_ = 1;
+};
+
+// A UserAgent on 127.0.0.1 ephemeral ports, run by the test thread.
+struct Rig {
+  asio::io_context io;
+  std::unique_ptr<sip::UserAgent> ua;
+  std::shared_ptr<MediaLog> media = std::make_shared<MediaLog>();
+  std::vector<sip::CallState> states;
+  std::optional<sip::CallEnd> end;
+
+  Rig() {
+    sip::UserAgentOptions o;
+    o.transport.enable_tls = false;
+    o.timers.t1 = 100ms;
+    ua = std::make_unique<sip::UserAgent>(io.get_executor(), o);
+    ua->start();
+  }
+  ~Rig() {
+    ua->hangup_all(true);
+    run_until([&] { return ua->active_calls() == 0; }, 5s);
+    ua->stop();
+    io.run_for(50ms);
+  }
+  std::shared_ptr<sip::Call> dial(const std::string& uri, sip::CallParams p = {}) {
+    p.id = "call-under-test";
+    p.session_id = "1_MX4xMjM0NTZ-";
+    p.uri = uri;
+    sip::CallObserver obs;
+    obs.on_state = [this](sip::CallState s) { states.push_back(s); };
+    obs.on_end = [this](const sip::CallEnd& e) { end = e; };
+    return ua->dial(std::move(p), std::make_unique<RecordingMedia>(media), std::move(obs));
+  }
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < until) {
+      io.run_for(10ms);
+      io.restart();
+    }
+    return done();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("our session-refresh re-INVITE: the answer in its 2xx is applied to the media") {
+  const auto media2 = free_port();
+  Sipp uas("uas_refresh_answer_moves_media.xml", false, {"-key", "media2", std::to_string(media2)});
+  Rig r;
+  REQUIRE(r.dial(uri_for(uas)));
+  REQUIRE(r.run_until([&] { return r.end.has_value(); }, 20s));
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(r.end->code == 700);
+  CHECK(r.media->current_offers == 1);  // the refresh carried a new offer
+  // RFC 3264 §8: the answer to it is the session from then on (SDES re-keying, a moved port).
+  REQUIRE(r.media->answers.size() == 2);
+  CHECK(r.media->answers[1].find(fmt::format("m=audio {} ", media2)) != std::string::npos);
+}
+
+TEST_CASE("an offer-less re-INVITE: our offer goes in the 2xx and the answer in the ACK is applied") {
+  const auto media2 = free_port();
+  Sipp uas("uas_reinvite_no_sdp.xml", false, {"-key", "media2", std::to_string(media2)});
+  Rig r;
+  REQUIRE(r.dial(uri_for(uas)));
+  REQUIRE(r.run_until([&] { return r.end.has_value(); }, 20s));
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(r.end->code == 700);
+  CHECK(r.media->current_offers == 1);  // RFC 3261 §14.2: our offer in the 2xx
+  CHECK(r.media->offers_answered.empty());
+  // RFC 3264 §4 / RFC 3261 §13.2.2.4: the ACK carries the answer.
+  REQUIRE(r.media->answers.size() == 2);
+  CHECK(r.media->answers[1].find(fmt::format("m=audio {} ", media2)) != std::string::npos);
+}
