@@ -154,3 +154,37 @@ TEST_CASE("audio leg: a refused re-offer leaves the call as it was; hold stops s
   CHECK_FALSE(hold);
   CHECK(r.received_by_far_and_stranger(s) == 1);
 }
+
+TEST_CASE("audio leg: a receive loop that fails marks the leg failed with a reason and a counter, and wakes its call") {
+  Rig r;
+  int woken = 0;
+  r.leg->on_failure([&] { ++woken; });
+  r.leg->inject_receive_error(false, asio::error::bad_descriptor);
+  r.settle();
+  REQUIRE(r.leg->failure());
+  CHECK(r.leg->failure()->find("RTP receive failed") != std::string::npos);
+  CHECK(r.leg->stats().receive_failures == 1);
+  CHECK(woken == 1);
+  // The first reason stays; the RTCP loop failing too changes nothing and wakes nobody twice.
+  r.leg->inject_receive_error(true, asio::error::bad_descriptor);
+  r.settle();
+  CHECK(r.leg->failure()->find("RTP receive failed") != std::string::npos);
+  CHECK(r.leg->stats().receive_failures == 2);
+  CHECK(woken == 1);
+}
+
+TEST_CASE("audio leg: transient receive errors (ICMP, no buffer) are counted and the loop carries on") {
+  Rig r;
+  int woken = 0;
+  r.leg->on_failure([&] { ++woken; });
+  r.leg->inject_receive_error(false, asio::error::connection_refused);
+  r.settle();
+  r.leg->inject_receive_error(false, asio::error::no_buffer_space);
+  r.settle();
+  CHECK_FALSE(r.leg->failure());
+  CHECK(r.leg->stats().receive_errors == 2);
+  CHECK(woken == 0);
+  r.send_from(r.far, 1);
+  CHECK(r.leg->stats().rtp_packets == 1);  // still receiving
+  CHECK(r.leg->stats_json().find("\"receiveErrors\":2") != std::string::npos);
+}
