@@ -119,6 +119,9 @@ struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<Au
   std::array<std::deque<EarlyDtls>, 2> early_dtls;  // DTLS that came before the answer (drop-oldest)
   std::unique_ptr<SrtpContext> srtcp_in, srtcp_out;  // from the RTCP association, when there is one
   std::optional<sdp::Negotiated> dtls_params;         // role and fingerprint, for the RTCP association
+  // The identity whose fingerprint our SDP carries (prepare_local): every association of this leg
+  // handshakes with this very certificate, whatever DtlsIdentity::process() returns by then.
+  std::shared_ptr<const DtlsIdentity> dtls_identity;
   // Set once media can no longer flow (fail_media); the call is woken through on_failure.
   std::optional<std::string> failure;
   std::function<void()> on_failure;  // the call's wake-up (CallMedia::on_failure); may be empty
@@ -769,7 +772,12 @@ void AudioLeg::prepare_local() {
   local_.sdes_offers.clear();
   local_.dtls_fingerprint_sha256.clear();
   if (local_.keying == sdp::Keying::sdes) local_.sdes_offers = sdes_keys_;
-  if (local_.keying == sdp::Keying::dtls) local_.dtls_fingerprint_sha256 = DtlsIdentity::process()->fingerprint_sha256();
+  if (local_.keying == sdp::Keying::dtls) {
+    // RFC 5763 §5: the certificate we present must hash to the fingerprint we offer, so the leg
+    // keeps the identity object and start_dtls hands exactly it to each association.
+    st_->dtls_identity = DtlsIdentity::process();
+    local_.dtls_fingerprint_sha256 = st_->dtls_identity->fingerprint_sha256();
+  }
 }
 
 AudioLeg::AudioLeg(std::shared_ptr<State> st) : st_(std::move(st)) {}
@@ -926,7 +934,8 @@ std::error_code AudioLeg::apply(const sdp::Negotiated& n) {
 void AudioLeg::State::start_dtls(int ch) {
   const auto& n = *dtls_params;
   const auto now = Clock::now();
-  dtls[ch] = std::make_unique<DtlsSrtp>(DtlsIdentity::process(),
+  if (!dtls_identity) dtls_identity = DtlsIdentity::process();  // never offered DTLS: nothing to match
+  dtls[ch] = std::make_unique<DtlsSrtp>(dtls_identity,
                                         n.dtls_active ? DtlsSrtp::Role::client : DtlsSrtp::Role::server,
                                         n.remote_fingerprint->hash_func, n.remote_fingerprint->value, now);
   dtls[ch]->start(now);
