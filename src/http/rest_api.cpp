@@ -582,6 +582,7 @@ asio::awaitable<std::string> RestApi::metrics_text() {
     total.ua.out_of_dialog_requests += x.ua.out_of_dialog_requests;
     total.ua.inbox_overflow += x.ua.inbox_overflow;
     total.ua.invalid_messages += x.ua.invalid_messages;
+    total.ua.media_failures += x.ua.media_failures;
     total.transport.received += x.transport.received;
     total.transport.sent += x.transport.sent;
     total.transport.malformed += x.transport.malformed;
@@ -620,6 +621,8 @@ asio::awaitable<std::string> RestApi::metrics_text() {
       total.webhooks.reserved);
   add("switchboard_calls_active", "gauge", "SIP calls in progress", total.active_calls);
   add("switchboard_calls_started_total", "counter", "SIP calls placed", total.ua.calls_started);
+  add("switchboard_calls_media_failed_total", "counter", "SIP calls ended because their media failed (BYE)",
+      total.ua.media_failures);
   out += "# HELP switchboard_calls_ended_total SIP calls ended, by outcome\n# TYPE switchboard_calls_ended_total counter\n";
   out += fmt::format("switchboard_calls_ended_total{{outcome=\"normal\"}} {}\n", total.rest.calls_by_outcome[0]);
   out += fmt::format("switchboard_calls_ended_total{{outcome=\"sip_failure\"}} {}\n", total.rest.calls_by_outcome[1]);

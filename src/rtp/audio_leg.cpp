@@ -119,7 +119,13 @@ struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<Au
   std::array<std::deque<EarlyDtls>, 2> early_dtls;  // DTLS that came before the answer (drop-oldest)
   std::unique_ptr<SrtpContext> srtcp_in, srtcp_out;  // from the RTCP association, when there is one
   std::optional<sdp::Negotiated> dtls_params;         // role and fingerprint, for the RTCP association
+  // The identity whose fingerprint our SDP carries (prepare_local): every association of this leg
+  // handshakes with this very certificate, whatever DtlsIdentity::process() returns by then.
+  std::shared_ptr<const DtlsIdentity> dtls_identity;
+  // Set once media can no longer flow (fail_media); the call is woken through on_failure.
   std::optional<std::string> failure;
+  std::function<void()> on_failure;  // the call's wake-up (CallMedia::on_failure); may be empty
+  std::array<boost::system::error_code, 2> injected_error;  // test seam, per socket (RTP, RTCP)
 
   // Receive state.
   bool have_ssrc = false;
@@ -176,6 +182,7 @@ struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<Au
   SrtpContext* rtcp_in() { return srtcp_in ? srtcp_in.get() : srtp_in.get(); }
   SrtpContext* rtcp_out() { return srtcp_out ? srtcp_out.get() : srtp_out.get(); }
   void send_rtcp_report(bool bye = false);
+  void fail_media(std::string why);
   bool accept_source(const udp::endpoint& from, const RtpView& v, Clock::time_point now);
   void switch_to(const udp::endpoint& from);
   void send_raw(udp::socket& s, const udp::endpoint& to, std::span<const std::uint8_t> data) {
@@ -427,20 +434,30 @@ void AudioLeg::State::on_dtls_progress(int ch) {
     in = SrtpContext::create(k.suite, k.remote_key_salt, SrtpContext::Direction::inbound);
     out = SrtpContext::create(k.suite, k.local_key_salt, SrtpContext::Direction::outbound);
     if (!in || !out) {
-      if (ch == k_rtp) failure = "SRTP context from the DTLS keys failed";
       in.reset();
       out.reset();
+      if (ch == k_rtp) fail_media("SRTP context from the DTLS keys failed");
     } else {
       log::info("rtp", "leg :{} DTLS-SRTP connected on the {} port ({})", port, ch == k_rtp ? "RTP" : "RTCP",
                 sdes_name(k.suite));
     }
   } else if (a->state() == DtlsSrtp::State::failed) {
     // The RTP association failing ends the call; the RTCP one only costs the reports.
-    if (ch == k_rtp && !failure) failure = "DTLS: " + a->error();
     log::warn("rtp", "leg :{} DTLS on the {} port failed: {}", port, ch == k_rtp ? "RTP" : "RTCP", a->error());
+    if (ch == k_rtp) fail_media("DTLS: " + a->error());
   }
   // Wake the retransmission timer so it re-reads next_timer().
   dtls_timer[ch].cancel();
+}
+
+// Media can no longer flow: remember why (the first reason wins) and wake the call, which ends
+// itself (BYE) rather than wait for its inactivity check. Runs on the leg's shard; the wake-up
+// only kicks the call's coroutine, it never destroys anything inline.
+void AudioLeg::State::fail_media(std::string why) {
+  if (stopped || failure) return;
+  log::warn("rtp", "leg :{} media failed: {}", port, why);
+  failure = std::move(why);
+  if (on_failure) on_failure();
 }
 
 // ------------------------------------------------------------------------------------------
@@ -599,17 +616,43 @@ void AudioLeg::State::send_rtcp_report(bool bye) {
 
 namespace {
 
+// Errors a UDP receive reports about one datagram or a passing shortage: ICMP errors of earlier
+// sends (RFC 1122 §4.1.3.3), no buffer or memory for a moment, a signal. The loop carries on.
+bool transient_receive_error(const boost::system::error_code& ec) {
+  namespace e = asio::error;
+  return ec == e::connection_refused || ec == e::connection_reset || ec == e::host_unreachable ||
+         ec == e::network_unreachable || ec == e::no_buffer_space || ec == e::no_memory ||
+         ec == e::interrupted || ec == e::would_block || ec == e::try_again || ec == e::message_size;
+}
+
+// One per socket. It ends only when the leg stops; any other end (a socket that can no longer
+// receive, a cancellation nobody asked for, an exception, see spawn_receive_loop) fails the leg
+// with a reason and a counter, so the call hangs up at once instead of keeping a leg that hears
+// nothing until the inactivity timer.
 asio::awaitable<void> receive_loop(std::shared_ptr<AudioLeg::State> st, bool rtcp_socket) {
   std::array<std::uint8_t, 2048 + srtp_max_trailer> buf;
   udp::endpoint from;
   auto& sock = rtcp_socket ? st->rtcp : st->rtp;
+  auto& injected = st->injected_error[rtcp_socket ? 1 : 0];
   while (!st->stopped) {
-    auto [ec, n] = co_await sock.async_receive_from(asio::buffer(buf.data(), 2048), from,
-                                                    asio::as_tuple(asio::use_awaitable));
-    if (st->stopped) break;
+    // An injected error (test seam) stands for the next receive's result, pending or not.
+    boost::system::error_code ec = std::exchange(injected, {});
+    std::size_t n = 0;
+    if (!ec) {
+      auto [rec, rn] = co_await sock.async_receive_from(asio::buffer(buf.data(), 2048), from,
+                                                        asio::as_tuple(asio::use_awaitable));
+      if (st->stopped) break;
+      ec = injected ? std::exchange(injected, {}) : rec;
+      n = rn;
+    }
     if (ec) {
-      if (ec == asio::error::operation_aborted) break;
-      continue;  // ICMP errors surface as receive errors: keep going
+      if (transient_receive_error(ec)) {
+        ++st->stats.receive_errors;
+        continue;
+      }
+      ++st->stats.receive_failures;
+      st->fail_media(fmt::format("{} receive failed: {}", rtcp_socket ? "RTCP" : "RTP", ec.message()));
+      co_return;
     }
     st->on_datagram(buf, n, from, rtcp_socket);
   }
@@ -648,6 +691,23 @@ void spawn(asio::any_io_executor ex, asio::awaitable<void> task, const char* wha
       } catch (const std::exception& x) {
         log::warn("rtp", "{} ended: {}", what, x.what());
       }
+  });
+}
+
+// A receive loop that throws (the packet path must not, so this is a bug) fails the leg like
+// any other end of the loop: counted, with the reason, and the call is told.
+void spawn_receive_loop(const std::shared_ptr<AudioLeg::State>& st, bool rtcp_socket) {
+  asio::co_spawn(st->ex, receive_loop(st, rtcp_socket), [st, rtcp_socket](std::exception_ptr e) {
+    if (!e) return;
+    std::string why = "unknown exception";
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      why = x.what();
+    } catch (...) {
+    }
+    ++st->stats.receive_failures;
+    st->fail_media(fmt::format("{} receive loop ended: {}", rtcp_socket ? "RTCP" : "RTP", why));
   });
 }
 
@@ -701,8 +761,8 @@ std::unique_ptr<AudioLeg> AudioLeg::create(asio::any_io_executor ex, std::shared
     }
   }
   leg->prepare_local();
-  spawn(ex, receive_loop(st, false), "RTP receive loop");
-  spawn(ex, receive_loop(st, true), "RTCP receive loop");
+  spawn_receive_loop(st, false);
+  spawn_receive_loop(st, true);
   spawn(ex, rtcp_loop(st), "RTCP report loop");
   return leg;
 }
@@ -712,7 +772,12 @@ void AudioLeg::prepare_local() {
   local_.sdes_offers.clear();
   local_.dtls_fingerprint_sha256.clear();
   if (local_.keying == sdp::Keying::sdes) local_.sdes_offers = sdes_keys_;
-  if (local_.keying == sdp::Keying::dtls) local_.dtls_fingerprint_sha256 = DtlsIdentity::process()->fingerprint_sha256();
+  if (local_.keying == sdp::Keying::dtls) {
+    // RFC 5763 §5: the certificate we present must hash to the fingerprint we offer, so the leg
+    // keeps the identity object and start_dtls hands exactly it to each association.
+    st_->dtls_identity = DtlsIdentity::process();
+    local_.dtls_fingerprint_sha256 = st_->dtls_identity->fingerprint_sha256();
+  }
 }
 
 AudioLeg::AudioLeg(std::shared_ptr<State> st) : st_(std::move(st)) {}
@@ -869,7 +934,8 @@ std::error_code AudioLeg::apply(const sdp::Negotiated& n) {
 void AudioLeg::State::start_dtls(int ch) {
   const auto& n = *dtls_params;
   const auto now = Clock::now();
-  dtls[ch] = std::make_unique<DtlsSrtp>(DtlsIdentity::process(),
+  if (!dtls_identity) dtls_identity = DtlsIdentity::process();  // never offered DTLS: nothing to match
+  dtls[ch] = std::make_unique<DtlsSrtp>(dtls_identity,
                                         n.dtls_active ? DtlsSrtp::Role::client : DtlsSrtp::Role::server,
                                         n.remote_fingerprint->hash_func, n.remote_fingerprint->value, now);
   dtls[ch]->start(now);
@@ -892,12 +958,21 @@ std::optional<std::chrono::milliseconds> AudioLeg::since_last_packet() const {
 
 std::optional<std::string> AudioLeg::failure() const { return st_->failure; }
 
+void AudioLeg::on_failure(std::function<void()> wake) { st_->on_failure = std::move(wake); }
+
+void AudioLeg::inject_receive_error(bool rtcp_socket, boost::system::error_code ec) {
+  st_->injected_error[rtcp_socket ? 1 : 0] = ec;
+  boost::system::error_code ignored;
+  (rtcp_socket ? st_->rtcp : st_->rtp).cancel(ignored);
+}
+
 mix::Participant& AudioLeg::participant() { return *st_; }
 
 void AudioLeg::on_stop(std::function<void()> f) { on_stop_ = std::move(f); }
 
 void AudioLeg::stop() {
   if (st_->stopped) return;
+  st_->on_failure = nullptr;  // the call is going: nothing to wake any more
   if (on_stop_) std::exchange(on_stop_, nullptr)();
   st_->send_rtcp_report(true);  // RFC 3550 §6.6: BYE when we leave
   st_->stopped = true;
@@ -931,12 +1006,12 @@ std::string AudioLeg::stats_json() const {
       R"("packetsLost":{},"jitterMs":{},"rttMs":{},"jitterBufferMs":{},"jitterBufferTargetMs":{},)"
       R"("concealedFrames":{},"fecRecovered":{},"dropped":{{"malformed":{},"srtpFailures":{},"unauthenticated":{},)"
       R"("foreignSource":{},"unknownPayloadType":{},"decodeErrors":{},"stun":{},"dtlsOnRtcpPort":{}}},)"
-      R"("telephoneEvents":{},"comfortNoise":{}}})",
+      R"("telephoneEvents":{},"comfortNoise":{},"receiveErrors":{},"receiveFailures":{}}})",
       codec_name(), negotiated_ ? keying_name() : std::string(), st_->port, st_->latched, s.rtp_packets, s.rtp_bytes,
       s.sent_packets, s.sent_bytes, s.rtcp_packets, s.rtcp_sent, s.lost, s.jitter_ms, rtt, s.jitter_buffer_ms,
       s.jitter_target_ms, s.concealed_frames, s.fec_recovered, s.malformed, s.srtp_failures, s.unauthenticated,
       s.foreign_source, s.unknown_pt, s.decode_errors, s.stun, s.dtls_on_rtcp_port, s.telephone_events,
-      s.comfort_noise);
+      s.comfort_noise, s.receive_errors, s.receive_failures);
 }
 
 std::string AudioLeg::codec_name() const {

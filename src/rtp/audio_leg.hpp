@@ -24,6 +24,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/system/error_code.hpp>
 
 #include <chrono>
 #include <functional>
@@ -45,6 +46,8 @@ struct LegStats {
   std::uint64_t dtls_on_rtcp_port = 0;  ///< a second DTLS association on the RTCP port: ignored
   std::uint64_t decode_errors = 0, encode_errors = 0, send_errors = 0;
   std::uint64_t ssrc_changes = 0, latches = 0;
+  std::uint64_t receive_errors = 0;    ///< transient socket errors (ICMP, no buffer): carried on
+  std::uint64_t receive_failures = 0;  ///< a receive loop that ended on its own: the leg failed
   std::int64_t lost = 0;              ///< RFC 3550 A.3 cumulative
   std::uint32_t jitter_ms = 0;        ///< RFC 3550 A.8 interarrival jitter
   std::optional<std::uint32_t> rtt_ms;
@@ -75,7 +78,12 @@ class AudioLeg final : public sip::CallMedia {
   void stop() override;
   bool next_offer() override;
   std::optional<std::string> failure() const override;
+  void on_failure(std::function<void()> wake) override;
   std::string stats_json() const override;
+
+  /// Test seam (a failing transport, as PJSIP's loop transport can be): the pending receive on
+  /// the RTP (or RTCP) socket completes with `ec`, as if the kernel had reported it.
+  void inject_receive_error(bool rtcp_socket, boost::system::error_code ec);
 
   /// The leg as a conference participant (valid until stop()).
   mix::Participant& participant();

@@ -31,8 +31,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <atomic>
 #include <deque>
-#include <mutex>
 #include <stdexcept>
 
 namespace sb::rtp {
@@ -138,7 +138,9 @@ int verify_peer_certificate(X509_STORE_CTX* store, void*);
 
 DtlsIdentity::~DtlsIdentity() = default;
 
-std::shared_ptr<const DtlsIdentity> DtlsIdentity::generate() {
+std::shared_ptr<const DtlsIdentity> DtlsIdentity::generate() { return generate_at(std::chrono::steady_clock::now()); }
+
+std::shared_ptr<const DtlsIdentity> DtlsIdentity::generate_at(std::chrono::steady_clock::time_point made) {
   ERR_clear_error();
   auto impl = std::make_unique<Impl>();
   auto fail = [](const char* what) {
@@ -196,20 +198,35 @@ std::shared_ptr<const DtlsIdentity> DtlsIdentity::generate() {
   std::shared_ptr<DtlsIdentity> id(new DtlsIdentity());
   id->impl_ = std::move(impl);
   id->fingerprint_ = std::move(fp);
+  id->made_ = made;
   return id;
 }
 
-std::shared_ptr<const DtlsIdentity> DtlsIdentity::process() {
-  static std::mutex m;
-  static std::shared_ptr<const DtlsIdentity> current;  // guarded by m
-  static std::chrono::steady_clock::time_point made;   // guarded by m
-  const std::lock_guard lock(m);
-  const auto now = std::chrono::steady_clock::now();
-  if (!current || now - made >= k_identity_rotation) {
-    current = generate();
-    made = now;
+std::shared_ptr<const DtlsIdentity> DtlsIdentity::process() { return process(std::chrono::steady_clock::now()); }
+
+std::shared_ptr<const DtlsIdentity> DtlsIdentity::process(std::chrono::steady_clock::time_point now) {
+  // Shard threads call this for every DTLS call, so no lock is taken: the current identity is an
+  // atomic pointer, and making a new one (a P-256 key and a signature, about a millisecond) runs
+  // outside any lock. During a rotation one caller makes the next identity while the others keep
+  // returning the current one, whose certificate stays valid another day (k_cert_days).
+  static std::atomic<std::shared_ptr<const DtlsIdentity>> current;
+  static std::atomic<bool> rotating{false};
+  auto id = current.load();
+  if (id && now - id->made_ < k_identity_rotation) return id;
+  if (id && rotating.exchange(true)) return id;  // another caller is making the next one
+  std::shared_ptr<const DtlsIdentity> fresh;
+  try {
+    fresh = generate_at(now);
+  } catch (...) {
+    if (!id) throw;  // first use: there is nothing to fall back on (a setup error)
+    rotating = false;  // the current one still serves; the next caller tries again
+    return id;
   }
-  return current;
+  // First use may race: every caller makes one, the first stored wins and the others use it.
+  auto expected = id;
+  if (!current.compare_exchange_strong(expected, fresh)) fresh = std::move(expected);
+  if (id) rotating = false;
+  return fresh;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,9 +4,12 @@
 // `on_timer` at `next_timer()` for handshake retransmission (RFC 6347 §4.2.4), and once
 // `state()` is connected builds its two SrtpContexts from `keys()`.
 //
-// Identity: one self-signed ECDSA P-256 certificate per process (DtlsIdentity::process()), its
-// SHA-256 fingerprint in our SDP (RFC 8122). The far end's certificate is accepted only if its
-// digest equals the fingerprint its SDP announced (RFC 5763 §5); no CA chain is involved.
+// Identity: one self-signed ECDSA P-256 certificate per process at a time
+// (DtlsIdentity::process()), its SHA-256 fingerprint in our SDP (RFC 8122). The far end's
+// certificate is accepted only if its digest equals the fingerprint its SDP announced (RFC 5763
+// §5); no CA chain is involved. The identity is replaced before its certificate expires: a user
+// keeps the identity object whose fingerprint it offered and hands that same object to DtlsSrtp,
+// so a rotation between offer and handshake cannot make the two disagree.
 #pragma once
 
 #include "rtp/srtp.hpp"
@@ -24,8 +27,13 @@ namespace sb::rtp {
 
 class DtlsIdentity {
  public:
-  /// The process-wide identity, generated on first use (thread-safe). Valid 30 days.
+  /// The process-wide identity, generated on first use (thread-safe, lock-free). Its certificate
+  /// is valid 30 days; a new identity replaces it after 29, made by one caller outside any lock
+  /// while the others keep the current one. Each call returns an identity to keep, not a
+  /// handle that may change: offer its fingerprint and handshake with that same object.
   static std::shared_ptr<const DtlsIdentity> process();
+  /// The same as of `now` (a clock tests can step to force a rotation).
+  static std::shared_ptr<const DtlsIdentity> process(std::chrono::steady_clock::time_point now);
   /// A fresh identity (tests).
   static std::shared_ptr<const DtlsIdentity> generate();
   ~DtlsIdentity();
@@ -37,8 +45,10 @@ class DtlsIdentity {
 
  private:
   DtlsIdentity() = default;
+  static std::shared_ptr<const DtlsIdentity> generate_at(std::chrono::steady_clock::time_point made);
   std::unique_ptr<Impl> impl_;
   std::string fingerprint_;
+  std::chrono::steady_clock::time_point made_;  ///< when process() made it: rotation is due from here
 };
 
 /// The keys a connected association exports (RFC 5764 §4.2): ours protect what we send, theirs

@@ -108,6 +108,13 @@ Call::Call(UserAgent& ua, CallParams params, std::unique_ptr<CallMedia> media, C
 Call::~Call() = default;
 
 void Call::start() {
+  // A media failure wakes the call at once (dialog_phase checks failure() on every pass).
+  media_->on_failure([weak = weak_from_this()] {
+    if (auto self = weak.lock()) {
+      self->kick_ = true;
+      self->wake_.cancel();
+    }
+  });
   asio::co_spawn(ua_.executor(), run(), [self = shared_from_this()](std::exception_ptr e) {
     if (e) {
       try {
@@ -721,15 +728,19 @@ asio::awaitable<CallEnd> Call::dialog_phase() {
       co_await send_bye();
       co_return CallEnd{705, "Max Duration"};
     }
+    if (auto why = media_->failure()) {
+      // Media can no longer flow (the media woke us): no leg should live on silently until the
+      // inactivity timer. 704 when nothing ever arrived (a DTLS handshake that failed), else 703.
+      log::warn("sip", "call {}: media failed: {}", params_.id, *why);
+      ua_.count_media_failure();
+      const bool never_received = !media_->since_last_packet();
+      co_await send_bye();
+      co_return never_received ? CallEnd{704, "Media Timeout"} : CallEnd{703, "Unexpected Clearing"};
+    }
     if (now >= inactivity_check) {
       inactivity_check = now + inactivity_step;
       // SPEC §7: 5 minutes without received media ends the call; not while the far end holds
       // the call (it may legitimately stop sending), see README "Timers".
-      if (auto why = media_->failure()) {
-        log::warn("sip", "call {}: media failed: {}", params_.id, *why);
-        co_await send_bye();
-        co_return CallEnd{704, "Media Timeout"};
-      }
       if (state_ != CallState::on_hold) {
         auto since = media_->since_last_packet();
         auto elapsed = now - start;

@@ -48,8 +48,12 @@ class CallMedia {
   // The far end refused our offer (488/606): switch to another one (the other SRTP keying) and
   // return true to re-send the INVITE with offer(); false when there is no alternative.
   virtual bool next_offer() { return false; }
-  // Set once media can no longer flow (DTLS handshake failed): the call ends (BYE, 704).
+  // Set once media can no longer flow (DTLS handshake failed, a receive loop ended): the call
+  // ends (BYE; 704 Media Timeout if no media ever arrived, else 703 Unexpected Clearing).
   virtual std::optional<std::string> failure() const { return std::nullopt; }
+  // The call's wake-up: the media calls it (on the call's executor) when failure() becomes set,
+  // so the call ends at once rather than at its next inactivity check. It only wakes the call.
+  virtual void on_failure(std::function<void()> wake) {}
   // Media statistics as a JSON object (codec, packets, loss, jitter, RTT, buffer), for the
   // call stats endpoint (docs/rest.md).
   virtual std::string stats_json() const { return "{}"; }
@@ -149,7 +153,7 @@ class Call : public std::enable_shared_from_this<Call> {
   std::deque<std::shared_ptr<Inbound>> inbox_;
   bool hangup_requested_ = false;
   bool abandon_ = false;
-  bool kick_ = false;  // wake the coroutine once (hangup), consumed by wait_input
+  bool kick_ = false;  // wake the coroutine once (hangup, media failure), consumed by wait_input
   bool ended_ = false;
 
   // Identity of the INVITE (§8.1.1): stays across digest retries and redirects.

@@ -33,6 +33,7 @@ struct UserAgentStats {
   std::uint64_t out_of_dialog_requests = 0; // not in a dialog we created: dropped
   std::uint64_t inbox_overflow = 0;         // a call's bounded inbox was full: dropped
   std::uint64_t invalid_messages = 0;       // parsed, but failed the core-header checks
+  std::uint64_t media_failures = 0;         // calls ended because their media failed (CallMedia::failure)
 };
 
 class UserAgent {
@@ -75,6 +76,7 @@ class UserAgent {
   void unbind_dialog(const std::string& call_id, const std::string& local_tag);
   void call_finished(Call* call);
   void count_inbox_overflow() { ++stats_.inbox_overflow; }
+  void count_media_failure() { ++stats_.media_failures; }
 
  private:
   void on_message(const Message& msg, std::string_view raw, const Source& from);

@@ -1,6 +1,7 @@
 // rtp::AudioLeg over real loopback sockets, driven directly (no SIP, no conference): where it
 // sends, whom it believes, and what a refused re-offer leaves behind.
 #include "rtp/audio_leg.hpp"
+#include "rtp/dtls.hpp"
 #include "rtp/packet.hpp"
 
 #include <doctest/doctest.h>
@@ -153,4 +154,90 @@ TEST_CASE("audio leg: a refused re-offer leaves the call as it was; hold stops s
   REQUIRE(resumed);
   CHECK_FALSE(hold);
   CHECK(r.received_by_far_and_stranger(s) == 1);
+}
+
+TEST_CASE("audio leg: a receive loop that fails marks the leg failed with a reason and a counter, and wakes its call") {
+  Rig r;
+  int woken = 0;
+  r.leg->on_failure([&] { ++woken; });
+  r.leg->inject_receive_error(false, asio::error::bad_descriptor);
+  r.settle();
+  REQUIRE(r.leg->failure());
+  CHECK(r.leg->failure()->find("RTP receive failed") != std::string::npos);
+  CHECK(r.leg->stats().receive_failures == 1);
+  CHECK(woken == 1);
+  // The first reason stays; the RTCP loop failing too changes nothing and wakes nobody twice.
+  r.leg->inject_receive_error(true, asio::error::bad_descriptor);
+  r.settle();
+  CHECK(r.leg->failure()->find("RTP receive failed") != std::string::npos);
+  CHECK(r.leg->stats().receive_failures == 2);
+  CHECK(woken == 1);
+}
+
+TEST_CASE("audio leg: transient receive errors (ICMP, no buffer) are counted and the loop carries on") {
+  Rig r;
+  int woken = 0;
+  r.leg->on_failure([&] { ++woken; });
+  r.leg->inject_receive_error(false, asio::error::connection_refused);
+  r.settle();
+  r.leg->inject_receive_error(false, asio::error::no_buffer_space);
+  r.settle();
+  CHECK_FALSE(r.leg->failure());
+  CHECK(r.leg->stats().receive_errors == 2);
+  CHECK(woken == 0);
+  r.send_from(r.far, 1);
+  CHECK(r.leg->stats().rtp_packets == 1);  // still receiving
+  CHECK(r.leg->stats_json().find("\"receiveErrors\":2") != std::string::npos);
+}
+
+TEST_CASE("audio leg: DTLS presents the certificate whose fingerprint it offered, even across an identity rotation") {
+  asio::io_context io;
+  auto ports = std::make_shared<rtp::PortAllocator>(rtp::PortRange{42000, 42999});
+  udp::socket far{io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
+  far.non_blocking(true);
+  rtp::AudioLeg::Options o;
+  o.secure = true;
+  o.keying = sdp::Keying::dtls;
+  auto leg = rtp::AudioLeg::create(io.get_executor(), ports, asio::ip::make_address("127.0.0.1"), o);
+  REQUIRE(leg);
+  const std::string offer = leg->offer();
+  const std::string tag = "a=fingerprint:sha-256 ";
+  const auto at = offer.find(tag);
+  REQUIRE(at != std::string::npos);
+  const std::string offered = offer.substr(at + tag.size(), offer.find('\r', at) - at - tag.size());
+  // The process identity is replaced between our offer and the handshake (its 29-day rotation).
+  const auto rotated = rtp::DtlsIdentity::process(std::chrono::steady_clock::now() + std::chrono::hours(24 * 31));
+  REQUIRE(rotated->fingerprint_sha256() != offered);
+
+  // The far end: a DTLS server (a=setup:passive) that accepts only the certificate we offered.
+  const auto far_id = rtp::DtlsIdentity::generate();
+  auto now = rtp::DtlsSrtp::Clock::now();
+  rtp::DtlsSrtp server(far_id, rtp::DtlsSrtp::Role::server, "sha-256", offered, now);
+  server.start(now);
+  const std::string answer = fmt::format(
+      "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+      "m=audio {} UDP/TLS/RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\na=rtcp-mux\r\na=setup:passive\r\n"
+      "a=fingerprint:sha-256 {}\r\n",
+      far.local_endpoint().port(), far_id->fingerprint_sha256());
+  REQUIRE_FALSE(leg->apply_answer(answer));
+  const udp::endpoint gateway(asio::ip::make_address("127.0.0.1"), leg->rtp_port());
+  std::array<std::uint8_t, 4096> buf;
+  for (int i = 0; i < 400 && server.state() == rtp::DtlsSrtp::State::handshaking; ++i) {
+    io.run_for(5ms);
+    io.restart();
+    udp::endpoint from;
+    boost::system::error_code ec;
+    now = rtp::DtlsSrtp::Clock::now();
+    for (std::size_t n; (n = far.receive_from(asio::buffer(buf), from, 0, ec)) > 0 && !ec;)
+      server.receive(std::span<const std::uint8_t>(buf.data(), n), now);
+    for (auto& d : server.take_outgoing()) far.send_to(asio::buffer(d), gateway);
+  }
+  CHECK_MESSAGE(server.state() == rtp::DtlsSrtp::State::connected, server.error());
+  for (int i = 0; i < 10; ++i) {  // the leg takes the server's last flight
+    io.run_for(5ms);
+    io.restart();
+  }
+  CHECK_FALSE(leg->failure());
+  CHECK(leg->keying_name() == "dtls");
+  leg->stop();
 }

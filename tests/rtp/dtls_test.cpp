@@ -122,6 +122,28 @@ TEST_CASE("DTLS identity fingerprint is the RFC 8122 uppercase colon-separated S
   CHECK(DtlsIdentity::process()->fingerprint_sha256().size() == 95);
 }
 
+TEST_CASE("the process identity rotates after 29 days; an identity already handed out stays the same object") {
+  using namespace std::chrono;
+  // Far beyond any rotation other tests made (their clocks step at most a month ahead).
+  const auto t = steady_clock::now() + hours(24 * 400);
+  const auto held = DtlsIdentity::process(t);
+  const std::string fp = held->fingerprint_sha256();
+  CHECK(DtlsIdentity::process(t + hours(24)) == held);
+  const auto next = DtlsIdentity::process(t + hours(24 * 29));
+  CHECK(next != held);
+  CHECK(next->fingerprint_sha256() != fp);
+  CHECK(DtlsIdentity::process(t + hours(24 * 29) + seconds(1)) == next);
+  // Whoever offered the old fingerprint still handshakes with the old certificate.
+  CHECK(held->fingerprint_sha256() == fp);
+  const auto t0 = Clock::now();
+  DtlsSrtp c(held, DtlsSrtp::Role::client, "sha-256", server_id()->fingerprint_sha256(), t0);
+  DtlsSrtp s(server_id(), DtlsSrtp::Role::server, "sha-256", fp, t0);
+  c.start(t0);
+  exchange(c, s, t0);
+  CHECK(c.state() == State::connected);
+  CHECK(s.state() == State::connected);
+}
+
 TEST_CASE("DTLS-SRTP client and server connect in memory and export matching SRTP keys") {
   Pair p;
   CHECK(p.client.next_timer() == p.t0 + 10s);  // before start: only the handshake deadline

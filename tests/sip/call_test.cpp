@@ -21,6 +21,7 @@ struct MediaLog {
   std::vector<std::string> offers_answered;  // answer_offer, in order
   int current_offers = 0;                    // current_offer calls (re-offers)
   std::optional<std::string> failure;        // what failure() reports
+  std::function<void()> on_failure;          // the call's wake-up, once it set one
   bool stopped = false;
 };
 
@@ -51,6 +52,7 @@ class RecordingMedia final : public sip::CallMedia {
   std::optional<std::chrono::milliseconds> since_last_packet() const override { return 0ms; }
   void stop() override { log_->stopped = true; }
   std::optional<std::string> failure() const override { return log_->failure; }
+  void on_failure(std::function<void()> wake) override { log_->on_failure = std::move(wake); }
 
  private:
   std::shared_ptr<MediaLog> log_;
@@ -126,4 +128,23 @@ TEST_CASE("an offer-less re-INVITE: our offer goes in the 2xx and the answer in 
   // RFC 3264 §4 / RFC 3261 §13.2.2.4: the ACK carries the answer.
   REQUIRE(r.media->answers.size() == 2);
   CHECK(r.media->answers[1].find(fmt::format("m=audio {} ", media2)) != std::string::npos);
+}
+
+TEST_CASE("media that fails mid-call ends the call at once: BYE, 703, not a silent leg until the inactivity timer") {
+  Sipp uas("uas_answer_wait_bye.xml");
+  Rig r;
+  REQUIRE(r.dial(uri_for(uas)));
+  REQUIRE(r.run_until([&] { return !r.states.empty() && r.states.back() == sip::CallState::active; }, 10s));
+  REQUIRE(r.media->on_failure);
+  // What rtp::AudioLeg does when its receive loop ends: set the reason, wake the call.
+  r.media->failure = "RTP receive failed: Bad file descriptor";
+  const auto failed_at = std::chrono::steady_clock::now();
+  r.media->on_failure();
+  REQUIRE(r.run_until([&] { return r.end.has_value(); }, 10s));
+  CHECK(std::chrono::steady_clock::now() - failed_at < 1s);  // the inactivity check runs every 5 s
+  CHECK(r.end->code == 703);  // media had flowed (since_last_packet): not a 704 Media Timeout
+  CHECK(r.end->reason == "Unexpected Clearing");
+  CHECK(r.ua->stats().media_failures == 1);
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());  // sipp got our BYE and answered it
+  CHECK(uas.messages().find("BYE sip:uas@") != std::string::npos);
 }
