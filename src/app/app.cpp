@@ -154,6 +154,12 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
     lo.opus_bitrate = cfg_.media.opus_bitrate;
     // Runs on the session's shard (dial_on): the leg joins that session's conference there, and
     // leaves it when the call's media stops.
+    svc.mute_media = [weak_rooms = std::weak_ptr<media::ConferenceTable>(rooms)](
+                         const std::string& sid, const std::string& call_id, bool muted) {
+      auto t = weak_rooms.lock();
+      auto room = t ? t->find(sid) : nullptr;
+      return room && room->set_muted(call_id, muted);
+    };
     svc.make_media = [ex = rt_->shard(i).executor(), ports, media_addr, lo, legs, totals_of,
                       weak_rooms = std::weak_ptr<media::ConferenceTable>(rooms)](const http::MediaRequest& r)
         -> std::unique_ptr<sip::CallMedia> {
@@ -163,7 +169,9 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
       auto rooms = weak_rooms.lock();
       if (!leg || !rooms) return leg;
       auto room = rooms->get_or_create(r.session_id);
-      const auto id = room->join(&leg->participant(), r.call_id);
+      const auto id = room->join(&leg->participant(), r.call_id, /*anchor=*/true, r.stream_id);
+      if (!r.streams.empty()) room->set_subset(r.call_id, r.streams);
+      if (r.muted) room->set_muted(r.call_id, true);
       legs->live.insert(leg.get());
       leg->on_stop([weak_rooms, room, id, sid = r.session_id, legs, totals_of, l = leg.get()] {
         legs->ended += totals_of(l->stats());

@@ -156,6 +156,15 @@ asio::awaitable<Outcome> signal_on(ShardServices* s, std::string key, std::strin
   co_return Outcome{204};
 }
 
+asio::awaitable<Outcome> mute_on(ShardServices* s, std::string key, std::string sid, std::string stream, bool active,
+                                 std::vector<std::string> excluded) {
+  auto* session = s->sessions.find(sid);
+  if (!session || session->api_key() != key) co_return fail(404, "Session not found");
+  auto r = force_mute(*s, *session, stream, active, excluded);
+  if (!r.ok()) co_return fail(r.status, r.message);
+  co_return Outcome{200, "{}"};
+}
+
 asio::awaitable<Outcome> dtmf_on(ShardServices* s, std::string key, std::string sid, std::string cid,
                                  std::string digits) {
   auto* session = s->sessions.find(sid);
@@ -279,6 +288,8 @@ const std::vector<RestApi::Route>& RestApi::routes() {
       {bhttp::verb::post, "/v2/project/:key/session/:sid/connection/:cid/play-dtmf", true, &RestApi::post_dtmf},
       {bhttp::verb::get, "/v2/project/:key/session/:sid/stream", true, &RestApi::get_streams},       // SPEC §4.4
       {bhttp::verb::get, "/v2/project/:key/session/:sid/stream/:stream", true, &RestApi::get_streams},
+      {bhttp::verb::post, "/v2/project/:key/session/:sid/mute", true, &RestApi::post_mute},          // SPEC §4.4
+      {bhttp::verb::post, "/v2/project/:key/session/:sid/stream/:stream/mute", true, &RestApi::post_mute},
   };
   return table;
 }
@@ -518,6 +529,39 @@ asio::awaitable<Response> RestApi::post_dtmf(Ctx c) {  // SPEC §4.3
   auto& o = owner(c["sid"]);
   co_return to_response(
       co_await runtime::on_shard(o.shard, dtmf_on(&o, c.key, c["sid"], c["cid"], std::string(dv->as_string()))));
+}
+
+// Force mute (SPEC §4.4): one stream (`…/stream/{id}/mute`, always active), or the whole session
+// with `active` (default true; false lifts the session's mute) and the streams to spare in
+// `excludedStreamIds` (Node, Java, .NET…) or `excludedStreams` (Python). 200 with `{}`; 404 for an
+// unknown session or stream; 400 for a body of the wrong shape.
+asio::awaitable<Response> RestApi::post_mute(Ctx c) {
+  if (auto bad = check_ids(c)) co_return std::move(*bad);
+  bool active = true;
+  std::vector<std::string> excluded;
+  if (!c.req.body().empty()) {
+    std::string why;
+    auto body = parse_object(c.req.body(), why);
+    if (!body) co_return error_response(400, why);
+    if (auto* a = body->if_contains("active"); a && !a->is_null()) {
+      if (!a->is_bool()) co_return error_response(400, "Invalid mute", "active must be a boolean");
+      active = a->as_bool();
+    }
+    for (const char* name : {"excludedStreamIds", "excludedStreams"}) {
+      auto* ex = body->if_contains(name);
+      if (!ex || ex->is_null()) continue;
+      if (!ex->is_array()) co_return error_response(400, "Invalid mute", std::string(name) + " must be an array of stream IDs");
+      for (const auto& v : ex->as_array()) {
+        if (!v.is_string() || v.as_string().size() > 128 || excluded.size() >= 256)
+          co_return error_response(400, "Invalid mute", "at most 256 stream IDs, as strings");
+        excluded.emplace_back(v.as_string());
+      }
+    }
+  }
+  const std::string sid = c["sid"], stream = c["stream"];
+  if (!stream.empty() && !active) co_return error_response(400, "Invalid mute", "a stream is un-muted by its publisher");
+  auto& o = owner(sid);
+  co_return to_response(co_await runtime::on_shard(o.shard, mute_on(&o, c.key, sid, stream, active, std::move(excluded))));
 }
 
 asio::awaitable<Response> RestApi::get_streams(Ctx c) {  // SPEC §4.4

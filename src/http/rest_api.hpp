@@ -47,6 +47,7 @@ class RestApi {
   boost::asio::awaitable<Response> post_signal(Ctx c);
   boost::asio::awaitable<Response> post_dtmf(Ctx c);
   boost::asio::awaitable<Response> get_streams(Ctx c);
+  boost::asio::awaitable<Response> post_mute(Ctx c);
 
   ShardServices& local();
   ShardServices& owner(std::string_view session_id);

@@ -4,14 +4,17 @@
 #include "base/crypto.hpp"
 #include "core/client_token.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 #include <vector>
 
 namespace sb::http {
+namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
@@ -118,6 +121,48 @@ OpResult create_session(ShardServices& svc, std::string id, std::string key, cor
   return {};
 }
 
+namespace {
+
+// A SIP party's force mute (observeForceMute, SPEC §2.1): its audio leaves the mix, its stream's
+// audio channel goes inactive (hasAudio false for every client) and the call's callbacks get
+// `muteForced`; un-muting (active:false) brings both back. Applied on the next turn of the loop:
+// the session is still emitting the event that asked for it.
+void apply_force_mute(ShardServices& s, const std::string& sid, const std::string& call_id,
+                      const std::string& stream_id, bool muted, const std::function<void(std::string_view, json::object)>& emit) {
+  auto* session = s.sessions.find(sid);
+  if (!session || !session->find_stream(stream_id)) return;  // the call ended meanwhile
+  if (s.mute_media) s.mute_media(sid, call_id, muted);
+  const auto* ch = session->find_stream(stream_id)->channel("audio1");
+  if (ch && ch->active == muted) {
+    core::StreamChannel patch = *ch;
+    patch.active = !muted;
+    session->update_channel(stream_id, "audio1", patch, core::ch_active);
+  }
+  if (muted) emit("muteForced", {});
+}
+
+std::uint64_t observe_force_mute(ShardServices& svc, core::Session& session, const std::string& call_id,
+                                 const std::string& stream_id, std::function<void(std::string_view, json::object)> emit) {
+  ShardServices* s = &svc;
+  return session.subscribe([s, call_id, stream_id, emit](const core::Session& ses, const core::SessionEvent& ev) {
+    if (ev.type != core::SessionEvent::Type::mute) return;
+    bool applies = false;
+    if (ev.stream) {
+      applies = ev.stream->id == stream_id;  // forceMuteStream of this party's stream
+    } else {
+      // Session-wide: muting spares the excluded streams; un-muting (active:false) lifts it for all.
+      const auto* ex = ev.mute_excluded;
+      applies = !ev.mute_active || !ex || std::find(ex->begin(), ex->end(), stream_id) == ex->end();
+    }
+    if (!applies) return;
+    asio::post(s->shard.executor(), [s, sid = std::string(ses.id()), call_id, stream_id, muted = ev.mute_active, emit] {
+      apply_force_mute(*s, sid, call_id, stream_id, muted, emit);
+    });
+  });
+}
+
+}  // namespace
+
 OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::int64_t now_s) {
   ShardServices* s = &svc;
   ++s->counters.dial_requests;
@@ -130,6 +175,12 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
   auto token = core::validate_client_token(d.token, key, project ? project->api_secret : std::string(), d.session_id, now_s);
   if (!token) return fail(400, "Invalid token", token.error().message());
   if (!s->sip || !s->make_media) return fail(503, "SIP is not configured on this server");
+  // sip.streams names streams the party will hear: each must exist now. (Waiting for a stream
+  // that may never come would accept a request we cannot honour; one that ends later simply
+  // drops out of the party's mix.)
+  for (const auto& id : d.sip.streams)
+    if (!session->find_stream(id))
+      return fail(400, "Invalid sip.streams", "No stream " + id + " in this session");
   // Whatever can still refuse the call is checked before anything becomes visible (a connection,
   // a stream, their session-monitoring events, call webhooks): a 503 leaves no trace of a call
   // whose ID the client never received.
@@ -152,7 +203,11 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
     }
   } give_back{s->webhooks, room};
   const std::string call_id = uuid_v4();
-  auto media = s->make_media(MediaRequest{d.sip.secure, d.session_id, call_id});
+  const std::string stream_id = uuid_v4();
+  // observeForceMute in a session muted for everyone (forceMuteAll): the party starts muted, as a
+  // browser publishing into it would.
+  const bool start_muted = d.sip.observe_force_mute && session->muted_on_entry();
+  auto media = s->make_media(MediaRequest{d.sip.secure, d.session_id, call_id, stream_id, d.sip.streams, start_muted});
   if (!media) return fail(503, "No media port available", "The RTP port range of this shard is exhausted");
 
   // SPEC §2.2: the SIP party is a connection with an audio-only stream at once, before the far
@@ -162,14 +217,18 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
   if (!conn) return fail(503, "Session is full");
   const std::string connection_id = conn->id;
   core::Stream st;
+  st.id = stream_id;
   st.name = d.sip.from.empty() ? "SIP" : d.sip.from;
   st.video_type = "camera";  // undocumented for audio-only SIP streams (SPEC §8); SDKs expect a value
-  st.has_audio = true;
+  st.has_audio = !start_muted;
   st.has_video = false;
   st.created_ms = now_ms;
-  st.channels.push_back(core::StreamChannel{.id = "audio1", .type = "audio", .active = true});
+  st.channels.push_back(core::StreamChannel{.id = "audio1", .type = "audio", .active = !start_muted});
   const auto* stream = session->add_stream(connection_id, st);
-  const std::string stream_id = stream ? stream->id : std::string();
+  if (!stream) {
+    session->remove_connection(connection_id, core::DestroyReason::call_ended);
+    return fail(503, "Session is full", "No room for the SIP party's stream");
+  }
 
   // Call-monitoring webhooks (SPEC §6), ordered per call by the sender. callCreated and
   // callDestroyed go into the room reserved above (a URL registered during the call, beyond it,
@@ -228,8 +287,11 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
   cp.ring_timeout = s->ring_timeout;
   sip::CallObserver obs;
   obs.on_state = [emit](sip::CallState st) { emit("callUpdated", {{"state", std::string(sip::to_string(st))}}); };
-  obs.on_end = [s, emit, sid = d.session_id, connection_id](const sip::CallEnd& e) {
+  auto mute_listener = std::make_shared<std::uint64_t>(0);  // the session listener of observeForceMute
+  obs.on_end = [s, emit, sid = d.session_id, connection_id, mute_listener](const sip::CallEnd& e) {
     s->call_of_connection.erase(connection_id);
+    if (*mute_listener)
+      if (auto* ses = s->sessions.find(sid)) ses->unsubscribe(std::exchange(*mute_listener, 0));
     ++s->counters.calls_by_outcome[e.code == 700 ? 0 : (e.code < 700 ? 1 : 2)];
     auto reason = core::DestroyReason::call_ended;
     if (auto it = s->sip_hangup_reason.find(connection_id); it != s->sip_hangup_reason.end()) {
@@ -251,7 +313,10 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
   send("callCreated", {});
   for (auto& [event, extra] : std::exchange(held->events, {})) send(event, std::move(extra));
   // A call that already ended inside dial() has removed its connection; nothing to hang up later.
-  if (!call->ended()) s->call_of_connection[connection_id] = call_id;
+  if (!call->ended()) {
+    s->call_of_connection[connection_id] = call_id;
+    if (d.sip.observe_force_mute) *mute_listener = observe_force_mute(*s, *session, call_id, stream_id, emit);
+  }
   json::object body{{"id", call_id},         {"projectId", key},          {"sessionId", d.session_id},
                     {"connectionId", connection_id}, {"streamId", stream_id}, {"createdAt", now_ms},
                     {"updatedAt", now_ms}};

@@ -11,6 +11,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace sb::http {
 
@@ -32,6 +34,9 @@ struct MediaRequest {
   bool secure = false;
   std::string session_id;
   std::string call_id;
+  std::string stream_id;             // the SIP party's stream (other legs' `streams` name it)
+  std::vector<std::string> streams;  // sip.streams: the streams this party hears; empty = all
+  bool muted = false;                // starts force-muted (observeForceMute in a muted session)
 };
 // The shard's media counters for /metrics: live legs and rooms, and packet totals (legs that
 // ended included). Filled by the app layer, which owns the legs' registry.
@@ -70,6 +75,9 @@ struct ShardServices {
   // connection carries (force-disconnect of the connection hangs the call up).
   std::unique_ptr<sip::UserAgent> sip;
   MediaFactory make_media;
+  // Force mute of a SIP leg's audio in its session's mix (observeForceMute); empty = no media
+  // layer. False when the call has no media there (any more).
+  std::function<bool(const std::string& session_id, const std::string& call_id, bool muted)> mute_media;
   // Call limits from configuration, copied into every call (SPEC §7 defaults).
   std::chrono::seconds max_call_duration{6 * 3600}, max_inactive{300}, ring_timeout{180};
   std::shared_ptr<void> rtp_ports;  // the shard's RTP port allocator, owned here

@@ -22,8 +22,9 @@ Kind classify(std::span<const std::uint8_t> d) {
 constexpr std::size_t kMaxEarlyDtls = 4;
 }  // namespace
 
-Peer::Peer(Role role, IceCredentials local, Send send, Callbacks cb)
-    : role_(role), local_(local), agent_(local.ufrag, local.pwd), send_(std::move(send)), cb_(std::move(cb)) {}
+Peer::Peer(Role role, IceCredentials local, std::shared_ptr<const rtp::DtlsIdentity> identity, Send send, Callbacks cb)
+    : role_(role), local_(local), identity_(std::move(identity)), agent_(local.ufrag, local.pwd), send_(std::move(send)),
+      cb_(std::move(cb)) {}
 
 Peer::~Peer() = default;
 
@@ -42,7 +43,7 @@ void Peer::maybe_start_dtls(Clock::time_point now) {
   // The server side may start at once (it only answers); the client waits for a nominated pair.
   if (role_ == Role::publisher && !agent_.selected()) return;
   const auto dtls_role = role_ == Role::publisher ? rtp::DtlsSrtp::Role::client : rtp::DtlsSrtp::Role::server;
-  dtls_ = std::make_unique<rtp::DtlsSrtp>(rtp::DtlsIdentity::process(), dtls_role, fp_alg_, fp_, now);
+  dtls_ = std::make_unique<rtp::DtlsSrtp>(identity_, dtls_role, fp_alg_, fp_, now);
   dtls_->start(now);
   for (auto& d : early_dtls_) dtls_->receive(d, now);
   early_dtls_.clear();

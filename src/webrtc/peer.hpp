@@ -40,7 +40,9 @@ class Peer {
     std::function<void(std::span<std::uint8_t> rtcp)> on_rtcp;   // decrypted, in place
   };
 
-  Peer(Role role, IceCredentials local, Send send, Callbacks cb);
+  // `identity`: the DTLS certificate whose fingerprint our SDP for this leg carries — the same
+  // object for the handshake, whatever rotation happens in between (rtp/dtls.hpp).
+  Peer(Role role, IceCredentials local, std::shared_ptr<const rtp::DtlsIdentity> identity, Send send, Callbacks cb);
   ~Peer();
   Peer(const Peer&) = delete;
   Peer& operator=(const Peer&) = delete;
@@ -74,6 +76,7 @@ class Peer {
 
   Role role_;
   IceCredentials local_;
+  std::shared_ptr<const rtp::DtlsIdentity> identity_;
   IceLiteAgent agent_;
   Send send_;
   Callbacks cb_;

@@ -223,11 +223,11 @@ void Router::on_datagram(std::span<std::uint8_t> d, const udp::endpoint& ep) {
     if (auto sel = peer->remote_address()) by_address_.insert_or_assign(key_of(*sel), peer);
 }
 
-LocalIce Router::local_ice(const IceCredentials& c) const {
+LocalIce Router::local_ice(const IceCredentials& c, const rtp::DtlsIdentity& identity) const {
   LocalIce l;
   l.ufrag = c.ufrag;
   l.pwd = c.pwd;
-  l.fingerprint = rtp::DtlsIdentity::process()->fingerprint_sha256();
+  l.fingerprint = identity.fingerprint_sha256();
   l.address = address_.is_unspecified() ? "127.0.0.1" : address_.to_string();
   l.port = port_;
   return l;
@@ -315,10 +315,12 @@ std::optional<std::string> Router::publish(const std::string& stream_id, std::st
     }
   };
   auto creds = IceLiteAgent::generate_credentials();
-  pub->peer = std::make_unique<Peer>(Peer::Role::publisher, creds,
+  // One identity for the answer's fingerprint and the handshake (a rotation in between is harmless).
+  auto identity = rtp::DtlsIdentity::process();
+  pub->peer = std::make_unique<Peer>(Peer::Role::publisher, creds, identity,
                                      [this](const StunAddress& to, std::span<const std::uint8_t> b) { send_to(to, b); },
                                      std::move(cb));
-  std::string answer = build_publisher_answer(offer_sdp, *offer, local_ice(creds));
+  std::string answer = build_publisher_answer(offer_sdp, *offer, local_ice(creds, *identity));
   pub->peer->set_remote(offer->ice_ufrag, offer->fingerprint_alg, offer->fingerprint, Peer::Clock::now());
   by_ufrag_[creds.ufrag] = pub->peer.get();
   pubs_.emplace(stream_id, std::move(pub));
@@ -429,10 +431,11 @@ std::optional<std::string> Router::subscribe(const std::string& stream_id, const
     if (raw->pub->peer->send_rtcp(scratch_, pkt.size())) ++stats_.forwarded_rtcp;
   };
   auto creds = IceLiteAgent::generate_credentials();
-  sub->peer = std::make_unique<Peer>(Peer::Role::subscriber, creds,
+  auto identity = rtp::DtlsIdentity::process();
+  sub->peer = std::make_unique<Peer>(Peer::Role::subscriber, creds, identity,
                                      [this](const StunAddress& to, std::span<const std::uint8_t> b) { send_to(to, b); },
                                      std::move(cb));
-  std::string offer = build_subscriber_offer(pit->second->tracks, local_ice(creds), stream_id);
+  std::string offer = build_subscriber_offer(pit->second->tracks, local_ice(creds, *identity), stream_id);
   by_ufrag_[creds.ufrag] = sub->peer.get();
   pit->second->subs.push_back(raw);
   subs_.emplace(subscriber_id, std::move(sub));

@@ -106,7 +106,7 @@ class Router {
   void send_to(const StunAddress& to, std::span<const std::uint8_t> bytes);
   void forget(Peer* p);
   void request_keyframe(Publication& pub);
-  LocalIce local_ice(const IceCredentials& c) const;
+  LocalIce local_ice(const IceCredentials& c, const rtp::DtlsIdentity& identity) const;
 
   boost::asio::any_io_executor ex_;
   boost::asio::ip::address address_;

@@ -2,6 +2,7 @@
 #include "webrtc/session_description.hpp"
 
 #include "base/crypto.hpp"
+#include "base/text.hpp"
 #include "sdp/sdp.hpp"
 
 #include <algorithm>
@@ -51,13 +52,9 @@ Result<T> fail(std::error_code ec) {
   return {std::nullopt, ec};
 }
 
-char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+using sb::ascii_lower;
 char ascii_upper(char c) noexcept { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
-}
+constexpr auto iequals = sb::ascii_iequals;
 
 std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

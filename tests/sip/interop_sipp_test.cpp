@@ -235,3 +235,64 @@ TEST_CASE("media that stops ends the call with 706 Max Inactive, not before the 
   CHECK_MESSAGE(uas.finish() == 0, uas.errors());
   CHECK(f.call_events().back() == "callDestroyed:706");
 }
+
+TEST_CASE("observeForceMute: a session mute reaches the SIP party (muteForced), an unobserving one is left alone") {
+  Sipp observing("uas_answer_wait_bye.xml"), deaf("uas_answer_wait_bye.xml");
+  Fixture f;
+  auto r1 = f.dial(uri_for(observing), R"(,"observeForceMute":true)");
+  REQUIRE_MESSAGE(r1.status == 200, r1.body);
+  auto r2 = f.dial(uri_for(deaf));
+  REQUIRE_MESSAGE(r2.status == 200, r2.body);
+  auto c1 = json::parse(r1.body).as_object(), c2 = json::parse(r2.body).as_object();
+  REQUIRE(f.hooks.wait_for([](const auto& ev) {
+    int active = 0;
+    for (auto& e : ev)
+      if (auto* s = e.if_contains("state"); s && s->as_string() == "ACTIVE") ++active;
+    return active == 2;
+  }, 10s));
+  const auto mute_url = fmt::format("/v2/project/{}/session/{}/mute", kKey, f.sid);
+  auto m = f.server->call(verb::post, mute_url, R"({"active":true,"excludedStreamIds":[]})");
+  CHECK(m.status == 200);
+  CHECK(m.body == "{}");
+  REQUIRE(f.hooks.wait_for_event("muteForced", 5s));
+  // Exactly one muteForced, naming the observing call.
+  int muted = 0;
+  for (auto& e : f.hooks.events())
+    if (e.at("event").as_string() == "muteForced") {
+      ++muted;
+      CHECK(e.at("call").as_object().at("id").as_string() == c1.at("id").as_string());
+    }
+  CHECK(muted == 1);
+  // Excluded streams are spared, and active:false lifts the mute (no second muteForced).
+  auto un = f.server->call(verb::post, mute_url, R"({"active":false})");
+  CHECK(un.status == 200);
+  auto spared = f.server->call(verb::post, mute_url,
+                               fmt::format(R"({{"excludedStreams":["{}"]}})", std::string(c1.at("streamId").as_string())));
+  CHECK(spared.status == 200);
+  // A stream mute of the observing party mutes it again.
+  auto one = f.server->call(verb::post, fmt::format("/v2/project/{}/session/{}/stream/{}/mute", kKey, f.sid,
+                                                    std::string(c1.at("streamId").as_string())), "");
+  CHECK(one.status == 200);
+  REQUIRE(f.hooks.wait_for([](const auto& ev) {
+    int n = 0;
+    for (auto& e : ev) n += e.at("event").as_string() == "muteForced";
+    return n == 2;
+  }, 5s));
+  f.force_disconnect(c1.at("connectionId").as_string());
+  f.force_disconnect(c2.at("connectionId").as_string());
+  CHECK_MESSAGE(observing.finish() == 0, observing.errors());
+  CHECK_MESSAGE(deaf.finish() == 0, deaf.errors());
+}
+
+TEST_CASE("REST mute: unknown stream 404, bad bodies 400, empty body 200; dial streams must exist") {
+  Fixture f;
+  const auto base = fmt::format("/v2/project/{}/session/{}", kKey, f.sid);
+  CHECK(f.server->call(verb::post, base + "/stream/nope/mute", "").status == 404);
+  CHECK(f.server->call(verb::post, base + "/mute", R"({"active":"yes"})").status == 400);
+  CHECK(f.server->call(verb::post, base + "/mute", R"({"excludedStreamIds":"x"})").status == 400);
+  CHECK(f.server->call(verb::post, base + "/mute", "not json").status == 400);
+  CHECK(f.server->call(verb::post, base + "/mute", "").status == 200);
+  auto bad = f.dial("sip:uas@127.0.0.1:9", R"(,"streams":["no-such-stream"])");
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("no-such-stream") != std::string::npos);
+}
