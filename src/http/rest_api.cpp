@@ -169,16 +169,9 @@ asio::awaitable<Outcome> dtmf_on(ShardServices* s, std::string key, std::string 
                                  std::string digits) {
   auto* session = s->sessions.find(sid);
   if (!session || session->api_key() != key) co_return fail(404, "Session not found");
-  if (!cid.empty()) {
-    auto* c = session->find_connection(cid);
-    if (!c || c->kind != core::ConnectionKind::sip) co_return fail(404, "Connection not connected",
-                                                                    "No SIP call on that connection");
-    // Unreachable until the SIP issue creates SIP connections; DTMF sending is a later issue.
-    co_return fail(501, "DTMF sending is not available yet in this build");
-  }
-  // Session-wide: RFC 4733 sending to the session's SIP legs is not wired yet (issue 9); say so
-  // rather than answer 200 for digits nobody will hear.
-  co_return fail(501, "DTMF sending is not available yet in this build");
+  auto r = play_dtmf(*s, *session, cid, digits);
+  if (!r.ok()) co_return fail(r.status, r.message, r.description);
+  co_return Outcome{200, "{}"};  // SPEC §4.3: an empty body or {} (the Node SDK test)
 }
 
 asio::awaitable<bool> add_callback_on(ShardServices* s, std::string key, core::Callback cb) {

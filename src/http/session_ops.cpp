@@ -2,7 +2,9 @@
 
 #include "base/clock.hpp"
 #include "base/crypto.hpp"
+#include "base/log.hpp"
 #include "core/client_token.hpp"
+#include "http/star_six.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
@@ -20,6 +22,10 @@ namespace json = boost::json;
 namespace {
 OpResult fail(unsigned status, std::string message, std::string description = {}) {
   return OpResult{status, std::move(message), std::move(description)};
+}
+std::int64_t now_ms_steady() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 }  // namespace
 
@@ -60,6 +66,27 @@ OpResult send_signal(ShardServices& s, core::Session& session, std::string_view 
   if (!to.empty() && !session.find_connection(to)) return {404, "Connection not connected"};
   session.signal(to, type, data, from);
   ++s.counters.signals;
+  return {};
+}
+
+OpResult play_dtmf(ShardServices& s, core::Session& session, std::string_view connection_id, std::string_view digits) {
+  std::vector<sip::Call*> legs;
+  for (const auto& [cid, call_id] : s.call_of_connection) {
+    if (!connection_id.empty() && cid != connection_id) continue;
+    if (!session.find_connection(cid)) continue;  // a SIP leg of another session
+    auto* call = s.sip ? s.sip->find(call_id) : nullptr;
+    const auto st = call ? call->state() : std::nullopt;
+    if (call && !call->ended() && (st == sip::CallState::active || st == sip::CallState::on_hold))
+      legs.push_back(call);
+  }
+  if (legs.empty())
+    return connection_id.empty() ? OpResult{404, "No connected SIP call in this session"}
+                                 : OpResult{404, "Connection not connected", "No answered SIP call on that connection"};
+  // All or nothing: a request is never played on some legs and refused on others.
+  for (auto* call : legs)
+    if (call->dtmf_room() < digits.size())
+      return {413, "DTMF queue full", "Too many digits are waiting to be played on a SIP call; retry later"};
+  for (auto* call : legs) (void)call->play_dtmf(digits);  // room checked above, same thread
   return {};
 }
 
@@ -300,6 +327,24 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
     }
     if (auto* ses = s->sessions.find(sid)) ses->remove_connection(connection_id, reason);
     emit("callDestroyed", {{"reason_code", std::to_string(e.code)}, {"reason_message", e.reason}});
+  };
+  // DTMF from the far end: the extension event `dtmf` (docs/webhooks.md), in order with the
+  // call's other events; `*6` by RFC 4733 toggles the party's force mute (SPEC §7).
+  obs.on_dtmf = [s, emit, sid = d.session_id, call_id, stream_id, observe = d.sip.observe_force_mute,
+                 star = StarSix{}](const sip::DtmfIn& x) mutable {
+    emit("dtmf", {{"digit", std::string(1, x.digit)},
+                  {"duration", x.duration_ms},
+                  {"method", std::string(sip::to_string(x.method))}});
+    if (!observe || x.method != sip::DtmfMethod::rfc4733 || !star.feed(x.digit, now_ms_steady())) return;
+    const auto* ses = s->sessions.find(sid);
+    const auto* st = ses ? ses->find_stream(stream_id) : nullptr;
+    const auto* ch = st ? st->channel("audio1") : nullptr;
+    if (!ch) return;
+    const bool muted = ch->active;  // toggle: an active (un-muted) channel becomes muted
+    // The channel's `active` is the force-mute state apply_force_mute keeps (mix and hasAudio
+    // change together). on_dtmf runs on its own turn of the loop, so it applies at once.
+    log::info("http", "call {}: *6 {} its force mute", call_id, muted ? "sets" : "lifts");
+    apply_force_mute(*s, sid, call_id, stream_id, muted, emit);
   };
   auto call = s->sip->dial(std::move(cp), std::move(media), std::move(obs));
   if (!call) {

@@ -52,6 +52,13 @@ OpResult disconnect_connection(ShardServices& s, core::Session& session, std::st
 OpResult send_signal(ShardServices& s, core::Session& session, std::string_view from, std::string_view to,
                      std::string_view type, std::string_view data);
 
+// Queues DTMF digits (SPEC §4.3: 0-9 * # and 'p', validated by the caller) on the session's
+// connected SIP legs, or on the one whose connection is `connection_id`. 404 when that
+// connection (or, session-wide, any connection) is not a connected SIP leg (answered, not
+// ended); 413 when a leg's queue (rtp::k_dtmf_queue_max digits) has no room for all of them —
+// nothing is queued anywhere then. 200 once queued: the digits play in order after any queued.
+OpResult play_dtmf(ShardServices& s, core::Session& session, std::string_view connection_id, std::string_view digits);
+
 // Removes another party's stream (moderation): reason forceUnpublished. 404 when unknown.
 OpResult force_unpublish(ShardServices& s, core::Session& session, std::string_view stream_id);
 

@@ -7,6 +7,7 @@
 #include "mix/jitter_buffer.hpp"
 #include "mix/resampler.hpp"
 #include "rtp/dtls.hpp"
+#include "rtp/dtmf.hpp"
 #include "rtp/packet.hpp"
 #include "rtp/rtcp.hpp"
 #include "rtp/sdes.hpp"
@@ -50,6 +51,12 @@ constexpr int k_resampler_quality = 3;
 constexpr std::size_t k_early_dtls = 4;
 // In-sequence packets a new plain-RTP source must send before we latch to it.
 constexpr int k_latch_probation = 3;
+// In-band DTMF scratch: the longest frame we send (120 ms) at spandsp's 8 kHz and at 48 kHz.
+constexpr std::size_t k_inband_frame_max = 120 * k_inband_rate / 1000;
+
+std::int64_t steady_ms(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
 
 mix::CodecId codec_id(sdp::Codec c) {
   switch (c) {
@@ -158,6 +165,24 @@ struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<Au
   bool sent_since_report = false;              // RFC 3550 §6.4: SR only if we sent since the last
   std::uint32_t sent_packets = 0, sent_octets = 0;
   std::string cname = "switchboard@" + sb::to_hex(random_bytes(6));
+
+  // DTMF (rtp/dtmf.hpp), all on the leg's shard. Out: RFC 4733 events when the far end
+  // negotiated telephone-event (dtmf_tx), else in-band tones (dtmf_inband) encoded with an
+  // encoder of their own (dtmf_enc): the leg's `enc` may be its output group's shared encoder
+  // state, which the tones must not disturb. Cleared (the rest dropped) when the leg stops.
+  std::unique_ptr<DtmfSender> dtmf_tx;
+  DtmfSenderConfig dtmf_tx_cfg;  // what dtmf_tx was made with
+  std::unique_ptr<InbandDtmf> dtmf_inband;
+  std::unique_ptr<mix::Encoder> dtmf_enc;
+  std::unique_ptr<mix::Resampler> dtmf_up;  // 8 kHz tones → the codec's rate (G.722, Opus)
+  // In: one RFC 4733 receiver for the far end's event stream (reset when its SSRC changes).
+  DtmfReceiver dtmf_rx;
+  std::optional<std::uint32_t> dtmf_rx_ssrc;
+  std::uint32_t dtmf_rx_clock = 0;
+  std::function<void(const sip::DtmfIn&)> on_dtmf;  // the call's (CallMedia::on_dtmf)
+  void report_dtmf(const DtmfDigit& d, sip::DtmfMethod method);
+  int inband_frame(std::span<std::uint8_t> out) noexcept;
+  void configure_dtmf(const sdp::Negotiated& n);
 
   // ---- mix::Participant -----------------------------------------------------------------
   bool pull(Clock::time_point now, mix::MixFrame& out) noexcept override;
@@ -280,7 +305,14 @@ void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const u
   stats.rtp_bytes += n;
   if (!receiving) return;  // inactive/recvonly from our side: nothing plays (no stale audio on resume)
   if (recv_dtmf_pt && v.payload_type == *recv_dtmf_pt) {
-    ++stats.telephone_events;  // RFC 4733: not audio (DTMF relay is a later issue)
+    // RFC 4733 §2.5.2: events, not audio. The receiver keeps one event of state per source.
+    ++stats.telephone_events;
+    if (dtmf_rx_ssrc != v.ssrc) {
+      dtmf_rx.reset();
+      dtmf_rx_ssrc = v.ssrc;
+    }
+    for (const auto& d : dtmf_rx.on_event(v.payload, v.timestamp, v.marker, v.seq, steady_ms(now)))
+      report_dtmf(d, sip::DtmfMethod::rfc4733);
     return;
   }
   if (v.payload_type == k_cn_pt) {
@@ -291,6 +323,9 @@ void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const u
     ++stats.unknown_pt;
     return;
   }
+  // Audio past an event's end closes it when every end packet was lost (RFC 4733 §2.5.2.2).
+  if (dtmf_rx_ssrc == v.ssrc)
+    if (const auto d = dtmf_rx.on_audio(v.timestamp)) report_dtmf(*d, sip::DtmfMethod::rfc4733);
   if (!have_ssrc || v.ssrc != remote_ssrc) {
     // A new source (the far end restarted, a transfer). Switch on its second in-sequence packet
     // (RFC 3550 A.1's idea of probation), so a stray or interleaved SSRC cannot keep flushing
@@ -464,6 +499,9 @@ void AudioLeg::State::fail_media(std::string why) {
 // The conference tick
 
 bool AudioLeg::State::pull(Clock::time_point now, mix::MixFrame& out) noexcept {
+  // The conference tick is the leg's clock: an event whose end never came and after which no
+  // audio came either is reported once it has been quiet for the receiver's timeout.
+  if (const auto d = dtmf_rx.on_timer(steady_ms(now))) report_dtmf(*d, sip::DtmfMethod::rfc4733);
   if (!receiving || !jb || !decoder) return false;
   auto& pcm = pcm_scratch;
   auto& up_pcm = up_scratch;
@@ -517,6 +555,45 @@ int AudioLeg::State::encode(const mix::MixFrame& pcm, std::span<std::uint8_t> ou
   return n;
 }
 
+// Digits go to the call on a later turn of the shard's loop: the packet path (or the conference
+// tick) that decoded them never runs the call's and the session's code inside itself.
+void AudioLeg::State::report_dtmf(const DtmfDigit& d, sip::DtmfMethod method) {
+  if (stopped) return;
+  sip::DtmfIn in{d.digit, d.duration_ms, method};
+  asio::post(ex, [weak = weak_from_this(), in] {
+    if (auto self = weak.lock(); self && !self->stopped && self->on_dtmf) self->on_dtmf(in);
+  });
+}
+
+// One frame of in-band DTMF (tone or the silence between), encoded for the far end's codec;
+// -1 when there is none to send (idle, or an encoder failure: the tick's audio goes instead).
+int AudioLeg::State::inband_frame(std::span<std::uint8_t> out) noexcept {
+  if (!dtmf_inband || dtmf_inband->idle()) return -1;
+  const auto rate = mix::sample_rate(send_cfg.id);
+  const auto n8 = static_cast<std::size_t>(k_inband_rate / 1000 * send_cfg.frame_ms);
+  if (n8 == 0 || n8 > k_inband_frame_max) return -1;
+  std::array<std::int16_t, k_inband_frame_max> tone;
+  if (!dtmf_inband->fill(std::span(tone.data(), n8))) return -1;
+  try {
+    if (!dtmf_enc || !(dtmf_enc->config() == send_cfg)) dtmf_enc = mix::make_encoder(send_cfg);
+    if (rate != k_inband_rate && (!dtmf_up || dtmf_up->out_rate() != rate))
+      dtmf_up = std::make_unique<mix::Resampler>(k_inband_rate, rate, k_resampler_quality);
+  } catch (const std::exception&) {
+    dtmf_enc.reset();  // the packet path never throws: no tones, the audio goes out
+  }
+  if (!dtmf_enc) return -1;
+  std::span<const std::int16_t> pcm(tone.data(), n8);
+  std::array<std::int16_t, mix::max_frame_samples> up;
+  if (rate != k_inband_rate) {
+    const int m = dtmf_up->process(pcm, up);
+    if (m < 0) return -1;
+    pcm = std::span<const std::int16_t>(up.data(), static_cast<std::size_t>(m));
+  }
+  const int n = dtmf_enc->encode(pcm, out);
+  if (n < 0) ++stats.encode_errors;
+  return n;
+}
+
 void AudioLeg::State::send(std::span<const std::uint8_t> payload) noexcept {
   if (!send_config()) return;
   const auto now = Clock::now();
@@ -536,8 +613,25 @@ void AudioLeg::State::send(std::span<const std::uint8_t> payload) noexcept {
   h.seq = out_seq++;
   h.timestamp = out_ts;
   h.ssrc = ssrc;
-  h.marker = first_packet;  // RFC 3551 §4.1: first packet of a talkspurt
-  first_packet = false;
+  // DTMF replaces this tick's audio while a digit plays: an RFC 4733 event packet (same SSRC,
+  // the next sequence number; its timestamp is the event's start and M marks its first packet,
+  // §2.5.1.2), or in-band tones in the codec. The audio timestamp advances either way.
+  std::optional<DtmfPacket> event;
+  std::array<std::uint8_t, mix::max_encoded_bytes> tone;
+  if (dtmf_tx && !dtmf_tx->idle()) {
+    event = dtmf_tx->next(out_ts);
+  } else if (dtmf_inband && !dtmf_inband->idle()) {
+    if (const int m = inband_frame(tone); m >= 0) payload = std::span<const std::uint8_t>(tone.data(), static_cast<std::size_t>(m));
+  }
+  if (event) {
+    h.payload_type = event->payload_type;
+    h.timestamp = event->timestamp;
+    h.marker = event->marker;
+    payload = event->payload;
+  } else {
+    h.marker = first_packet;  // RFC 3551 §4.1: first packet of a talkspurt
+    first_packet = false;
+  }
   last_send = now;
   last_ts = out_ts;
   sent_since_report = true;
@@ -900,6 +994,7 @@ std::error_code AudioLeg::apply(const sdp::Negotiated& n) {
   st.send_pt = n.payload_type;
   st.recv_pt = n.local_payload_type;
   st.recv_dtmf_pt = n.local_telephone_event_pt;
+  st.configure_dtmf(n);
   st.rtcp_mux = n.rtcp_mux;
   st.sending = !n.on_hold && (n.local_direction == sdp::Direction::sendrecv || n.local_direction == sdp::Direction::sendonly);
   st.receiving = n.local_direction == sdp::Direction::sendrecv || n.local_direction == sdp::Direction::recvonly;
@@ -931,6 +1026,42 @@ std::error_code AudioLeg::apply(const sdp::Negotiated& n) {
   return {};
 }
 
+// Sender and receiver for what this negotiation says about telephone-event. A sender is kept
+// (its queue and a playing digit with it) while the far end's number, clock and our packet
+// interval stay; otherwise the old one's digits are dropped. No telephone-event: in-band tones.
+void AudioLeg::State::configure_dtmf(const sdp::Negotiated& n) {
+  if (n.telephone_event_pt) {
+    DtmfSenderConfig cfg;
+    // RFC 4733 §2.1/§2.5.1.2: events on the negotiated clock (8 kHz, or 48 kHz beside Opus).
+    // With an 8 kHz event clock beside a 48 kHz codec (a far end that offers no 48 kHz events)
+    // durations count 8 kHz units while timestamps follow the stream, as such peers expect.
+    cfg.clock_rate = n.telephone_event_clock_rate;
+    cfg.payload_type = static_cast<std::uint8_t>(*n.telephone_event_pt);
+    cfg.tick_ms = send_cfg.frame_ms;
+    const bool same = dtmf_tx && dtmf_tx_cfg.clock_rate == cfg.clock_rate &&
+                      dtmf_tx_cfg.payload_type == cfg.payload_type && dtmf_tx_cfg.tick_ms == cfg.tick_ms;
+    if (!same) {
+      try {
+        dtmf_tx = std::make_unique<DtmfSender>(cfg);
+        dtmf_tx_cfg = cfg;
+      } catch (const std::invalid_argument& e) {
+        log::warn("rtp", "leg :{} cannot send RFC 4733 events ({}): DTMF goes in-band", port, e.what());
+        dtmf_tx.reset();
+      }
+    }
+    if (dtmf_tx && dtmf_inband) dtmf_inband->clear();
+  } else {
+    dtmf_tx.reset();
+  }
+  if (n.telephone_event_clock_rate != dtmf_rx_clock) {
+    DtmfReceiverConfig rc;
+    rc.clock_rate = n.telephone_event_clock_rate;
+    dtmf_rx = DtmfReceiver(rc);
+    dtmf_rx_clock = rc.clock_rate;
+    dtmf_rx_ssrc.reset();
+  }
+}
+
 void AudioLeg::State::start_dtls(int ch) {
   const auto& n = *dtls_params;
   const auto now = Clock::now();
@@ -958,6 +1089,41 @@ std::optional<std::chrono::milliseconds> AudioLeg::since_last_packet() const {
 
 std::optional<std::string> AudioLeg::failure() const { return st_->failure; }
 
+sip::DtmfQueued AudioLeg::play_dtmf(std::string_view digits) {
+  auto& st = *st_;
+  if (st.stopped || !st.have_media) return sip::DtmfQueued::unavailable;
+  if (st.dtmf_tx) return st.dtmf_tx->enqueue(digits) ? sip::DtmfQueued::queued : sip::DtmfQueued::full;
+  if (!st.dtmf_inband) {
+    try {
+      st.dtmf_inband = std::make_unique<InbandDtmf>();
+    } catch (const std::exception&) {
+      return sip::DtmfQueued::unavailable;
+    }
+  }
+  return st.dtmf_inband->enqueue(digits) ? sip::DtmfQueued::queued : sip::DtmfQueued::full;
+}
+
+std::size_t AudioLeg::dtmf_room() const {
+  const auto& st = *st_;
+  if (st.stopped || !st.have_media) return 0;
+  const std::size_t queued = st.dtmf_tx ? st.dtmf_tx->queued() : st.dtmf_inband ? st.dtmf_inband->queued() : 0;
+  return k_dtmf_queue_max - queued;
+}
+
+void AudioLeg::on_dtmf(std::function<void(const sip::DtmfIn&)> report) { st_->on_dtmf = std::move(report); }
+
+bool AudioLeg::take_info_dtmf(std::string_view content_type, std::string_view body) {
+  const auto d = parse_sip_info_dtmf(content_type, body);
+  if (!d) return false;
+  st_->report_dtmf(*d, sip::DtmfMethod::info);
+  return true;
+}
+
+bool AudioLeg::dtmf_sending() const {
+  const auto& st = *st_;
+  return (st.dtmf_tx && !st.dtmf_tx->idle()) || (st.dtmf_inband && !st.dtmf_inband->idle());
+}
+
 void AudioLeg::on_failure(std::function<void()> wake) { st_->on_failure = std::move(wake); }
 
 void AudioLeg::inject_receive_error(bool rtcp_socket, boost::system::error_code ec) {
@@ -976,6 +1142,10 @@ void AudioLeg::stop() {
   if (on_stop_) std::exchange(on_stop_, nullptr)();
   st_->send_rtcp_report(true);  // RFC 3550 §6.6: BYE when we leave
   st_->stopped = true;
+  // Digits still queued are dropped: the leg is gone, nobody would hear them.
+  if (st_->dtmf_tx) st_->dtmf_tx->clear();
+  if (st_->dtmf_inband) st_->dtmf_inband->clear();
+  st_->on_dtmf = nullptr;
   for (int ch : {State::k_rtp, State::k_rtcp})
     if (st_->dtls[ch]) st_->dtls[ch]->close(), st_->pump_dtls(ch);
   boost::system::error_code ec;

@@ -80,6 +80,12 @@ class AudioLeg final : public sip::CallMedia {
   std::optional<std::string> failure() const override;
   void on_failure(std::function<void()> wake) override;
   std::string stats_json() const override;
+  sip::DtmfQueued play_dtmf(std::string_view digits) override;
+  std::size_t dtmf_room() const override;
+  void on_dtmf(std::function<void(const sip::DtmfIn&)> report) override;
+  bool take_info_dtmf(std::string_view content_type, std::string_view body) override;
+  /// Whether DTMF is playing or queued (tests wait on it).
+  bool dtmf_sending() const;
 
   /// Test seam (a failing transport, as PJSIP's loop transport can be): the pending receive on
   /// the RTP (or RTCP) socket completes with `ec`, as if the kernel had reported it.

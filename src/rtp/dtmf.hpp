@@ -162,6 +162,7 @@ class InbandDtmf {
   bool fill(std::span<std::int16_t> pcm) noexcept;
   void clear() noexcept;
   bool idle() const noexcept { return tone_left_ == 0 && pause_left_ == 0 && queue_.size() == 0; }
+  std::size_t queued() const noexcept { return queue_.size(); }
 
  private:
   void reset_generator() noexcept;

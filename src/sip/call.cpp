@@ -26,6 +26,8 @@ std::string_view to_string(CallState s) {
   return "?";
 }
 
+std::string_view to_string(DtmfMethod m) { return m == DtmfMethod::info ? "info" : "rfc4733"; }
+
 namespace {
 
 constexpr std::string_view kAllow = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
@@ -115,6 +117,11 @@ void Call::start() {
       self->wake_.cancel();
     }
   });
+  // Digits from the far end go to the observer while the call lives; the media posts them, so
+  // this never runs inside the call's own code.
+  media_->on_dtmf([weak = weak_from_this()](const DtmfIn& d) {
+    if (auto self = weak.lock(); self && !self->ended_ && self->observer_.on_dtmf) self->observer_.on_dtmf(d);
+  });
   asio::co_spawn(ua_.executor(), run(), [self = shared_from_this()](std::exception_ptr e) {
     if (e) {
       try {
@@ -130,6 +137,17 @@ void Call::start() {
       self->ua_.call_finished(self.get());
     }
   });
+}
+
+DtmfQueued Call::play_dtmf(std::string_view digits) {
+  if (ended_ || hangup_requested_ || (state_ != CallState::active && state_ != CallState::on_hold))
+    return DtmfQueued::unavailable;
+  return media_->play_dtmf(digits);
+}
+
+std::size_t Call::dtmf_room() const {
+  if (ended_ || hangup_requested_ || (state_ != CallState::active && state_ != CallState::on_hold)) return 0;
+  return media_->dtmf_room();
 }
 
 void Call::hangup(bool abandon_unanswered) {
@@ -672,10 +690,17 @@ asio::awaitable<bool> Call::handle_in_dialog_request(std::shared_ptr<Inbound> in
       co_await answer_request(*in, 200, "OK", std::move(caps));
       co_return false;
     }
-    case Method::info:
-      // DTMF over INFO is not used (SPEC §7: RFC 4733 only); INFO is acknowledged (RFC 6086).
+    case Method::info: {
+      // Legacy INFO (RFC 6086 §9: no Info-Package) carrying a digit, as many PBXes send DTMF:
+      // reported like an RFC 4733 digit (method "info"). Anything else is acknowledged and
+      // ignored, as before; a garbled DTMF body too (the dialog is fine, the digit is lost).
+      std::string_view type;
+      if (const Header* ct = m.find(HeaderId::content_type)) type = ct->value;
+      if (!m.body.empty() && !type.empty() && !media_->take_info_dtmf(type, m.body))
+        log::debug("sip", "call {}: INFO ({}) carried no DTMF digit", params_.id, type);
       co_await answer_request(*in, 200, "OK");
       co_return false;
+    }
     case Method::cancel:
       // Nothing to cancel: we answer in-dialog requests at once (§9.2: 200 to the CANCEL).
       co_await answer_request(*in, 200, "OK");

@@ -27,6 +27,22 @@ namespace sb::sip {
 
 class UserAgent;
 
+// One DTMF digit received from the far end, however it came.
+enum class DtmfMethod { rfc4733, info };
+std::string_view to_string(DtmfMethod);  // "rfc4733", "info"
+struct DtmfIn {
+  char digit = 0;                 // '0'..'9', '*', '#', 'A'..'D'
+  std::uint32_t duration_ms = 0;  // as the far end reported it; 0 when unknown
+  DtmfMethod method = DtmfMethod::rfc4733;
+};
+
+// What queueing digits to send came to (CallMedia::play_dtmf).
+enum class DtmfQueued {
+  queued,       // appended after whatever is queued; played in order
+  full,         // the leg's bounded queue has no room for the whole request: nothing queued
+  unavailable,  // no media to play them on (not negotiated, or the leg has stopped)
+};
+
 // The seam to the media layer: the call asks it for the SDP offer (its real ports and keys) and
 // hands it every answer and re-offer. Implemented by rtp::AudioLeg (src/rtp/).
 class CallMedia {
@@ -57,6 +73,18 @@ class CallMedia {
   // Media statistics as a JSON object (codec, packets, loss, jitter, RTT, buffer), for the
   // call stats endpoint (docs/rest.md).
   virtual std::string stats_json() const { return "{}"; }
+  // DTMF out: queues `digits` (0-9 * # A-D, 'p' = 500 ms pause; validated upstream) to play on
+  // the RTP stream, as RFC 4733 telephone-events when negotiated, else in-band tones.
+  virtual DtmfQueued play_dtmf(std::string_view digits) { return DtmfQueued::unavailable; }
+  // How many more digits (pauses included) the queue takes now.
+  virtual std::size_t dtmf_room() const { return 0; }
+  // DTMF in: the media reports each digit it decodes (RFC 4733) and each one take_info_dtmf
+  // recognised, on the call's executor, after the packet path has finished (posted: the
+  // receiver never runs the call's code inside its own).
+  virtual void on_dtmf(std::function<void(const DtmfIn&)> report) {}
+  // An INFO body inside the dialog (RFC 6086 legacy INFO, no Info-Package): true when it was a
+  // DTMF digit (application/dtmf-relay or application/dtmf), which is then reported.
+  virtual bool take_info_dtmf(std::string_view content_type, std::string_view body) { return false; }
 };
 
 enum class CallState { dialing, ringing, active, on_hold, hangup };
@@ -89,6 +117,7 @@ struct CallParams {
 struct CallObserver {
   std::function<void(CallState)> on_state;     // DIALING, RINGING, ACTIVE, ON_HOLD, HANGUP
   std::function<void(const CallEnd&)> on_end;  // exactly once, after every on_state
+  std::function<void(const DtmfIn&)> on_dtmf;  // each digit from the far end, in arrival order
 };
 
 // A message delivered to the call, owned (the transport's buffer is gone by then).
@@ -111,6 +140,10 @@ class Call : public std::enable_shared_from_this<Call> {
   const CallMedia& media() const { return *media_; }
 
   void start();
+  // Queues digits on the call's media (REST play-dtmf). `unavailable` unless the call is
+  // answered and not over (ACTIVE or ON_HOLD: held digits wait for the resume).
+  DtmfQueued play_dtmf(std::string_view digits);
+  std::size_t dtmf_room() const;
   // REST force-disconnect or drain: CANCEL before an answer, BYE after (SPEC §7a). A CANCEL may
   // only follow a provisional response (§9.1), so before one the call waits for it — unless
   // `abandon_unanswered` (drain): then a call nobody has answered yet is given up at once.

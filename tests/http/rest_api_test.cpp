@@ -170,9 +170,11 @@ TEST_CASE("force disconnect, streams, signal and play-dtmf answer their document
   CHECK(s.call(verb::post, base + "/connection/abc/signal", R"({"type":"chat","data":"x"})").status == 404);
   CHECK(s.call(verb::post, unknown_base + "/signal", R"({"type":"chat","data":"x"})").status == 404);
 
-  CHECK(s.call(verb::post, base + "/play-dtmf", R"({"digits":"12#*p9"})").status == 501);  // not wired to the SIP legs yet (issue 9): never a 200 for unsent digits
+  // No SIP call in the session: 404, never a 200 for digits nobody will hear (and never 501).
+  CHECK(s.call(verb::post, base + "/play-dtmf", R"({"digits":"12#*p9"})").status == 404);
   CHECK(s.call(verb::post, base + "/play-dtmf", R"({"digits":"12a"})").status == 400);
   CHECK(s.call(verb::post, base + "/play-dtmf", R"({"digits":""})").status == 400);
+  CHECK(s.call(verb::post, base + "/play-dtmf", fmt::format(R"({{"digits":"{}"}})", std::string(257, '1'))).status == 400);
   CHECK(s.call(verb::post, base + "/connection/abc/play-dtmf", R"({"digits":"1"})").status == 404);
   CHECK(s.call(verb::post, unknown_base + "/play-dtmf", R"({"digits":"1"})").status == 404);
 }

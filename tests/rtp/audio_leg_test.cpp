@@ -2,7 +2,10 @@
 // sends, whom it believes, and what a refused re-offer leaves behind.
 #include "rtp/audio_leg.hpp"
 #include "rtp/dtls.hpp"
+#include "rtp/dtmf.hpp"
 #include "rtp/packet.hpp"
+#include "mix/codec.hpp"
+#include "support/goertzel.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -22,19 +25,20 @@ struct Rig {
   std::unique_ptr<rtp::AudioLeg> leg;
   udp::socket far{io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
   udp::socket stranger{io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
-  Rig() {
+  // `telephone_event`: the far end's answer has telephone-event/8000 as payload type 96.
+  explicit Rig(bool telephone_event = false) {
     leg = rtp::AudioLeg::create(io.get_executor(), ports, asio::ip::make_address("127.0.0.1"), {});
     REQUIRE(leg);
     far.non_blocking(true);
     stranger.non_blocking(true);
-    REQUIRE_FALSE(leg->apply_answer(answer(far.local_endpoint().port(), "sendrecv")));
+    REQUIRE_FALSE(leg->apply_answer(answer(far.local_endpoint().port(), "sendrecv", 1, telephone_event)));
   }
   ~Rig() { leg->stop(); }
-  static std::string answer(std::uint16_t port, const char* dir, int version = 1) {
+  static std::string answer(std::uint16_t port, const char* dir, int version = 1, bool te = false) {
     return fmt::format(
-        "v=0\r\no=- 1 {} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\n"
-        "a=rtpmap:0 PCMU/8000\r\na={}\r\n",
-        version, port, dir);
+        "v=0\r\no=- 1 {} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0{}\r\n"
+        "a=rtpmap:0 PCMU/8000\r\n{}a={}\r\n",
+        version, port, te ? " 96" : "", te ? "a=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-16\r\n" : "", dir);
   }
   udp::endpoint gateway() const { return {asio::ip::make_address("127.0.0.1"), leg->rtp_port()}; }
   void send_from(udp::socket& s, std::uint16_t seq, std::uint32_t ssrc = 0x1234) {
@@ -240,4 +244,187 @@ TEST_CASE("audio leg: DTLS presents the certificate whose fingerprint it offered
   CHECK_FALSE(leg->failure());
   CHECK(leg->keying_name() == "dtls");
   leg->stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// DTMF
+
+namespace {
+
+struct Sent {
+  rtp::RtpHeader h;
+  std::vector<std::uint8_t> payload;
+};
+
+// `ticks` conference ticks of μ-law silence, then everything the far end received, in order.
+std::vector<Sent> run_ticks(Rig& r, int ticks) {
+  std::array<std::uint8_t, 160> silence;
+  silence.fill(0xFF);
+  for (int i = 0; i < ticks; ++i) r.leg->participant().send(silence);
+  std::vector<Sent> out;
+  std::array<std::uint8_t, 2048> buf;
+  udp::endpoint from;
+  boost::system::error_code ec;
+  for (std::size_t n; (n = r.far.receive_from(asio::buffer(buf), from, 0, ec)) > 0 && !ec;) {
+    auto v = rtp::parse_rtp(std::span<const std::uint8_t>(buf.data(), n));
+    REQUIRE(v);
+    rtp::RtpHeader h;
+    h.payload_type = v->payload_type;
+    h.marker = v->marker;
+    h.seq = v->seq;
+    h.timestamp = v->timestamp;
+    h.ssrc = v->ssrc;
+    out.push_back({h, std::vector<std::uint8_t>(v->payload.begin(), v->payload.end())});
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("audio leg: play-dtmf replaces audio with RFC 4733 events: one SSRC, sequence runs on, M once, end x3") {
+  Rig r(true);
+  auto first = run_ticks(r, 1);
+  REQUIRE(first.size() == 1);
+  const auto ts0 = first[0].h.timestamp;
+  CHECK(r.leg->dtmf_room() == rtp::k_dtmf_queue_max);
+  CHECK(r.leg->play_dtmf("1") == sip::DtmfQueued::queued);
+  CHECK(r.leg->play_dtmf("2") == sip::DtmfQueued::queued);  // appended
+  CHECK(r.leg->dtmf_room() == rtp::k_dtmf_queue_max - 2);
+  auto sent = run_ticks(r, 24);
+  REQUIRE(sent.size() == 24);
+  CHECK_FALSE(r.leg->dtmf_sending());
+  std::uint16_t seq = first[0].h.seq;
+  std::vector<std::vector<std::size_t>> events;  // packet indexes per event (by timestamp)
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    const auto& p = sent[i];
+    CHECK(p.h.ssrc == first[0].h.ssrc);
+    CHECK(p.h.seq == ++seq);
+    const auto tick_ts = ts0 + 160u * static_cast<std::uint32_t>(i + 1);
+    if (p.h.payload_type == 0) {
+      CHECK(p.h.timestamp == tick_ts);  // audio keeps its clock through the events
+      continue;
+    }
+    REQUIRE(p.h.payload_type == 96);  // the far end's number for telephone-event
+    if (events.empty() || sent[events.back().front()].h.timestamp != p.h.timestamp) {
+      CHECK(p.h.marker);  // §2.5.1.1: M on an event's first packet
+      CHECK(p.h.timestamp == tick_ts);
+      events.push_back({});
+    } else {
+      CHECK_FALSE(p.h.marker);
+    }
+    events.back().push_back(i);
+  }
+  REQUIRE(events.size() == 2);
+  for (std::size_t e = 0; e < 2; ++e) {
+    const auto& idx = events[e];
+    REQUIRE(idx.size() == 7);  // 5 tone ticks (the 5th has E), then E twice more (§2.5.1.4)
+    for (std::size_t k = 0; k < idx.size(); ++k) {
+      auto ev = rtp::parse_dtmf(sent[idx[k]].payload);
+      REQUIRE(ev);
+      CHECK(ev->event == e + 1);
+      CHECK(ev->volume == 10);
+      CHECK(ev->duration == std::min<std::size_t>(k + 1, 5) * 160);
+      CHECK(ev->end == (k >= 4));
+    }
+  }
+  // 100 ms of tone, then 80 ms (4 ticks) before the next digit's first packet.
+  CHECK(events[1].front() - events[0].front() == 9);
+}
+
+TEST_CASE("audio leg: 'p' waits 500 ms, a full queue refuses the request whole, and stop drops the rest") {
+  Rig r(true);
+  REQUIRE(r.leg->play_dtmf("1p2") == sip::DtmfQueued::queued);
+  auto sent = run_ticks(r, 40);
+  std::vector<std::size_t> starts;
+  for (std::size_t i = 0; i < sent.size(); ++i)
+    if (sent[i].h.payload_type == 96 && sent[i].h.marker) starts.push_back(i);
+  REQUIRE(starts.size() == 2);
+  CHECK(starts[1] - starts[0] == 9 + 25);  // digit and gap, then 25 ticks of pause
+  REQUIRE(r.leg->play_dtmf(std::string(rtp::k_dtmf_queue_max - 1, '3')) == sip::DtmfQueued::queued);
+  CHECK(r.leg->play_dtmf("45") == sip::DtmfQueued::full);
+  CHECK(r.leg->dtmf_room() == 1);
+  run_ticks(r, 3);  // the first '3' is playing
+  r.leg->stop();
+  CHECK(r.leg->play_dtmf("1") == sip::DtmfQueued::unavailable);
+  CHECK(r.leg->dtmf_room() == 0);
+  CHECK_FALSE(r.leg->dtmf_sending());
+}
+
+TEST_CASE("audio leg: without telephone-event, digits go in-band as PCMU tones (Goertzel finds them in order)") {
+  Rig r(false);
+  REQUIRE(r.leg->play_dtmf("5#") == sip::DtmfQueued::queued);
+  REQUIRE(r.leg->play_dtmf("58") == sip::DtmfQueued::queued);
+  auto sent = run_ticks(r, 40);
+  auto dec = mix::make_decoder(mix::CodecId::pcmu);
+  std::vector<std::int16_t> pcm;
+  for (const auto& p : sent) {
+    CHECK(p.h.payload_type == 0);  // audio all along: the tones are in it
+    std::array<std::int16_t, mix::max_frame_samples> f;
+    const int n = dec->decode(p.payload, f);
+    REQUIRE(n == 160);
+    pcm.insert(pcm.end(), f.begin(), f.begin() + n);
+  }
+  CHECK(sb::test::goertzel_digits(pcm, 8000, 400, 80) == "5#58");
+  CHECK_FALSE(r.leg->dtmf_sending());
+}
+
+TEST_CASE("audio leg: RFC 4733 events from the far end are one digit each, repeats and a lost start included") {
+  Rig r(true);
+  std::vector<sip::DtmfIn> got;
+  r.leg->on_dtmf([&](const sip::DtmfIn& d) { got.push_back(d); });
+  // Our own sender makes the far end's packets: "73", payload type 101 (our number for
+  // telephone-event/8000), each packet sent twice; the first packet of '3' is lost.
+  rtp::DtmfSender tx(rtp::DtmfSenderConfig{8000, 101, 20, {}});
+  REQUIRE(tx.enqueue("73"));
+  std::uint16_t seq = 500;
+  std::uint32_t ts = 8000;
+  int events = 0;
+  for (int tick = 0; tick < 40 && !tx.idle(); ++tick, ts += 160) {
+    auto p = tx.next(ts);
+    rtp::RtpHeader h;
+    h.seq = seq++;
+    h.ssrc = 0x1234;
+    h.timestamp = ts;
+    std::array<std::uint8_t, 256> buf;
+    std::size_t n = 0;
+    if (p) {
+      h.payload_type = p->payload_type;
+      h.marker = p->marker;
+      h.timestamp = p->timestamp;
+      if (p->marker && ++events == 2) continue;  // lost
+      n = rtp::write_rtp(buf, h, p->payload);
+    } else {
+      std::array<std::uint8_t, 160> audio;
+      audio.fill(0xFF);
+      n = rtp::write_rtp(buf, h, audio);
+    }
+    for (int copy = 0; copy < (p ? 2 : 1); ++copy) r.far.send_to(asio::buffer(buf.data(), n), r.gateway());
+  }
+  r.settle();
+  // Reported on a later turn of the loop, never inside the receive path.
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].digit == '7');
+  CHECK(got[0].duration_ms == 100);
+  CHECK(got[0].method == sip::DtmfMethod::rfc4733);
+  CHECK(got[1].digit == '3');
+  CHECK(got[1].duration_ms == 100);  // the end packets carry the whole duration
+  CHECK(r.leg->stats().telephone_events > 0);
+}
+
+TEST_CASE("audio leg: an INFO digit is reported like an RFC 4733 one (method info); other bodies are not DTMF") {
+  Rig r(true);
+  std::vector<sip::DtmfIn> got;
+  r.leg->on_dtmf([&](const sip::DtmfIn& d) { got.push_back(d); });
+  CHECK(r.leg->take_info_dtmf("application/dtmf-relay", "Signal=*\r\nDuration=250\r\n"));
+  CHECK(r.leg->take_info_dtmf("Application/DTMF; charset=x", "9"));
+  CHECK_FALSE(r.leg->take_info_dtmf("application/dtmf-relay", "Duration=250\r\n"));
+  CHECK_FALSE(r.leg->take_info_dtmf("application/media_control+xml", "<x/>"));
+  CHECK(got.empty());  // posted
+  r.settle();
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].digit == '*');
+  CHECK(got[0].duration_ms == 250);
+  CHECK(got[0].method == sip::DtmfMethod::info);
+  CHECK(got[1].digit == '9');
+  CHECK(got[1].duration_ms == 0);
 }

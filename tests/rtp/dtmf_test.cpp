@@ -10,6 +10,7 @@
 
 #include "rtp/dtmf.hpp"
 #include "rtp/packet.hpp"
+#include "support/goertzel.hpp"
 
 #include <spandsp/telephony.h>
 #include <spandsp/logging.h>
@@ -467,4 +468,18 @@ TEST_CASE("in-band leaves the audio alone when idle and stops at clear") {
   CHECK(f[80] == 1234);
   REQUIRE(g.enqueue("6"));
   CHECK(detect(play(g)) == "6");
+}
+
+TEST_CASE("in-band tones are the Q.23 row and column pairs of each digit (Goertzel), gaps silent") {
+  InbandDtmf g;
+  REQUIRE(g.enqueue("1593*0#D"));
+  REQUIRE(g.enqueue("55"));
+  const auto pcm = play(g);
+  // 50 ms blocks every 10 ms: 70 ms gaps hold whole silent blocks, so "55" stays two digits.
+  CHECK(sb::test::goertzel_digits(pcm, 8000, 400, 80) == "1593*0#D55");
+  // The first tone: only its two frequencies, each far above the other six.
+  const std::span<const std::int16_t> tone(pcm.data() + 100, 400);
+  CHECK(sb::test::goertzel_digit(tone, 8000) == '1');
+  CHECK(sb::test::goertzel_power(tone, 697, 8000) > 100 * sb::test::goertzel_power(tone, 941, 8000));
+  CHECK(sb::test::goertzel_power(tone, 1209, 8000) > 100 * sb::test::goertzel_power(tone, 1633, 8000));
 }

@@ -47,6 +47,8 @@ class Baresip {
     std::string dial;
     // More config lines, appended as given ("jitter_buffer_delay 5-10", say).
     std::vector<std::string> extra_config;
+    // Debug logging (`-v`): it logs each RFC 4733 event it receives ("received event: 'D' (end=1)").
+    bool verbose = false;
   };
 
   // One call's recording by `sndfile`: 16-bit mono WAVs at the codec's rate (8 kHz PCMU/PCMA,
@@ -162,6 +164,7 @@ class Baresip {
     // -4: IPv4 only; -s: SIP trace to the log (the wire, as baresip saw it); -t: a last-resort
     // bound should this test process die before its destructor runs.
     std::vector<std::string> argv{"baresip", "-4", "-s", "-f", dir_, "-t", "120"};
+    if (opts_.verbose) argv.push_back("-v");
     if (!opts_.dial.empty()) {
       argv.push_back("-e");
       argv.push_back("/dial " + opts_.dial);
