@@ -139,6 +139,30 @@ async function check(name, fn) {
     const items = await new Promise((res, rej) => ot.listStreams(routed.sessionId, (e, s) => (e ? rej(e) : res(s))));
     assert.ok(items.some((s) => s.id === sipCall.streamId));
   });
+  await check('dial with observeForceMute and streams (an existing stream) is accepted; video:true and unknown streams are 400', async () => {
+    const uri = `sip:bob@127.0.0.1:${sink.address().port};transport=udp`;
+    const ok = await dial(routed.sessionId, jwtToken, uri, { observeForceMute: true, streams: [sipCall.streamId] });
+    assert.ifError(ok.err);
+    assert.ok(ok.call.streamId && ok.call.streamId !== sipCall.streamId);
+    const unknown = await dial(routed.sessionId, jwtToken, uri, { streams: ['00000000-0000-4000-8000-000000000000'] });
+    assert.match(String(unknown.err), /Invalid sip\.streams/);
+    const video = await dial(routed.sessionId, jwtToken, uri, { video: true });
+    assert.ok(video.err, 'video:true refused');
+    assert.match(String(video.err), /Invalid request/);
+    await new Promise((res) => ot.forceDisconnect(routed.sessionId, ok.call.connectionId, () => res()));
+  });
+  await check('forceMuteStream, forceMuteAll (excludedStreamIds) and disableForceMute succeed; an unknown stream fails', async () => {
+    const call = (fn, ...args) => new Promise((res) => fn.call(ot, ...args, (e) => res(e)));
+    assert.ifError(await call(ot.forceMuteStream, routed.sessionId, sipCall.streamId));
+    assert.ifError(await call(ot.forceMuteAll, routed.sessionId, { excludedStreamIds: [sipCall.streamId] }));
+    assert.ifError(await call(ot.disableForceMute, routed.sessionId));
+    assert.ok(await call(ot.forceMuteStream, routed.sessionId, '00000000-0000-4000-8000-000000000000'));
+  });
+  await check('playDTMF: bad digits refused; a SIP call not answered yet is 404 (not connected)', async () => {
+    const call = (...args) => new Promise((res) => ot.playDTMF(...args, (e) => res(e)));
+    assert.ok(await call(routed.sessionId, sipCall.connectionId, '12x'));
+    assert.match(String(await call(routed.sessionId, sipCall.connectionId, '1234#')), /404|not found/i);
+  });
   await check('forceDisconnect of the SIP connection is accepted (CANCEL/BYE follows)', async () => {
     const err = await new Promise((res) => ot.forceDisconnect(routed.sessionId, sipCall.connectionId, (e) => res(e)));
     assert.ifError(err);
