@@ -95,7 +95,7 @@ async function finish() {
     await sleep(50);
   }
   if (pageServer) { pageServer.closeAllConnections(); pageServer.close(); }
-  fs.rmSync(dir, { recursive: true, force: true });
+  if (!process.env.SB_KEEP_BROWSER_DIR) fs.rmSync(dir, { recursive: true, force: true });
   console.log(`${results.passed} passed, ${results.failed} failed`);
   process.exit(results.failed === 0 ? 0 : 1);
 }
@@ -600,6 +600,105 @@ async function scenarios() {
     assert.strictEqual(await bounded(sippExit, 15000, 'sipp exit'), 0, 'sipp saw the BYE and ended cleanly');
   });
   await closeParticipants();
+
+  // n. A real SIP phone (baresip, sending 880 Hz) dialed into a routed session where A publishes
+  //    440 Hz: A hears baresip through the SIP party's stream, and baresip's recording of what
+  //    it received is A's tone (and not its own: mix-minus); force-disconnect ends it.
+  await check('n. baresip UAS: the browser hears it, and its recording is the browser\'s tone', async () => {
+    const sid = await newSession('routed');
+    const A = await participant('A');
+    await A.call('connect', KEY, sid, ot.generateToken(sid, { role: 'moderator', data: 'name=alice' }), 15000);
+    await A.call('publish', { audio: true, video: false, name: 'alice' });
+    const b = await startBaresip();
+    const call = await new Promise((res, rej) => ot.dial(sid, ot.generateToken(sid, { data: 'sip=baresip' }),
+      `sip:uas@127.0.0.1:${b.port}`, {}, (e, c) => (e ? rej(e) : res(c))));
+    await A.call('waitEvent', { src: 'session', type: 'streamCreated', streamId: call.streamId }, 10000);
+    let sub = null;
+    for (let i = 0; i < 20 && !sub; i++) {
+      try { sub = await A.call('subscribe', call.streamId, 10000); } catch (e) { if (i === 19) throw e; await sleep(250); }
+    }
+    let st = await A.call('inboundStats', call.streamId);
+    const e0 = st.audioEnergy;
+    for (let i = 0; i < 60 && st.audioEnergy - e0 <= MIN_AUDIO_ENERGY; i++) {
+      await sleep(250);
+      st = await A.call('inboundStats', call.streamId);
+    }
+    assert.ok(st.audioEnergy - e0 > MIN_AUDIO_ENERGY, `A hears baresip (${JSON.stringify(st)})`);
+    await sleep(3000);  // seconds of A's tone in baresip's recording
+    await restForceDisconnect(sid, call.connectionId);
+    for (let i = 0; i < 100 && !b.log().includes('terminated (duration'); i++) await sleep(100);
+    const m = b.log().match(/sndfile: dumping decode audio to (\S+)/);
+    assert.ok(m, `baresip recorded the call (${b.log().slice(-400)})`);
+    const { rate, samples } = readWav(m[1]);
+    // The last two seconds: the jitter buffers are settled and A has been talking throughout.
+    const tail = samples.slice(Math.max(0, samples.length - 2 * rate));
+    assert.ok(tail.length >= rate, `a recording of ${samples.length} samples at ${rate} Hz`);
+    const a440 = toneShare(tail, rate, 440), own880 = toneShare(tail, rate, 880);
+    const rms = Math.sqrt(tail.reduce((acc, x) => acc + x * x, 0) / tail.length);
+    if (VERBOSE) console.log(`     baresip heard: ${samples.length} samples at ${rate} Hz, tail rms ${rms.toFixed(1)}, 440 Hz share ${a440.toFixed(3)}, 880 Hz share ${own880.toFixed(3)} (${m[1]})`);
+    assert.ok(a440 > 0.5, `baresip heard A's 440 Hz tone (share ${a440.toFixed(3)} of the power)`);
+    assert.ok(own880 < 0.05, `baresip did not hear itself (880 Hz share ${own880.toFixed(3)})`);
+    b.proc.kill('SIGTERM');
+    await bounded(b.exit, 5000, 'baresip exit').catch(() => b.proc.kill('SIGKILL'));
+  });
+  await closeParticipants();
+}
+
+// ---- A baresip far end --------------------------------------------------------------------------
+// baresip 1.0.0 as an auto-answering UAS: it sends an 880 Hz tone (the browsers send 440 Hz) and
+// records what it receives with `sndfile` (as tests/support/baresip.hpp sets it up for the C++
+// tests). Started on a free port; killed by PID at the end like sipp.
+async function startBaresip() {
+  const bdir = fs.mkdtempSync(path.join(dir, 'baresip-'));
+  const port = await freeUdpPort();
+  const src = path.join(bdir, 'source.wav');
+  const made = spawnSync('sox', ['-n', '-r', '48000', '-c', '1', '-b', '16', src, 'synth', '30', 'sine', '880', 'vol', '0.5']);
+  if (made.status !== 0) throw new Error(`sox: ${made.stderr}`);
+  fs.writeFileSync(path.join(bdir, 'config'), [
+    'poll_method epoll', `sip_listen 127.0.0.1:${port}`, 'net_interface 127.0.0.1', 'call_local_timeout 60',
+    `audio_source aufile,${src}`, 'audio_player alsa,null', 'audio_alert alsa,null', 'ausrc_srate 48000',
+    'ausrc_channels 1', 'rtp_ports 30000-39999', 'module_path /usr/lib/baresip/modules', 'module g711.so',
+    'module opus.so', 'module aufile.so', 'module alsa.so', 'module sndfile.so', `snd_path ${bdir}`,
+    'module_tmp account.so', 'module_app menu.so', ''].join('\n'));
+  fs.writeFileSync(path.join(bdir, 'accounts'), `<sip:uas@127.0.0.1:${port}>;regint=0;answermode=auto;ptime=20\n`);
+  const logPath = path.join(bdir, 'baresip.log');
+  const out = fs.openSync(logPath, 'w');
+  const proc = spawn('baresip', ['-4', '-f', bdir, '-t', '90'], { stdio: ['ignore', out, out], cwd: bdir });
+  children.push(proc);
+  const log = () => fs.readFileSync(logPath, 'utf8');
+  for (let i = 0; i < 100 && !log().includes('baresip is ready.'); i++) await sleep(100);
+  if (!log().includes('baresip is ready.')) throw new Error(`baresip did not start: ${log()}`);
+  return { port, proc, log, exit: new Promise((res) => proc.on('exit', (c) => res(c))) };
+}
+
+// Power of `freq` in 16-bit PCM (Goertzel), normalised by the frame's total power: the share of
+// the signal that is this tone.
+function toneShare(samples, rate, freq) {
+  const w = 2 * Math.PI * freq / rate;
+  const k = 2 * Math.cos(w);
+  let s1 = 0, s2 = 0, total = 0;
+  for (const x of samples) { const s0 = x + k * s1 - s2; s2 = s1; s1 = s0; total += x * x; }
+  const p = s1 * s1 + s2 * s2 - k * s1 * s2;
+  return total > 0 ? (2 * p / samples.length) / total : 0;
+}
+
+// 16-bit PCM of a WAV file's first channel, and its sample rate.
+function readWav(file) {
+  const b = fs.readFileSync(file);
+  let off = 12, rate = 0, channels = 1;
+  while (off + 8 <= b.length) {
+    const id = b.toString('ascii', off, off + 4), len = b.readUInt32LE(off + 4);
+    if (id === 'fmt ') { channels = b.readUInt16LE(off + 10); rate = b.readUInt32LE(off + 12); }
+    if (id === 'data') {
+      // The first channel only (baresip records Opus as stereo, interleaved).
+      const n = Math.floor((Math.min(len, b.length - off - 8) >> 1) / channels);
+      const out = new Int16Array(n);
+      for (let i = 0; i < n; i++) out[i] = b.readInt16LE(off + 8 + 2 * i * channels);
+      return { rate, samples: out };
+    }
+    off += 8 + len + (len & 1);
+  }
+  throw new Error(`${file}: no data chunk`);
 }
 
 // ---- Main -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ $# -eq 1 ] || { echo "usage: $0 SWITCHBOARD_BINARY" >&2; exit 2; }
 bin=$(realpath "$1")
 
-for tool in node unshare ip sox /usr/bin/chromium; do
+for tool in node unshare ip sox sipp baresip /usr/bin/chromium; do
   command -v "$tool" >/dev/null || { echo "browser: missing $tool (run scripts/setup.sh)" >&2; exit 1; }
 done
 [ -d "$here/node_modules/playwright-core" ] && [ -d "$here/node_modules/@opentok/client" ] \
