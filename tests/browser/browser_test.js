@@ -250,6 +250,16 @@ function freeUdpPort() {
 
 const restSignal = (sid, connId, payload) =>
   new Promise((res, rej) => ot.signal(sid, connId, payload, (e) => (e ? rej(e) : res())));
+// A REST dial into `sid` with a token whose connection data is `data`.
+const restDial = (sid, data, uri) =>
+  new Promise((res, rej) => ot.dial(sid, ot.generateToken(sid, { data }), uri, {}, (e, c) => (e ? rej(e) : res(c))));
+// A SIP party's stream can be subscribed once its call is answered (its media is in the mix):
+// retried, bounded.
+async function subscribeWhenAnswered(P, streamId) {
+  for (let i = 0; ; i++) {
+    try { return await P.call('subscribe', streamId, 10000); } catch (e) { if (i === 19) throw e; await sleep(250); }
+  }
+}
 const restForceDisconnect = (sid, connId) =>
   new Promise((res, rej) => ot.forceDisconnect(sid, connId, (e) => (e ? rej(e) : res())));
 
@@ -537,8 +547,7 @@ async function scenarios() {
     children.push(sipp);
     const sippExit = new Promise((res) => sipp.on('exit', (code) => res(code)));
     await sleep(300);
-    const call = await new Promise((res, rej) => ot.dial(sid, ot.generateToken(sid, { data: 'sip=phone' }),
-      `sip:uas@127.0.0.1:${sipPort}`, {}, (e, c) => (e ? rej(e) : res(c))));
+    const call = await restDial(sid, 'sip=phone', `sip:uas@127.0.0.1:${sipPort}`);
     const conn = await A.call('waitEvent', { src: 'session', type: 'connectionCreated', connectionId: call.connectionId }, 10000);
     assert.strictEqual(conn.data, 'sip=phone');
     const st = await A.call('waitEvent', { src: 'session', type: 'streamCreated', streamId: call.streamId }, 10000);
@@ -570,14 +579,9 @@ async function scenarios() {
     children.push(sipp);
     const sippExit = new Promise((res) => sipp.on('exit', (code) => res(code)));
     await sleep(300);
-    const call = await new Promise((res, rej) => ot.dial(sid, ot.generateToken(sid, { data: 'sip=echo' }),
-      `sip:uas@127.0.0.1:${sipPort}`, {}, (e, c) => (e ? rej(e) : res(c))));
+    const call = await restDial(sid, 'sip=echo', `sip:uas@127.0.0.1:${sipPort}`);
     await A.call('waitEvent', { src: 'session', type: 'streamCreated', streamId: call.streamId }, 10000);
-    // The call must be answered (media up) before its stream can be subscribed to.
-    let sub = null;
-    for (let i = 0; i < 20 && !sub; i++) {
-      try { sub = await A.call('subscribe', call.streamId, 10000); } catch (e) { if (i === 19) throw e; await sleep(250); }
-    }
+    await subscribeWhenAnswered(A, call.streamId);
     // Silence first: the far end echoes the mix, and nobody talks yet.
     let s0 = null;
     for (let i = 0; i < 40 && !(s0 && s0.audioPackets > 50); i++) { await sleep(250); s0 = await A.call('inboundStats', call.streamId); }
@@ -610,13 +614,9 @@ async function scenarios() {
     await A.call('connect', KEY, sid, ot.generateToken(sid, { role: 'moderator', data: 'name=alice' }), 15000);
     await A.call('publish', { audio: true, video: false, name: 'alice' });
     const b = await startBaresip();
-    const call = await new Promise((res, rej) => ot.dial(sid, ot.generateToken(sid, { data: 'sip=baresip' }),
-      `sip:uas@127.0.0.1:${b.port}`, {}, (e, c) => (e ? rej(e) : res(c))));
+    const call = await restDial(sid, 'sip=baresip', `sip:uas@127.0.0.1:${b.port}`);
     await A.call('waitEvent', { src: 'session', type: 'streamCreated', streamId: call.streamId }, 10000);
-    let sub = null;
-    for (let i = 0; i < 20 && !sub; i++) {
-      try { sub = await A.call('subscribe', call.streamId, 10000); } catch (e) { if (i === 19) throw e; await sleep(250); }
-    }
+    await subscribeWhenAnswered(A, call.streamId);
     let st = await A.call('inboundStats', call.streamId);
     const e0 = st.audioEnergy;
     for (let i = 0; i < 60 && st.audioEnergy - e0 <= MIN_AUDIO_ENERGY; i++) {

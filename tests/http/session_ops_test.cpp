@@ -100,7 +100,7 @@ std::pair<std::string, std::string> destroy_reasons(Fixture& f) {
 }
 }  // namespace
 
-TEST_CASE("REST force-disconnect of an answered SIP connection: session monitoring says forceDisconnected") {
+TEST_CASE("interop: REST force-disconnect of an answered SIP connection: session monitoring says forceDisconnected") {
   Sipp uas("uas_answer_wait_bye.xml");
   Fixture f;
   auto r = f.dial(uri_for(uas));
@@ -114,7 +114,7 @@ TEST_CASE("REST force-disconnect of an answered SIP connection: session monitori
   CHECK(destroy_reasons(f) == std::pair<std::string, std::string>{"forceDisconnected", "forceDisconnected"});
 }
 
-TEST_CASE("REST force-disconnect of an unanswered SIP connection: forceDisconnected once the INVITE gives up") {
+TEST_CASE("interop: REST force-disconnect of an unanswered SIP connection: forceDisconnected once the INVITE gives up") {
   SilentPeer far;
   Fixture f(50ms);  // Timer B = 3.2 s: the call cannot be CANCELled (no provisional) and times out
   auto r = f.dial(far.uri());
@@ -126,7 +126,7 @@ TEST_CASE("REST force-disconnect of an unanswered SIP connection: forceDisconnec
   CHECK(destroy_reasons(f) == std::pair<std::string, std::string>{"forceDisconnected", "forceDisconnected"});
 }
 
-TEST_CASE("a SIP call that ends by itself: session monitoring says clientDisconnected") {
+TEST_CASE("interop: a SIP call that ends by itself: session monitoring says clientDisconnected") {
   Sipp uas("uas_answer_bye.xml");  // the far end hangs up
   Fixture f;
   REQUIRE(f.dial(uri_for(uas)).status == 200);

@@ -101,7 +101,7 @@ struct Rig {
 
 }  // namespace
 
-TEST_CASE("our session-refresh re-INVITE: the answer in its 2xx is applied to the media") {
+TEST_CASE("interop: our session-refresh re-INVITE: the answer in its 2xx is applied to the media") {
   const auto media2 = free_port();
   Sipp uas("uas_refresh_answer_moves_media.xml", false, {"-key", "media2", std::to_string(media2)});
   Rig r;
@@ -115,7 +115,7 @@ TEST_CASE("our session-refresh re-INVITE: the answer in its 2xx is applied to th
   CHECK(r.media->answers[1].find(fmt::format("m=audio {} ", media2)) != std::string::npos);
 }
 
-TEST_CASE("an offer-less re-INVITE: our offer goes in the 2xx and the answer in the ACK is applied") {
+TEST_CASE("interop: an offer-less re-INVITE: our offer goes in the 2xx and the answer in the ACK is applied") {
   const auto media2 = free_port();
   Sipp uas("uas_reinvite_no_sdp.xml", false, {"-key", "media2", std::to_string(media2)});
   Rig r;
@@ -130,7 +130,7 @@ TEST_CASE("an offer-less re-INVITE: our offer goes in the 2xx and the answer in 
   CHECK(r.media->answers[1].find(fmt::format("m=audio {} ", media2)) != std::string::npos);
 }
 
-TEST_CASE("media that fails mid-call ends the call at once: BYE, 703, not a silent leg until the inactivity timer") {
+TEST_CASE("interop: media that fails mid-call ends the call at once: BYE, 703, not a silent leg until the inactivity timer") {
   Sipp uas("uas_answer_wait_bye.xml");
   Rig r;
   REQUIRE(r.dial(uri_for(uas)));

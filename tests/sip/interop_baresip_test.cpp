@@ -110,7 +110,7 @@ void answered_then_disconnected(Baresip& uas, Fixture& f, const std::string& uri
 
 }  // namespace
 
-TEST_CASE("interop_baresip: UDP, baresip auto-answers, force disconnect sends BYE, 700") {
+TEST_CASE("interop: interop_baresip: UDP, baresip auto-answers, force disconnect sends BYE, 700") {
   Baresip uas;
   Fixture f;
   answered_then_disconnected(uas, f, uas.uri("uas", "udp"));
@@ -123,7 +123,7 @@ TEST_CASE("interop_baresip: UDP, baresip auto-answers, force disconnect sends BY
   CHECK(hop_of(log, "BYE sip:uas-") == invite);
 }
 
-TEST_CASE("interop_baresip: TCP, auto-answer, force disconnect sends BYE on the connection, 700") {
+TEST_CASE("interop: interop_baresip: TCP, auto-answer, force disconnect sends BYE on the connection, 700") {
   Baresip uas;
   Fixture f;
   answered_then_disconnected(uas, f, uas.uri("uas", "tcp"));
@@ -136,7 +136,7 @@ TEST_CASE("interop_baresip: TCP, auto-answer, force disconnect sends BYE on the 
   CHECK(hop_of(log, "BYE sip:uas-") == invite);
 }
 
-TEST_CASE("interop_baresip: TLS with the certificate verified against the configured CA, 700") {
+TEST_CASE("interop: interop_baresip: TLS with the certificate verified against the configured CA, 700") {
   Baresip uas;
   const std::string ca = uas.ca_file(), key = uas.key_file();
   Fixture f(500ms, [&](app::Config& c) {
@@ -157,7 +157,7 @@ TEST_CASE("interop_baresip: TLS with the certificate verified against the config
   CHECK(hop_of(log, "BYE sip:uas-") == invite);
 }
 
-TEST_CASE("interop_baresip: TLS dial-out without a TLS listener of our own") {
+TEST_CASE("interop: interop_baresip: TLS dial-out without a TLS listener of our own") {
   Baresip uas;
   const std::string ca = uas.ca_file();
   Fixture f(500ms, [&](app::Config& c) { c.sip.tls_ca = ca; });
@@ -168,7 +168,7 @@ TEST_CASE("interop_baresip: TLS dial-out without a TLS listener of our own") {
   CHECK(log.find("127.0.0.1:0;transport=tls") == std::string::npos);
 }
 
-TEST_CASE("interop_baresip: TLS to a certificate the gateway does not trust never reaches baresip") {
+TEST_CASE("interop: interop_baresip: TLS to a certificate the gateway does not trust never reaches baresip") {
   Baresip uas;
   Fixture f;  // the system store: baresip's self-signed certificate is not in it
   REQUIRE(f.dial(uas.uri("uas", "tls")).status == 200);
@@ -181,7 +181,7 @@ TEST_CASE("interop_baresip: TLS to a certificate the gateway does not trust neve
   CHECK(uas.log().find("INVITE sip:uas@") == std::string::npos);
 }
 
-TEST_CASE("interop_baresip: baresip hangs up first (end of its audio file): far-end BYE, 700") {
+TEST_CASE("interop: interop_baresip: baresip hangs up first (end of its audio file): far-end BYE, 700") {
   // aufile does not loop: at end of file `menu` hangs the call up, about 1–2 s after the answer.
   Baresip::Options o;
   o.source_seconds = 1;
@@ -204,7 +204,7 @@ TEST_CASE("interop_baresip: baresip hangs up first (end of its audio file): far-
                 uas.log());
 }
 
-TEST_CASE("interop_baresip: secure media, SDES (srtp-mand) answer is accepted and the call is ACTIVE") {
+TEST_CASE("interop: interop_baresip: secure media, SDES (srtp-mand) answer is accepted and the call is ACTIVE") {
   Baresip::Options o;
   o.accounts = {{"srtp", ";mediaenc=srtp-mand"}};
   Baresip uas(o);
@@ -223,7 +223,7 @@ TEST_CASE("interop_baresip: secure media, SDES (srtp-mand) answer is accepted an
   check_session_events(f, call);
 }
 
-TEST_CASE("interop_baresip: secure media against a plain-RTP far end: baresip refuses with 488, never ACTIVE") {
+TEST_CASE("interop: interop_baresip: secure media against a plain-RTP far end: baresip refuses with 488, never ACTIVE") {
   Baresip::Options o;
   o.accounts = {{"plain", ""}};
   Baresip uas(o);
@@ -241,7 +241,7 @@ TEST_CASE("interop_baresip: secure media against a plain-RTP far end: baresip re
   CHECK(log.find("SIP/2.0 200 ") == std::string::npos);
 }
 
-TEST_CASE("interop_baresip: secure media, a 200 without crypto (DTLS-only far end offered SDES) is refused") {
+TEST_CASE("interop: interop_baresip: secure media, a 200 without crypto (DTLS-only far end offered SDES) is refused") {
   // baresip 1.0.0 with mediaenc=dtls_srtp answers an SDES offer 200 with no keying at all: the
   // gateway must not carry that call in the clear. It ACKs, hangs up with BYE, and reports 488.
   Baresip::Options o;
@@ -265,7 +265,7 @@ TEST_CASE("interop_baresip: secure media, a 200 without crypto (DTLS-only far en
   CHECK(log.find("BYE sip:dtls-", ok) != std::string::npos);
 }
 
-TEST_CASE("interop_baresip: each codec baresip is limited to (PCMU, PCMA, G.722, Opus) gets ACTIVE") {
+TEST_CASE("interop: interop_baresip: each codec baresip is limited to (PCMU, PCMA, G.722, Opus) gets ACTIVE") {
   struct Case {
     const char* user;
     const char* codecs;

@@ -101,7 +101,7 @@ class SlowDns {
 
 }  // namespace
 
-TEST_CASE("interop_dns: NAPTR (SIP+D2U) then SRV then A lead the INVITE to the sipp UAS") {
+TEST_CASE("interop: interop_dns: NAPTR (SIP+D2U) then SRV then A lead the INVITE to the sipp UAS") {
   Sipp uas("uas_answer_bye.xml");
   Dnsmasq dns({"--naptr-record=example.test,10,10,S,SIP+D2U,,_sip._udp.example.test",
                fmt::format("--srv-host=_sip._udp.example.test,uas.example.test,{},0,0", uas.port),
@@ -127,7 +127,7 @@ TEST_CASE("interop_dns: NAPTR (SIP+D2U) then SRV then A lead the INVITE to the s
   CHECK(dns.index_of("A example.test") == -1);
 }
 
-TEST_CASE("interop_dns: SRV failover: the preferred target answers 503, the next one takes the call") {
+TEST_CASE("interop: interop_dns: SRV failover: the preferred target answers 503, the next one takes the call") {
   Sipp down("srv_503.xml");
   Sipp up("uas_answer_bye.xml");
   // No NAPTR: the gateway falls back to SRV for each transport (RFC 3263 §4.1); priority 10 is
@@ -156,7 +156,7 @@ TEST_CASE("interop_dns: SRV failover: the preferred target answers 503, the next
   CHECK(call_id(down.messages()) == call_id(up.messages()));
 }
 
-TEST_CASE("interop_dns: a domain that does not exist fails the call asynchronously with 503") {
+TEST_CASE("interop: interop_dns: a domain that does not exist fails the call asynchronously with 503") {
   Dnsmasq dns({});
   Fixture f(500ms, with_dns(dns.server()));
   auto d = timed_dial(f, "sip:uas@nowhere.test");
@@ -173,7 +173,7 @@ TEST_CASE("interop_dns: a domain that does not exist fails the call asynchronous
   CHECK(json::parse(list.body).as_object().at("count").as_int64() == 0);
 }
 
-TEST_CASE("interop_dns: a DNS server that never answers: the dial answers at once, the call ends 503 later") {
+TEST_CASE("interop: interop_dns: a DNS server that never answers: the dial answers at once, the call ends 503 later") {
   // A bound UDP socket that reads nothing stands in for a dead server; it keeps what arrives.
   boost::asio::io_context io;
   boost::asio::ip::udp::socket silent(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
@@ -197,7 +197,7 @@ TEST_CASE("interop_dns: a DNS server that never answers: the dial answers at onc
   CHECK(types == std::vector<unsigned>{35, 35});  // NAPTR, asked twice
 }
 
-TEST_CASE("interop_dns: a DNS port with nobody on it (ICMP unreachable) fails the call quickly") {
+TEST_CASE("interop: interop_dns: a DNS port with nobody on it (ICMP unreachable) fails the call quickly") {
   // Bound, then closed: the port is free, so the kernel answers port-unreachable.
   auto dead = free_port(SOCK_DGRAM);
   Fixture f(500ms, with_dns(fmt::format("127.0.0.1:{}", dead)));
@@ -210,7 +210,7 @@ TEST_CASE("interop_dns: a DNS port with nobody on it (ICMP unreachable) fails th
   CHECK(f.call_events() == std::vector<std::string>{"callCreated", "callUpdated:DIALING", "callDestroyed:503"});
 }
 
-TEST_CASE("interop_dns: a force disconnect while DNS is still resolving ends the call at once, no INVITE sent") {
+TEST_CASE("interop: interop_dns: a force disconnect while DNS is still resolving ends the call at once, no INVITE sent") {
   boost::asio::io_context io;
   boost::asio::ip::udp::socket far_end(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
   Dnsmasq dns({"--naptr-record=late.test,10,10,S,SIP+D2U,,_sip._udp.late.test",

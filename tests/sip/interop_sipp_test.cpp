@@ -15,7 +15,7 @@ using verb = boost::beast::http::verb;
 namespace json = boost::json;
 
 
-TEST_CASE("sipp answers then hangs up: ACTIVE, far-end BYE answered, 700, session events in order") {
+TEST_CASE("interop: sipp answers then hangs up: ACTIVE, far-end BYE answered, 700, session events in order") {
   Sipp uas("uas_answer_bye.xml");
   Fixture f;
   auto r = f.dial(uri_for(uas));
@@ -48,7 +48,7 @@ TEST_CASE("sipp answers then hangs up: ACTIVE, far-end BYE answered, 700, sessio
   CHECK(json::parse(list.body).as_object().at("count").as_int64() == 0);
 }
 
-TEST_CASE("sipp over TCP answers then hangs up on the same connection") {
+TEST_CASE("interop: sipp over TCP answers then hangs up on the same connection") {
   Sipp uas("uas_answer_bye.xml", true);
   Fixture f;
   REQUIRE(f.dial(uri_for(uas, "tcp")).status == 200);
@@ -58,7 +58,7 @@ TEST_CASE("sipp over TCP answers then hangs up on the same connection") {
   CHECK(uas.messages().find("SIP/2.0/TCP") != std::string::npos);
 }
 
-TEST_CASE("a busy far end (486) ends the call with 486 after the ACK, never ACTIVE") {
+TEST_CASE("interop: a busy far end (486) ends the call with 486 after the ACK, never ACTIVE") {
   Sipp uas("uas_busy.xml");
   Fixture f;
   REQUIRE(f.dial(uri_for(uas)).status == 200);
@@ -69,7 +69,7 @@ TEST_CASE("a busy far end (486) ends the call with 486 after the ACK, never ACTI
   CHECK(destroyed.at("reason_message").as_string() == "Busy Here");
 }
 
-TEST_CASE("401 then 200: the INVITE is retried once with a valid digest (MD5, qop=auth)") {
+TEST_CASE("interop: 401 then 200: the INVITE is retried once with a valid digest (MD5, qop=auth)") {
   Sipp uas("uas_401.xml");
   Fixture f;
   REQUIRE(f.dial(uri_for(uas), R"(,"auth":{"username":"alice","password":"s3cret"})").status == 200);
@@ -79,7 +79,7 @@ TEST_CASE("401 then 200: the INVITE is retried once with a valid digest (MD5, qo
                                                     "callUpdated:HANGUP", "callDestroyed:700"});
 }
 
-TEST_CASE("407 then 200: the INVITE is retried with Proxy-Authorization") {
+TEST_CASE("interop: 407 then 200: the INVITE is retried with Proxy-Authorization") {
   Sipp uas("uas_407.xml");
   Fixture f;
   REQUIRE(f.dial(uri_for(uas), R"(,"auth":{"username":"alice","password":"s3cret"})").status == 200);
@@ -88,7 +88,7 @@ TEST_CASE("407 then 200: the INVITE is retried with Proxy-Authorization") {
   CHECK(f.call_events().back() == "callDestroyed:700");
 }
 
-TEST_CASE("a wrong password is tried once: the second 401 ends the call with 401, no loop") {
+TEST_CASE("interop: a wrong password is tried once: the second 401 ends the call with 401, no loop") {
   Sipp uas("uas_401_twice.xml");
   Fixture f;
   REQUIRE(f.dial(uri_for(uas), R"(,"auth":{"username":"alice","password":"wrong"})").status == 200);
@@ -97,7 +97,7 @@ TEST_CASE("a wrong password is tried once: the second 401 ends the call with 401
   CHECK(f.call_events() == std::vector<std::string>{"callCreated", "callUpdated:DIALING", "callDestroyed:401"});
 }
 
-TEST_CASE("force disconnect while ringing sends CANCEL, and the 487 ends the call") {
+TEST_CASE("interop: force disconnect while ringing sends CANCEL, and the 487 ends the call") {
   Sipp uas("uas_ring_cancel.xml");
   Fixture f;
   auto r = f.dial(uri_for(uas));
@@ -113,7 +113,7 @@ TEST_CASE("force disconnect while ringing sends CANCEL, and the 487 ends the cal
   CHECK(uas.messages().find("CANCEL sip:uas@127.0.0.1") != std::string::npos);
 }
 
-TEST_CASE("force disconnect after the answer sends BYE and ends with 700") {
+TEST_CASE("interop: force disconnect after the answer sends BYE and ends with 700") {
   Sipp uas("uas_answer_wait_bye.xml");
   Fixture f;
   auto r = f.dial(uri_for(uas));
@@ -129,7 +129,7 @@ TEST_CASE("force disconnect after the answer sends BYE and ends with 700") {
   CHECK(uas.messages().find("BYE sip:uas@127.0.0.1") != std::string::npos);
 }
 
-TEST_CASE("a sendonly re-INVITE is answered recvonly (ON_HOLD), sendrecv resumes (ACTIVE)") {
+TEST_CASE("interop: a sendonly re-INVITE is answered recvonly (ON_HOLD), sendrecv resumes (ACTIVE)") {
   Sipp uas("uas_hold.xml");
   Fixture f;
   REQUIRE(f.dial(uri_for(uas)).status == 200);
@@ -140,7 +140,7 @@ TEST_CASE("a sendonly re-INVITE is answered recvonly (ON_HOLD), sendrecv resumes
                                                     "callDestroyed:700"});
 }
 
-TEST_CASE("as session-timer refresher the gateway re-INVITEs within the interval (RFC 4028)") {
+TEST_CASE("interop: as session-timer refresher the gateway re-INVITEs within the interval (RFC 4028)") {
   Sipp uas("uas_session_timer.xml");
   Fixture f;
   REQUIRE(f.dial(uri_for(uas)).status == 200);
@@ -149,7 +149,7 @@ TEST_CASE("as session-timer refresher the gateway re-INVITEs within the interval
   CHECK(f.call_events().back() == "callDestroyed:700");
 }
 
-TEST_CASE("no response at all: INVITE retransmitted with T1 doubling, then 408 by Timer B") {
+TEST_CASE("interop: no response at all: INVITE retransmitted with T1 doubling, then 408 by Timer B") {
   // A bound UDP socket that never answers stands in for a dead far end; it counts what arrives.
   boost::asio::io_context io;
   boost::asio::ip::udp::socket sink(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
@@ -167,7 +167,7 @@ TEST_CASE("no response at all: INVITE retransmitted with T1 doubling, then 408 b
   CHECK(invites == 7);
 }
 
-TEST_CASE("the gateway answers no request outside its dialogs: an unsolicited INVITE is dropped and counted") {
+TEST_CASE("interop: the gateway answers no request outside its dialogs: an unsolicited INVITE is dropped and counted") {
   Fixture f;
   auto ports = f.server->app.sip_ports(0);
   boost::asio::io_context io;
@@ -188,7 +188,7 @@ TEST_CASE("the gateway answers no request outside its dialogs: an unsolicited IN
   CHECK(m.body.find("switchboard_sip_dropped_total{reason=\"malformed\"} 1") != std::string::npos);
 }
 
-TEST_CASE("the maximum call duration ends an answered call with BYE and 705 Max Duration") {
+TEST_CASE("interop: the maximum call duration ends an answered call with BYE and 705 Max Duration") {
   Sipp uas("uas_answer_wait_bye.xml");
   Fixture f(500ms, [](app::Config& c) { c.sip.max_call_duration = 2s; });
   REQUIRE(f.dial(uri_for(uas)).status == 200);
@@ -198,7 +198,7 @@ TEST_CASE("the maximum call duration ends an answered call with BYE and 705 Max 
   CHECK(f.hooks.events().back().at("reason_message").as_string() == "Max Duration");
 }
 
-TEST_CASE("no media ever received ends the call with BYE and 704 Media Timeout") {
+TEST_CASE("interop: no media ever received ends the call with BYE and 704 Media Timeout") {
   Sipp uas("uas_answer_wait_bye.xml");  // sipp answers but sends no RTP
   Fixture f(500ms, [](app::Config& c) { c.sip.max_inactive = 2s; });
   REQUIRE(f.dial(uri_for(uas)).status == 200);
@@ -207,7 +207,7 @@ TEST_CASE("no media ever received ends the call with BYE and 704 Media Timeout")
   CHECK(f.call_events().back() == "callDestroyed:704");
 }
 
-TEST_CASE("media that stops ends the call with 706 Max Inactive, not before the limit") {
+TEST_CASE("interop: media that stops ends the call with 706 Max Inactive, not before the limit") {
   Sipp uas("uas_answer_wait_bye.xml");
   Fixture f(500ms, [](app::Config& c) { c.sip.max_inactive = 2s; });
   auto r = f.dial(uri_for(uas));
@@ -236,7 +236,7 @@ TEST_CASE("media that stops ends the call with 706 Max Inactive, not before the 
   CHECK(f.call_events().back() == "callDestroyed:706");
 }
 
-TEST_CASE("observeForceMute: a session mute reaches the SIP party (muteForced), an unobserving one is left alone") {
+TEST_CASE("interop: observeForceMute: a session mute reaches the SIP party (muteForced), an unobserving one is left alone") {
   Sipp observing("uas_answer_wait_bye.xml"), deaf("uas_answer_wait_bye.xml");
   Fixture f;
   auto r1 = f.dial(uri_for(observing), R"(,"observeForceMute":true)");
@@ -284,7 +284,7 @@ TEST_CASE("observeForceMute: a session mute reaches the SIP party (muteForced), 
   CHECK_MESSAGE(deaf.finish() == 0, deaf.errors());
 }
 
-TEST_CASE("REST mute: unknown stream 404, bad bodies 400, empty body 200; dial streams must exist") {
+TEST_CASE("interop: REST mute: unknown stream 404, bad bodies 400, empty body 200; dial streams must exist") {
   Fixture f;
   const auto base = fmt::format("/v2/project/{}/session/{}", kKey, f.sid);
   CHECK(f.server->call(verb::post, base + "/stream/nope/mute", "").status == 404);
