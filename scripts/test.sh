@@ -3,7 +3,7 @@
 #   1. the whole suite (unit, in-process REST, real peers, the Node SDK) under ASan + UBSan;
 #   2. the release build, checked to be one fully static binary;
 #   3. each libFuzzer target for a short run over its seed corpus (clang preset).
-# FUZZ_SECONDS (default 20) sets the per-target fuzz time; SKIP_FUZZ=1 skips step 3.
+# FUZZ_SECONDS (default 10) sets the per-target fuzz time; SKIP_FUZZ=1 skips step 3.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/setup.sh"
@@ -31,10 +31,10 @@ esac
 build/release/switchboard --version
 
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
-  echo "== 3/3 fuzz targets, ${FUZZ_SECONDS:-20} s each"
+  echo "== 3/3 fuzz targets, ${FUZZ_SECONDS:-10} s each"
   cmake --preset fuzz >/dev/null
   targets=$(cd fuzz && ls *.cpp | sed 's/\.cpp$//; s/^/fuzz_/')
   cmake --build --preset fuzz -j "$jobs" --target $targets
-  "$here/scripts/fuzz.sh" "${FUZZ_SECONDS:-20}"
+  "$here/scripts/fuzz.sh" "${FUZZ_SECONDS:-10}"
 fi
 echo "all tests passed"
