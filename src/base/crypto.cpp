@@ -94,6 +94,13 @@ std::string random_bytes(std::size_t n) {
   return out;
 }
 
+std::uint32_t random_u32() {
+  const auto b = random_bytes(4);
+  std::uint32_t v = 0;
+  for (const unsigned char c : b) v = (v << 8) | c;
+  return v;
+}
+
 std::string random_alnum(std::size_t n) {
   constexpr std::string_view alphabet =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

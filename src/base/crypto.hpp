@@ -9,6 +9,7 @@
 // cannot mint safe IDs or tokens at all, so it aborts rather than hand back predictable bytes.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,10 @@ namespace sb {
 
 // n bytes from OpenSSL's CSPRNG (RAND_bytes).
 [[nodiscard]] std::string random_bytes(std::size_t n);
+
+// A uniformly random 32-bit value from the same CSPRNG (RTP SSRCs, initial sequence numbers and
+// timestamps: RFC 3550 §5.1 and §8 want them unpredictable).
+[[nodiscard]] std::uint32_t random_u32();
 
 // n characters uniform over [A-Za-z0-9] (rejection sampling, so no modulo bias).
 [[nodiscard]] std::string random_alnum(std::size_t n);

@@ -157,9 +157,10 @@ namespace {
 void apply_force_mute(ShardServices& s, const std::string& sid, const std::string& call_id,
                       const std::string& stream_id, bool muted, const std::function<void(std::string_view, json::object)>& emit) {
   auto* session = s.sessions.find(sid);
-  if (!session || !session->find_stream(stream_id)) return;  // the call ended meanwhile
+  const auto* stream = session ? session->find_stream(stream_id) : nullptr;
+  if (!stream) return;  // the call ended meanwhile
   if (s.mute_media) s.mute_media(sid, call_id, muted);
-  const auto* ch = session->find_stream(stream_id)->channel("audio1");
+  const auto* ch = stream->channel("audio1");
   if (ch && ch->active == muted) {
     core::StreamChannel patch = *ch;
     patch.active = !muted;

@@ -9,13 +9,6 @@
 namespace sb::media {
 namespace {
 
-std::uint32_t random_u32() {
-  const auto b = random_bytes(4);
-  std::uint32_t v = 0;
-  for (unsigned char c : b) v = (v << 8) | c;
-  return v;
-}
-
 // Browsers send 20 ms Opus frames (WebRTC's default ptime); the jitter buffer is set for that,
 // and pull() drains more than one packet per tick when they are shorter.
 mix::JitterConfig opus_jitter() {

@@ -21,6 +21,7 @@ std::uint32_t Conference::join(mix::Participant* p, std::string key, bool anchor
   const std::uint32_t id = next_id_++;
   if (stream.empty()) stream = key;
   parts_.push_back(Part{id, p, std::move(key), anchor, {}, std::move(stream)});
+  hears_stale_ = true;
   if (!running_) {
     running_ = true;
     if (!timer_) timer_ = std::make_unique<asio::steady_timer>(ex_);
@@ -44,6 +45,7 @@ void Conference::leave(std::uint32_t id) {
     if (it->id != id) continue;
     gone = std::move(it->tap);
     parts_.erase(it);
+    hears_stale_ = true;
     break;
   }
   if (parts_.empty() && timer_) {
@@ -56,53 +58,64 @@ bool Conference::anchored() const {
   return std::any_of(parts_.begin(), parts_.end(), [](const Part& p) { return p.anchor; });
 }
 
+Conference::Part* Conference::find(std::string_view key) {
+  auto it = std::find_if(parts_.begin(), parts_.end(), [&](const Part& p) { return p.key == key; });
+  return it == parts_.end() ? nullptr : &*it;
+}
+
+const Conference::Part* Conference::find(std::string_view key) const {
+  auto it = std::find_if(parts_.begin(), parts_.end(), [&](const Part& p) { return p.key == key; });
+  return it == parts_.end() ? nullptr : &*it;
+}
+
 bool Conference::set_tap(std::string_view key, Tap tap) {
-  for (auto& p : parts_)
-    if (p.key == key) {
-      p.tap = std::move(tap);
-      return true;
-    }
-  return false;
+  auto* p = find(key);
+  if (p) p->tap = std::move(tap);
+  return p != nullptr;
 }
 
 bool Conference::set_subset(std::string_view key, std::vector<std::string> streams) {
-  for (auto& p : parts_) {
-    if (p.key != key) continue;
-    std::sort(streams.begin(), streams.end());
-    streams.erase(std::unique(streams.begin(), streams.end()), streams.end());
-    if (streams.empty()) {
-      p.subset = 0;
-      p.hears.clear();
-      return true;
-    }
+  auto* p = find(key);
+  if (!p) return false;
+  std::sort(streams.begin(), streams.end());
+  streams.erase(std::unique(streams.begin(), streams.end()), streams.end());
+  p->subset = 0;
+  if (!streams.empty()) {
     // Equal lists get the same key, so their listeners share a mix (and an encode).
-    auto [it, fresh] = subsets_.try_emplace(streams, static_cast<std::uint32_t>(subsets_.size() + 1));
-    p.subset = it->second;
-    p.hears = std::move(streams);
-    return true;
+    p->subset = subsets_.try_emplace(streams, static_cast<std::uint32_t>(subsets_.size() + 1)).first->second;
   }
-  return false;
+  p->hears = std::move(streams);
+  hears_stale_ = true;
+  return true;
 }
 
 bool Conference::set_muted(std::string_view key, bool muted) {
-  for (auto& p : parts_)
-    if (p.key == key) {
-      p.muted = muted;
-      return true;
-    }
-  return false;
+  auto* p = find(key);
+  if (p) p->muted = muted;
+  return p != nullptr;
 }
 
 bool Conference::muted(std::string_view key) const {
-  for (const auto& p : parts_)
-    if (p.key == key) return p.muted;
-  return false;
+  const auto* p = find(key);
+  return p && p->muted;
 }
 
 bool Conference::has_tap(std::string_view key) const {
-  for (const auto& p : parts_)
-    if (p.key == key) return static_cast<bool>(p.tap);
-  return false;
+  const auto* p = find(key);
+  return p && p->tap;
+}
+
+// Which participants each subset listener hears, by id: recomputed only when someone joins,
+// leaves or changes its subset, not every tick.
+void Conference::resolve_subsets() {
+  for (auto& part : parts_) {
+    part.hears_ids.clear();
+    if (part.subset == 0) continue;
+    for (const auto& q : parts_)
+      if (q.id != part.id && std::binary_search(part.hears.begin(), part.hears.end(), q.stream))
+        part.hears_ids.push_back(q.id);
+  }
+  hears_stale_ = false;
 }
 
 std::uint32_t Conference::codec_key(const mix::CodecConfig& c) {
@@ -115,6 +128,7 @@ std::uint32_t Conference::codec_key(const mix::CodecConfig& c) {
 void Conference::tick(Clock::time_point now) {
   const auto cpu0 = Clock::now();
   ++stats_.ticks;
+  if (hears_stale_) resolve_subsets();
   inputs_.clear();
   listeners_.clear();
   listener_part_.clear();
@@ -136,10 +150,6 @@ void Conference::tick(Clock::time_point now) {
     if (const auto* cfg = part.p->send_config()) {
       mix::MixListener l{part.id, codec_key(*cfg)};
       if (part.subset != 0) {
-        part.hears_ids.clear();
-        for (const auto& q : parts_)
-          if (q.id != part.id && std::binary_search(part.hears.begin(), part.hears.end(), q.stream))
-            part.hears_ids.push_back(q.id);
         l.subset = part.subset;
         l.hears = part.hears_ids;
       }

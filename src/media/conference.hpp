@@ -95,12 +95,15 @@ class Conference : public std::enable_shared_from_this<Conference> {
     bool muted = false;
     std::uint32_t subset = 0;                  ///< 0: hears everyone
     std::vector<std::string> hears;            ///< streams it hears when subset != 0
-    std::vector<std::uint32_t> hears_ids;      ///< those streams' participants, this tick
+    std::vector<std::uint32_t> hears_ids;      ///< those streams' participants (resolve_subsets)
     mix::MixFrame frame{};
     mix::Participant::Clock::time_point talked{};  ///< last frame above the gate
   };
   boost::asio::awaitable<void> clock(std::shared_ptr<Conference> self, std::uint64_t generation);
   std::uint32_t codec_key(const mix::CodecConfig& c);
+  Part* find(std::string_view key);
+  const Part* find(std::string_view key) const;
+  void resolve_subsets();
 
   boost::asio::any_io_executor ex_;
   std::string session_id_;
@@ -117,6 +120,7 @@ class Conference : public std::enable_shared_from_this<Conference> {
   std::vector<std::size_t> listener_part_;  ///< listeners_[i] belongs to parts_[listener_part_[i]]
   std::size_t last_listeners_ = 0;
   std::map<std::vector<std::string>, std::uint32_t> subsets_;  ///< sorted stream list → subset key
+  bool hears_stale_ = false;  ///< membership or a subset changed since resolve_subsets
   ConferenceStats stats_;
 };
 

@@ -68,13 +68,6 @@ mix::CodecId codec_id(sdp::Codec c) {
   return mix::CodecId::pcmu;
 }
 
-std::uint32_t random_u32() {
-  auto b = random_bytes(4);
-  std::uint32_t v = 0;
-  for (unsigned char c : b) v = (v << 8) | c;
-  return v;
-}
-
 }  // namespace
 
 struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<AudioLeg::State> {

@@ -37,13 +37,6 @@ struct LocalStream {
   }
 };
 
-std::uint32_t random_ssrc() {
-  const auto b = random_bytes(4);
-  std::uint32_t v = 0;
-  for (unsigned char c : b) v = (v << 8) | c;
-  return v;
-}
-
 }  // namespace
 
 // One browser audio publication, held by its SFU tap. `member` is set while the session has a
@@ -160,7 +153,7 @@ bool SessionAudio::ensure_sip_stream(const std::string& session_id, const std::s
   t.clock_rate = 48000;
   t.channels = 2;  // RFC 7587 §7: opus/48000/2 whatever the content (ours is mono)
   t.fmtp = "minptime=10;useinbandfec=1";
-  t.ssrcs = {random_ssrc()};
+  t.ssrcs = {random_u32()};
   t.cname = "switchboard";
   const auto ssrc = t.ssrcs.front();
   if (!router_.publish_local(router_key, {std::move(t)})) {
