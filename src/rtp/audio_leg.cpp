@@ -527,6 +527,8 @@ bool AudioLeg::State::pull(Clock::time_point now, mix::MixFrame& out) noexcept {
   auto js = jb->stats();
   stats.jitter_buffer_ms = static_cast<std::uint32_t>(js.depth.count());
   stats.jitter_target_ms = static_cast<std::uint32_t>(js.target.count());
+  stats.jitter_shrink_drops = js.shrink_drops, stats.jitter_late = js.late;
+  stats.jitter_underruns = js.underruns, stats.jitter_overflow_drops = js.overflow_drops;
   if (fifo_n < mix::mix_frame) return false;
   std::copy_n(fifo.begin(), mix::mix_frame, out.begin());
   std::copy(fifo.begin() + mix::mix_frame, fifo.begin() + static_cast<std::ptrdiff_t>(fifo_n), fifo.begin());
@@ -888,6 +890,22 @@ bool AudioLeg::next_offer() {
   return true;
 }
 
+bool AudioLeg::reoffer_after(std::error_code answer_error) {
+  // Only a keying failure: a far end without a common codec will not find one under other keys.
+  using E = sdp::negotiation_error;
+  if (answer_error.category() != sdp::negotiation_category()) return false;
+  switch (static_cast<E>(answer_error.value())) {
+    case E::insecure_answer:  // baresip 1.0.0 with dtls_srtp answers an SDES offer in the clear
+    case E::proto_mismatch:
+    case E::rejected:         // RFC 3264 §6: a profile it does not know may come back with port 0
+    case E::crypto_mismatch:
+    case E::dtls_mismatch:
+      return next_offer();
+    default:
+      return false;
+  }
+}
+
 std::error_code AudioLeg::apply_answer(std::string_view text) {
   auto parsed = sdp::parse(text);
   if (!parsed) return parsed.error ? parsed.error : std::make_error_code(std::errc::invalid_argument);
@@ -1167,12 +1185,14 @@ std::string AudioLeg::stats_json() const {
       R"({{"codec":"{}","keying":"{}","localPort":{},"latched":{},)"
       R"("packetsReceived":{},"bytesReceived":{},"packetsSent":{},"bytesSent":{},"rtcpReceived":{},"rtcpSent":{},)"
       R"("packetsLost":{},"jitterMs":{},"rttMs":{},"jitterBufferMs":{},"jitterBufferTargetMs":{},)"
-      R"("concealedFrames":{},"fecRecovered":{},"dropped":{{"malformed":{},"srtpFailures":{},"unauthenticated":{},)"
+      R"("concealedFrames":{},"fecRecovered":{},)"
+      R"("playout":{{"shrinkDrops":{},"lateFrames":{},"underruns":{},"overflowDrops":{}}},"dropped":{{"malformed":{},"srtpFailures":{},"unauthenticated":{},)"
       R"("foreignSource":{},"unknownPayloadType":{},"decodeErrors":{},"stun":{},"dtlsOnRtcpPort":{}}},)"
       R"("telephoneEvents":{},"comfortNoise":{},"receiveErrors":{},"receiveFailures":{}}})",
       codec_name(), negotiated_ ? keying_name() : std::string(), st_->port, st_->latched, s.rtp_packets, s.rtp_bytes,
       s.sent_packets, s.sent_bytes, s.rtcp_packets, s.rtcp_sent, s.lost, s.jitter_ms, rtt, s.jitter_buffer_ms,
-      s.jitter_target_ms, s.concealed_frames, s.fec_recovered, s.malformed, s.srtp_failures, s.unauthenticated,
+      s.jitter_target_ms, s.concealed_frames, s.fec_recovered, s.jitter_shrink_drops, s.jitter_late,
+      s.jitter_underruns, s.jitter_overflow_drops, s.malformed, s.srtp_failures, s.unauthenticated,
       s.foreign_source, s.unknown_pt, s.decode_errors, s.stun, s.dtls_on_rtcp_port, s.telephone_events,
       s.comfort_noise, s.receive_errors, s.receive_failures);
 }

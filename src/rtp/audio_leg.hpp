@@ -54,6 +54,10 @@ struct LegStats {
   std::uint64_t concealed_frames = 0, fec_recovered = 0;
   std::uint32_t jitter_buffer_ms = 0; ///< current depth (added latency)
   std::uint32_t jitter_target_ms = 0;
+  // Playout time shifts (what a listener hears as the delay moving): frames the jitter buffer
+  // dropped to come down to its target, frames that came after their slot, ticks it had nothing
+  // to play (concealed), and frames dropped because it was full.
+  std::uint64_t jitter_shrink_drops = 0, jitter_late = 0, jitter_underruns = 0, jitter_overflow_drops = 0;
 };
 
 class AudioLeg final : public sip::CallMedia {
@@ -77,6 +81,7 @@ class AudioLeg final : public sip::CallMedia {
   std::optional<std::chrono::milliseconds> since_last_packet() const override;
   void stop() override;
   bool next_offer() override;
+  bool reoffer_after(std::error_code answer_error) override;
   std::optional<std::string> failure() const override;
   void on_failure(std::function<void()> wake) override;
   std::string stats_json() const override;

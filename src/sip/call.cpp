@@ -479,6 +479,15 @@ asio::awaitable<std::optional<CallEnd>> Call::invite_phase() {
                 }
               }
               if (auto ec = media_->apply_answer(in->msg.body)) {
+                if (!forced && media_->reoffer_after(ec)) {
+                  // Answered, but not in a keying we can run: the other one goes out by
+                  // re-INVITE in this dialog once it is up (dialog_phase), not as a new INVITE
+                  // that would ring the phone again. ACTIVE waits for its answer.
+                  log::info("sip", "call {}: answer not usable ({}); re-offering the other keying in the dialog",
+                            params_.id, ec.message());
+                  keying_reoffer_ = true;
+                  co_return std::nullopt;
+                }
                 log::warn("sip", "call {}: answer refused: {}", params_.id, ec.message());
                 co_await send_bye();
                 co_return CallEnd{488, "Not Acceptable Here"};
@@ -725,8 +734,29 @@ void Call::arm_2xx(std::string wire, Source from, std::uint32_t cseq, bool offer
                             now + ua_.timers().timer_b()};
 }
 
+asio::awaitable<Call::Pending> Call::start_reinvite(SipTime now) {
+  // Our re-INVITE with a fresh offer (RFC 3264 §8): a session refresh (RFC 4028 §7.4) or the
+  // keying re-offer; either way it also refreshes the session timer when one runs.
+  Pending r;
+  r.method = Method::invite;
+  r.branch = ua_.new_branch();
+  r.target = *invite_target_;
+  auto hop = co_await ua_.resolve(dialog_->addressing().next_hop);
+  if (hop && !hop->empty()) r.target = hop->front();
+  std::vector<std::pair<std::string, std::string>> extra{{"Supported", "timer"}};
+  if (session_interval_ > 0) {
+    extra.emplace_back("Session-Expires", fmt::format("{};refresher=uac", session_interval_));
+    extra.emplace_back("Min-SE", std::to_string(params_.min_se));
+  }
+  r.wire = build_in_dialog(Method::invite, r.branch, to_string(r.target.transport), media_->current_offer(), extra);
+  r.tx.emplace(ClientTransaction::Kind::invite, reliable(r.target.transport), ua_.timers(), now);
+  ua_.bind_branch(r.branch, weak_from_this());
+  if (co_await send_request(r)) r.tx->on_transport_error();
+  co_return r;
+}
+
 asio::awaitable<CallEnd> Call::dialog_phase() {
-  set_state(CallState::active);
+  if (!keying_reoffer_) set_state(CallState::active);
   const auto start = SipClock::now();
   const auto max_deadline = start + params_.max_duration;
   auto session_deadline = [&](SipTime from) -> std::optional<SipTime> {
@@ -779,28 +809,19 @@ asio::awaitable<CallEnd> Call::dialog_phase() {
         }
       }
     }
-    if (session_at && now >= *session_at) {
+    if (keying_reoffer_ && !refresh) {
+      // The re-offer with the other keying (invite_phase took the 2xx's answer as unusable). It
+      // rides the refresh transaction: one INVITE transaction at a time in a dialog (§14.1).
+      refresh = co_await start_reinvite(now);
+      session_at = session_deadline(now);
+    }
+    if (session_at && now >= *session_at && !keying_reoffer_) {
       if (!we_refresh_) {
         // The refresher went silent: the session is over (RFC 4028 §10).
         co_await send_bye();
         co_return CallEnd{703, "Unexpected Clearing"};
       }
-      if (!refresh) {
-        refresh.emplace();
-        refresh->method = Method::invite;
-        refresh->branch = ua_.new_branch();
-        refresh->target = *invite_target_;
-        auto hop = co_await ua_.resolve(dialog_->addressing().next_hop);
-        if (hop && !hop->empty()) refresh->target = hop->front();
-        refresh->wire = build_in_dialog(Method::invite, refresh->branch, to_string(refresh->target.transport),
-                                        media_->current_offer(),
-                                        {{"Supported", "timer"},
-                                         {"Session-Expires", fmt::format("{};refresher=uac", session_interval_)},
-                                         {"Min-SE", std::to_string(params_.min_se)}});
-        refresh->tx.emplace(ClientTransaction::Kind::invite, reliable(refresh->target.transport), ua_.timers(), now);
-        ua_.bind_branch(refresh->branch, weak_from_this());
-        if (co_await send_request(*refresh)) refresh->tx->on_transport_error();
-      }
+      if (!refresh) refresh = co_await start_reinvite(now);
       session_at = now + std::chrono::seconds(session_interval_);  // re-armed on the 2xx
     }
 
@@ -888,11 +909,23 @@ asio::awaitable<CallEnd> Call::dialog_phase() {
         // §7.1.4) or moved its media. A 2xx without SDP leaves the session as it was.
         if (!in->msg.body.empty()) {
           if (auto ec = media_->apply_answer(in->msg.body)) {
-            log::warn("sip", "call {}: answer to our refresh refused: {}", params_.id, ec.message());
+            log::warn("sip", "call {}: answer to our {} refused: {}", params_.id,
+                      keying_reoffer_ ? "keying re-offer" : "refresh", ec.message());
             ua_.unbind_branch(refresh->branch);
             co_await send_bye();
             co_return CallEnd{488, "Not Acceptable Here"};
           }
+        } else if (keying_reoffer_) {
+          // §13.2.2.4 requires the answer in this 2xx; without one there are still no keys.
+          log::warn("sip", "call {}: 2xx to the keying re-offer without SDP", params_.id);
+          ua_.unbind_branch(refresh->branch);
+          co_await send_bye();
+          co_return CallEnd{488, "Not Acceptable Here"};
+        }
+        if (keying_reoffer_) {
+          log::info("sip", "call {}: the re-offered keying was accepted", params_.id);
+          keying_reoffer_ = false;
+          set_state(CallState::active);
         }
         if (const Header* se = in->msg.find(HeaderId::session_expires))
           if (auto v = parse_session_expires(se->value); v && v->seconds > 0) {
@@ -902,6 +935,13 @@ asio::awaitable<CallEnd> Call::dialog_phase() {
         session_at = session_deadline(now);
         ua_.unbind_branch(refresh->branch);
         refresh.reset();
+      } else if (keying_reoffer_) {
+        // Refused too (488 and the like): there is no keying left to try, and clear media is
+        // never carried on a secure call.
+        log::warn("sip", "call {}: keying re-offer refused with {}", params_.id, status);
+        ua_.unbind_branch(refresh->branch);
+        co_await send_bye();
+        co_return CallEnd{488, "Not Acceptable Here"};
       } else if (status == 422) {
         // RFC 4028 §6: interval too small; retry with their Min-SE.
         if (const Header* mse = in->msg.find(HeaderId::min_se))

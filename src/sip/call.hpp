@@ -64,6 +64,12 @@ class CallMedia {
   // The far end refused our offer (488/606): switch to another one (the other SRTP keying) and
   // return true to re-send the INVITE with offer(); false when there is no alternative.
   virtual bool next_offer() { return false; }
+  // The far end *accepted* our secure offer (2xx) with an answer we cannot key from — in the
+  // clear, another profile, the stream rejected, unusable crypto or fingerprint — which is how a
+  // far end that speaks only the other SRTP keying may answer. Switch to the other keying and
+  // return true: the call re-offers it by re-INVITE in the same dialog, before any media flows
+  // (the phone has answered; a new INVITE would ring it again). False: nothing else to offer.
+  virtual bool reoffer_after(std::error_code answer_error) { return false; }
   // Set once media can no longer flow (DTLS handshake failed, a receive loop ended): the call
   // ends (BYE; 704 Media Timeout if no media ever arrived, else 703 Unexpected Clearing).
   virtual std::optional<std::string> failure() const { return std::nullopt; }
@@ -159,6 +165,7 @@ class Call : public std::enable_shared_from_this<Call> {
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<std::optional<CallEnd>> invite_phase();
   boost::asio::awaitable<CallEnd> dialog_phase();
+  boost::asio::awaitable<Pending> start_reinvite(SipTime now);  // sent; its transaction started
   boost::asio::awaitable<void> wait_input(SipTime deadline);
   boost::asio::awaitable<void> until_hangup();
   boost::asio::awaitable<std::error_code> send_request(Pending& p);
@@ -204,6 +211,7 @@ class Call : public std::enable_shared_from_this<Call> {
   // Session timer (RFC 4028) as negotiated by the 2xx: interval and who refreshes.
   std::uint32_t session_interval_ = 0;
   bool we_refresh_ = false;
+  bool keying_reoffer_ = false;  // the 2xx's answer could not be keyed: re-offering the other keying
   bool refresh_timer_reset_ = false;  // a far-end refresh arrived: restart the session timer
   std::string inv_ack_;                // the ACK of the answered INVITE, re-sent on 2xx retransmits
   // Our 2xx to a far-end re-INVITE, kept until its ACK (RFC 3261 §13.3.1.4).

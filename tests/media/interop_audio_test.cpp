@@ -165,6 +165,9 @@ void two_legs(const TwoLegCase& c) {
   std::this_thread::sleep_for(4s);
   auto late = call_stats(f, legs[0]->call).at("media").as_object();
   MESSAGE(name, ": leg A stats at 7 s ", json::serialize(late));
+  // Leg A's jitter buffer shapes what B hears of A and leg B's what A hears of B: their `playout`
+  // counters show a delay that moved (printed when a check fails).
+  MESSAGE(name, ": leg B stats at 7 s ", json::serialize(call_stats(f, legs[1]->call).at("media")));
   CHECK(late.at("rtcpSent").as_int64() >= 1);
   CHECK(late.at("rtcpReceived").as_int64() >= 1);
   // RTT needs a report of baresip's sent after our first SR reached it: within these 7 s that is
@@ -185,13 +188,17 @@ void two_legs(const TwoLegCase& c) {
   auto b_a = au::compare(b, talker(0)), b_b = au::compare(b, talker(1));
   MESSAGE(fmt::format("{}:\n  A heard B: {}\n  A heard A: {}\n  B heard A: {}\n  B heard B: {}", c.name, fmt_sim(a_b),
                       fmt_sim(a_a), fmt_sim(b_a), fmt_sim(b_b)));
-  // Segmental (each 2 s re-aligned): the adaptive jitter buffers may move the delay by a frame or
-  // two during a call on a loaded machine (seen: envelope 0.84 with segmental 0.96 under ASan
-  // with the other tests running), which the whole-call envelope penalises.
+  // Segmental (each 2 s re-aligned) is the measure: the adaptive jitter buffers may move the delay
+  // by a frame or two during a call on a loaded machine, which the whole-call envelope penalises
+  // (seen: envelope 0.84 / segmental 0.96 under ASan with the other tests running, and on the
+  // 2-core CI 0.71 / 0.94 after leg A's buffer shrank from 60 to 40 ms mid-call). The whole-call
+  // envelope only has to show one steady path (a leg hearing itself scores about 0).
   CHECK(a_b.segmental > 0.9);
   CHECK(b_a.segmental > 0.9);
-  CHECK(a_b.envelope > 0.75);
-  CHECK(b_a.envelope > 0.75);
+  CHECK(a_b.envelope > 0.5);
+  CHECK(b_a.envelope > 0.5);
+  CHECK(a_a.segmental < 0.4);
+  CHECK(b_b.segmental < 0.4);
   CHECK(a_a.envelope < 0.4);
   CHECK(b_b.envelope < 0.4);
 }
@@ -218,6 +225,12 @@ TEST_CASE("media: transcoding, PCMU leg and Opus leg, SDES reached by falling ba
   // The gateway offers DTLS first; baresip with SDES only answers 488; the gateway re-INVITEs
   // with SDES (README "Media: keying").
   two_legs({"PCMU+Opus/UDP/DTLS→SDES", "pcmu", "opus/48000/2", "srtp-mand", "udp", "dtls", "PCMU", "sdes"});
+}
+
+TEST_CASE("media: transcoding, PCMU leg and G.722 leg, DTLS reached by re-INVITE after a clear answer to the default SDES offer") {
+  // The default media.keying (SDES) toward DTLS-only far ends: each answers 200 in the clear,
+  // the gateway re-offers DTLS in the dialog (README "Media: keying"), and audio flows on it.
+  two_legs({"PCMU+G722/UDP/SDES→DTLS", "pcmu", "g722/16000/1", "dtls_srtp", "udp", "sdes", "PCMU", "dtls"});
 }
 
 TEST_CASE("media: three legs, each hears the other two and not itself (mix-minus)") {

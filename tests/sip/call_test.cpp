@@ -8,6 +8,8 @@
 
 #include <boost/asio.hpp>
 
+#include <algorithm>
+
 using namespace sb;
 using namespace sb::test;
 using namespace std::chrono_literals;
@@ -23,6 +25,8 @@ struct MediaLog {
   std::optional<std::string> failure;        // what failure() reports
   std::function<void()> on_failure;          // the call's wake-up, once it set one
   bool stopped = false;
+  int refuse_answers = 0;                    // this many apply_answer calls fail (insecure)
+  int reoffers = 0;                          // reoffer_after calls that said yes
 };
 
 std::string sdp(int version, const char* extra = "") {
@@ -38,7 +42,16 @@ class RecordingMedia final : public sip::CallMedia {
   std::string offer() override { return sdp(1); }
   std::error_code apply_answer(std::string_view s) override {
     log_->answers.emplace_back(s);
+    if (log_->refuse_answers > 0) {
+      --log_->refuse_answers;
+      return std::make_error_code(std::errc::protocol_not_supported);  // "not keyed"
+    }
     return {};
+  }
+  bool reoffer_after(std::error_code) override {
+    if (log_->reoffers > 0) return false;  // one other keying, as rtp::AudioLeg has
+    ++log_->reoffers;
+    return true;
   }
   std::optional<std::string> answer_offer(std::string_view s, bool& on_hold) override {
     log_->offers_answered.emplace_back(s);
@@ -147,4 +160,17 @@ TEST_CASE("interop: media that fails mid-call ends the call at once: BYE, 703, n
   CHECK(r.ua->stats().media_failures == 1);
   CHECK_MESSAGE(uas.finish() == 0, uas.errors());  // sipp got our BYE and answered it
   CHECK(uas.messages().find("BYE sip:uas@") != std::string::npos);
+}
+
+TEST_CASE("interop: a 2xx that cannot be keyed brings a re-offer in the dialog; refused too, BYE and 488, never ACTIVE") {
+  Sipp uas("uas_reoffer_refused.xml", false);
+  Rig r;
+  r.media->refuse_answers = 1;
+  REQUIRE(r.dial(uri_for(uas)));
+  REQUIRE(r.run_until([&] { return r.end.has_value(); }, 20s));
+  CHECK_MESSAGE(uas.finish() == 0, uas.errors());
+  CHECK(r.end->code == 488);
+  CHECK(r.media->reoffers == 1);
+  CHECK(r.media->current_offers == 1);  // the re-INVITE's offer
+  CHECK(std::find(r.states.begin(), r.states.end(), sip::CallState::active) == r.states.end());
 }

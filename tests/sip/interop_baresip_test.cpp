@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <thread>
 
 using namespace sb;
 using namespace sb::test;
@@ -241,13 +242,57 @@ TEST_CASE("interop: interop_baresip: secure media against a plain-RTP far end: b
   CHECK(log.find("SIP/2.0 200 ") == std::string::npos);
 }
 
-TEST_CASE("interop: interop_baresip: secure media, a 200 without crypto (DTLS-only far end offered SDES) is refused") {
-  // baresip 1.0.0 with mediaenc=dtls_srtp answers an SDES offer 200 with no keying at all: the
-  // gateway must not carry that call in the clear. It ACKs, hangs up with BYE, and reports 488.
+TEST_CASE("interop: interop_baresip: secure media on the default config reaches a DTLS-only far end by re-INVITE") {
+  // baresip 1.0.0 with mediaenc=dtls_srtp answers the default SDES offer 200 with no keying at
+  // all. The gateway ACKs, re-offers DTLS-SRTP by re-INVITE in the same dialog (the phone rang
+  // once and stays answered), and the call becomes ACTIVE on DTLS keys — never in the clear.
   Baresip::Options o;
   o.accounts = {{"dtls", ";mediaenc=dtls_srtp"}};
   Baresip uas(o);
-  Fixture f;
+  Fixture f;  // media.keying: the default (SDES)
+  auto r = f.dial(uas.uri("dtls", "udp"), R"(,"secure":true)");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  auto call = json::parse(r.body).as_object();
+  REQUIRE_MESSAGE(wait_state(f, "ACTIVE"), fmt::format("{}", fmt::join(f.hooks.names(), ",")), "\n", uas.log());
+  // The keys are DTLS's: the call's media stats say so once the handshake is done.
+  std::string stats;
+  for (int i = 0; i < 50; ++i) {
+    stats = f.server->call(verb::get, fmt::format("/v2/project/{}/call/{}/stats", kKey,
+                                                  std::string(call.at("id").as_string()))).body;
+    if (stats.find(R"("packetsReceived":0,)") == std::string::npos) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK_MESSAGE(stats.find(R"("keying":"dtls")") != std::string::npos, stats);
+  CHECK_MESSAGE(stats.find(R"("packetsReceived":0,)") == std::string::npos, stats);
+  CHECK(force_disconnect(f, call).status == 204);
+  REQUIRE(f.wait_destroyed(10s));
+  CHECK(call_events_no_ringing(f) == kAnsweredThenHungUp);
+  check_session_events(f, call);
+  auto log = uas.log();
+  // One initial INVITE (SDES, answered in the clear), then the re-INVITE offering DTLS in the
+  // same dialog (its To carries baresip's tag), answered with a fingerprint.
+  const auto first = log.find("INVITE sip:dtls@");
+  REQUIRE(first != std::string::npos);
+  const auto ok = log.find("SIP/2.0 200 ", first);
+  REQUIRE(ok != std::string::npos);
+  const auto reinvite = log.find("INVITE sip:dtls-", ok);  // to its Contact: in the dialog
+  REQUIRE_MESSAGE(reinvite != std::string::npos, log);
+  CHECK(log.find("a=crypto:", first) < ok);                            // our first offer: SDES;
+  CHECK(log.find("a=crypto:", ok) == std::string::npos);               // no crypto since then;
+  CHECK(log.find("UDP/TLS/RTP/SAVP", reinvite) != std::string::npos);  // the re-offer is DTLS
+  CHECK(log.find("a=fingerprint:", log.find("SIP/2.0 200 ", reinvite)) != std::string::npos);
+  CHECK(log.find("DTLS-SRTP complete (audio/RTP)", reinvite) != std::string::npos);
+  CHECK(uas.count("INVITE sip:") == 2);
+  CHECK_MESSAGE(uas.wait_log("session closed: Connection reset by peer", 5s), uas.log());
+}
+
+TEST_CASE("interop: interop_baresip: secure media, keying fallback off: a 200 without crypto is refused (BYE, 488)") {
+  // The same far end with `media.keying_fallback: false`: nothing else may be offered, so the
+  // call that was answered in the clear is hung up and reported 488 — never carried in the clear.
+  Baresip::Options o;
+  o.accounts = {{"dtls", ";mediaenc=dtls_srtp"}};
+  Baresip uas(o);
+  Fixture f(500ms, [](app::Config& c) { c.media.keying_fallback = false; });
   auto r = f.dial(uas.uri("dtls", "udp"), R"(,"secure":true)");
   REQUIRE_MESSAGE(r.status == 200, r.body);
   auto call = json::parse(r.body).as_object();
@@ -263,6 +308,7 @@ TEST_CASE("interop: interop_baresip: secure media, a 200 without crypto (DTLS-on
   CHECK(log.find("a=crypto:", ok) == std::string::npos);  // the answer really is unencrypted
   CHECK(log.find("ACK sip:dtls-", ok) != std::string::npos);
   CHECK(log.find("BYE sip:dtls-", ok) != std::string::npos);
+  CHECK(uas.count("INVITE sip:") == 1);
 }
 
 TEST_CASE("interop: interop_baresip: each codec baresip is limited to (PCMU, PCMA, G.722, Opus) gets ACTIVE") {
