@@ -827,18 +827,19 @@ asio::awaitable<CallEnd> Call::dialog_phase() {
 
     SipTime deadline = std::min(max_deadline, inactivity_check);
     if (session_at) deadline = std::min(deadline, *session_at);
-    if (pending_2xx_) deadline = std::min(deadline, pending_2xx_->next);
+    if (pending_2xx_) deadline = std::min({deadline, pending_2xx_->next, pending_2xx_->give_up});
     if (refresh && refresh->tx->next_deadline()) deadline = std::min(deadline, *refresh->tx->next_deadline());
     co_await wait_input(deadline);
     now = SipClock::now();
 
+    if (pending_2xx_ && now >= pending_2xx_->give_up) {
+      // §13.3.1.4: no ACK within 64*T1 — the dialog is confirmed dead; end it with BYE (at
+      // 64*T1, not at the retransmission after it).
+      pending_2xx_.reset();
+      co_await send_bye();
+      co_return CallEnd{408, "Request Timeout"};
+    }
     if (pending_2xx_ && now >= pending_2xx_->next) {
-      if (now >= pending_2xx_->give_up) {
-        // §13.3.1.4: no ACK within 64*T1 — the dialog is confirmed dead; end it with BYE.
-        pending_2xx_.reset();
-        co_await send_bye();
-        co_return CallEnd{408, "Request Timeout"};
-      }
       co_await ua_.reply(pending_2xx_->from, pending_2xx_->wire);
       pending_2xx_->interval = std::min(pending_2xx_->interval * 2, ua_.timers().t2);
       pending_2xx_->next = now + pending_2xx_->interval;

@@ -6,12 +6,12 @@
 #include "sip/auth.hpp"
 #include "sip/dialog.hpp"
 #include "sip/message.hpp"
+#include "sip/timer.hpp"
 #include "sip/transaction.hpp"
 #include "sip/transport.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <deque>
@@ -189,7 +189,7 @@ class Call : public std::enable_shared_from_this<Call> {
   CallParams params_;
   std::unique_ptr<CallMedia> media_;
   CallObserver observer_;
-  boost::asio::steady_timer wake_;
+  SipTimer wake_;
   std::deque<std::shared_ptr<Inbound>> inbox_;
   bool hangup_requested_ = false;
   bool abandon_ = false;

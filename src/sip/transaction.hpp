@@ -3,6 +3,8 @@
 // Effects that come back (retransmit the request, send the ACK, tell the transaction user).
 // No sockets and no real clock here, so tests step time by hand and fuzzers drive it freely.
 #pragma once
+#include "sip/clock.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -10,8 +12,6 @@
 
 namespace sb::sip {
 
-using SipClock = std::chrono::steady_clock;
-using SipTime = SipClock::time_point;
 using std::chrono::milliseconds;
 
 // RFC 3261 §17.1.1.1 and Table 4. Named and injectable: tests and deployments may shorten them.

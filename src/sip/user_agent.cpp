@@ -18,24 +18,20 @@ std::string dialog_key(std::string_view call_id, std::string_view tag) {
 }
 }  // namespace
 
-UserAgent::UserAgent(asio::any_io_executor ex, UserAgentOptions opts) : ex_(ex), opts_(std::move(opts)) {
-  transport_ = std::make_unique<SipTransport>(ex_, opts_.transport);
-  resolver_ = std::make_unique<Resolver>(ex_, opts_.resolver);
+UserAgent::UserAgent(asio::any_io_executor ex, UserAgentOptions opts, std::unique_ptr<Network> network)
+    : ex_(ex), opts_(std::move(opts)), net_(std::move(network)) {
+  if (!net_) net_ = make_socket_network(ex_, opts_.transport, opts_.resolver);
 }
 
 UserAgent::~UserAgent() { stop(); }
 
 void UserAgent::start() {
-  transport_->set_receiver([this](const Message& m, std::string_view raw, const Source& from) { on_message(m, raw, from); });
-  transport_->start();
+  net_->start([this](const Message& m, std::string_view raw, const Source& from) { on_message(m, raw, from); });
 }
 
-void UserAgent::stop() {
-  if (transport_) transport_->stop();
-  if (resolver_) resolver_->stop();
-}
+void UserAgent::stop() { net_->stop(); }
 
-std::string UserAgent::advertised_host() const { return std::string(transport_->advertised_host()); }
+std::string UserAgent::advertised_host() const { return std::string(net_->advertised_host()); }
 
 std::string UserAgent::via_host() const {
   auto h = advertised_host();
@@ -44,9 +40,9 @@ std::string UserAgent::via_host() const {
 }
 
 std::uint16_t UserAgent::port_for(std::string_view token) const {
-  if (token == "TCP") return transport_->port(Transport::tcp);
-  if (token == "TLS") return transport_->port(Transport::tls);
-  return transport_->port(Transport::udp);
+  if (token == "TCP") return net_->port(Transport::tcp);
+  if (token == "TLS") return net_->port(Transport::tls);
+  return net_->port(Transport::udp);
 }
 
 std::string UserAgent::new_branch() const { return "z9hG4bK" + random_alnum(22); }
@@ -84,15 +80,15 @@ asio::awaitable<boost::system::result<std::vector<Target>>> UserAgent::resolve(s
   if (!u->transport_param.empty()) t = u->transport();
   // maddr overrides the host (RFC 3263 §4.1).
   std::string host(u->maddr_param.empty() ? u->host_address() : u->maddr_param);
-  co_return co_await resolver_->resolve(host, u->port, t, u->secure());
+  co_return co_await net_->resolve(host, u->port, t, u->secure());
 }
 
 asio::awaitable<std::error_code> UserAgent::send(Target target, std::string wire) {
-  co_return co_await transport_->send(std::move(target), std::move(wire));
+  co_return co_await net_->send(std::move(target), std::move(wire));
 }
 
 asio::awaitable<std::error_code> UserAgent::reply(Source from, std::string wire) {
-  co_return co_await transport_->reply(std::move(from), std::move(wire));
+  co_return co_await net_->reply(std::move(from), std::move(wire));
 }
 
 void UserAgent::bind_branch(const std::string& branch, std::weak_ptr<Call> call) { branches_[branch] = std::move(call); }

@@ -6,9 +6,8 @@
 // answers no request outside the dialogs it created (SPEC §7).
 #pragma once
 #include "sip/call.hpp"
-#include "sip/resolver.hpp"
+#include "sip/network.hpp"
 #include "sip/transaction.hpp"
-#include "sip/transport.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -38,7 +37,9 @@ struct UserAgentStats {
 
 class UserAgent {
  public:
-  UserAgent(boost::asio::any_io_executor ex, UserAgentOptions opts);
+  /// `network`: the sockets and DNS of opts.transport/opts.resolver when null; tests and
+  /// fuzzers pass a MemoryNetwork (memory_network.hpp).
+  UserAgent(boost::asio::any_io_executor ex, UserAgentOptions opts, std::unique_ptr<Network> network = nullptr);
   ~UserAgent();
   UserAgent(const UserAgent&) = delete;
   UserAgent& operator=(const UserAgent&) = delete;
@@ -56,8 +57,8 @@ class UserAgent {
   std::size_t active_calls() const { return calls_.size(); }
   void hangup_all(bool abandon_unanswered = false);
   const UserAgentStats& stats() const { return stats_; }
-  const TransportStats& transport_stats() const { return transport_->stats(); }
-  std::uint16_t port(Transport t) const { return transport_->port(t); }
+  const TransportStats& transport_stats() const { return net_->transport_stats(); }
+  std::uint16_t port(Transport t) const { return net_->port(t); }
 
   // ---- for Call ------------------------------------------------------------------------
   boost::asio::any_io_executor executor() const { return ex_; }
@@ -83,8 +84,7 @@ class UserAgent {
 
   boost::asio::any_io_executor ex_;
   UserAgentOptions opts_;
-  std::unique_ptr<SipTransport> transport_;
-  std::unique_ptr<Resolver> resolver_;
+  std::unique_ptr<Network> net_;
   std::map<std::string, std::shared_ptr<Call>, std::less<>> calls_;  // by conference id
   std::map<std::string, std::weak_ptr<Call>, std::less<>> branches_;
   std::map<std::string, std::weak_ptr<Call>, std::less<>> dialogs_;  // call-id + "\n" + local tag
