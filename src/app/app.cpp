@@ -111,7 +111,8 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
     svc.max_call_duration = cfg_.sip.max_call_duration;
     svc.max_inactive = cfg_.sip.max_inactive;
     svc.ring_timeout = cfg_.sip.ring_timeout;
-    svc.sip = std::make_unique<sip::UserAgent>(rt_->shard(i).executor(), std::move(uo));
+    auto net = sip::make_socket_network(rt_->shard(i).executor(), uo.transport, uo.resolver);
+    svc.sip = std::make_unique<sip::UserAgent>(rt_->shard(i).executor(), std::move(uo), std::move(net));
     // Each shard takes an equal, disjoint slice of the RTP range (even ports: RTP, odd: RTCP).
     const unsigned span = (cfg_.media.rtp_port_max - cfg_.media.rtp_port_min + 1u) / rt_->size();
     rtp::PortRange range{static_cast<std::uint16_t>(cfg_.media.rtp_port_min + i * span),

@@ -19,9 +19,7 @@ std::string dialog_key(std::string_view call_id, std::string_view tag) {
 }  // namespace
 
 UserAgent::UserAgent(asio::any_io_executor ex, UserAgentOptions opts, std::unique_ptr<Network> network)
-    : ex_(ex), opts_(std::move(opts)), net_(std::move(network)) {
-  if (!net_) net_ = make_socket_network(ex_, opts_.transport, opts_.resolver);
-}
+    : ex_(ex), opts_(std::move(opts)), net_(std::move(network)) {}
 
 UserAgent::~UserAgent() { stop(); }
 

@@ -37,9 +37,10 @@ struct UserAgentStats {
 
 class UserAgent {
  public:
-  /// `network`: the sockets and DNS of opts.transport/opts.resolver when null; tests and
-  /// fuzzers pass a MemoryNetwork (memory_network.hpp).
-  UserAgent(boost::asio::any_io_executor ex, UserAgentOptions opts, std::unique_ptr<Network> network = nullptr);
+  /// `network`: sockets and DNS (make_socket_network with opts.transport and opts.resolver) in
+  /// the server; a MemoryNetwork (memory_network.hpp) in tests and fuzzers. The user agent itself
+  /// touches no socket.
+  UserAgent(boost::asio::any_io_executor ex, UserAgentOptions opts, std::unique_ptr<Network> network);
   ~UserAgent();
   UserAgent(const UserAgent&) = delete;
   UserAgent& operator=(const UserAgent&) = delete;

@@ -30,7 +30,8 @@ struct Rig {
     sip::UserAgentOptions o;
     o.transport.enable_tls = false;
     o.timers.t1 = 100ms;
-    ua = std::make_unique<sip::UserAgent>(io.get_executor(), o);
+    ua = std::make_unique<sip::UserAgent>(io.get_executor(), o,
+                                          sip::make_socket_network(io.get_executor(), o.transport, o.resolver));
     ua->start();
   }
   ~Rig() {
