@@ -258,6 +258,50 @@ TEST_CASE("media: three legs, each hears the other two and not itself (mix-minus
   }
 }
 
+TEST_CASE("media: three legs, one dialed with streams [A's stream] hears only A; a subscriber-role leg is still heard") {
+  // SPEC §4.4 `streams`: leg C is dialed with streams [A's stream] and hears only A (the mixer's
+  // per-listener subset). docs/rest.md "dial": the dial token's role does not silence the SIP
+  // party — leg B is dialed with a subscriber-role token, and A still hears it.
+  std::vector<std::unique_ptr<Leg>> legs;
+  legs.push_back(std::make_unique<Leg>(0, "pcmu", ""));
+  legs.push_back(std::make_unique<Leg>(1, "g722/16000/1", ""));
+  legs.push_back(std::make_unique<Leg>(2, "opus/48000/2", ""));
+  Fixture f;
+  auto dial = [&](std::size_t i, const std::string& extra, core::Role role) {
+    auto r = f.dial(legs[i]->uri(), extra, role);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    legs[i]->call = json::parse(r.body).as_object();
+  };
+  dial(0, "", core::Role::publisher);
+  dial(1, "", core::Role::subscriber);
+  const std::string a_stream(legs[0]->call.at("streamId").as_string());
+  dial(2, fmt::format(R"(,"streams":["{}"])", a_stream), core::Role::publisher);
+  // The subscriber-role party is a connection with a stream like any other (listStreams).
+  auto list = f.server->call(verb::get, fmt::format("/v2/project/{}/session/{}/stream", kKey, f.sid));
+  CHECK(json::parse(list.body).as_object().at("count").as_int64() == 3);
+  wait_all_ended(f, legs);
+  const std::vector<const au::Analysis*> refs{&talker(0), &talker(1), &talker(2)};
+  auto share = [&](std::size_t leg) {
+    auto m = au::contains(legs[leg]->heard(), refs);
+    MESSAGE(fmt::format("leg {} heard: {}", leg, describe(m)));
+    REQUIRE(m.refs.size() == 3);
+    return m;
+  };
+  auto c = share(2);  // streams [A]: A only
+  CHECK(c.refs[0].share > 0.8);
+  CHECK(c.refs[1].share < 0.05);
+  CHECK(c.refs[2].share < 0.05);
+  CHECK(c.residual < 0.3);
+  auto a = share(0);  // everyone else: B (subscriber role) and C
+  CHECK(a.refs[0].share < 0.05);
+  CHECK(a.refs[1].share > 0.2);
+  CHECK(a.refs[2].share > 0.2);
+  auto b = share(1);  // the subscriber-role party hears the others too
+  CHECK(b.refs[0].share > 0.2);
+  CHECK(b.refs[1].share < 0.05);
+  CHECK(b.refs[2].share > 0.2);
+}
+
 TEST_CASE("media: 5% loss and 0-60 ms jitter both ways between the gateway and one leg: speech stays intelligible") {
   SdpRelay::Options impair{.to_callee = {.loss = 0.05, .jitter_ms = 60},
                            .to_caller = {.loss = 0.05, .jitter_ms = 60},

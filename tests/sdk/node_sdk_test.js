@@ -186,6 +186,25 @@ async function check(name, fn) {
     assert.deepStrictEqual(items, []);
   });
 
+  // Callback registration (SPEC §4.7): the SDK's registerCallback / listCallbacks /
+  // unregisterCallback round trip, and a URL that is not http(s) refused.
+  await check('registerCallback, listCallbacks, unregisterCallback round trip; a non-http URL is refused', async () => {
+    const register = promisify(ot.registerCallback.bind(ot));
+    const list = promisify(ot.listCallbacks.bind(ot));
+    const unregister = promisify(ot.unregisterCallback.bind(ot));
+    const url = 'http://127.0.0.1:9/sdk-hooks';
+    const cb = await register({ group: 'connection', event: 'created', url });
+    assert.ok(cb.id, `no id in ${JSON.stringify(cb)}`);
+    assert.strictEqual(cb.group, 'connection');
+    assert.strictEqual(cb.event, 'created');
+    assert.strictEqual(cb.url, url);
+    const listed = await list();
+    assert.ok(listed.some((c) => c.id === cb.id && c.url === url), `not listed: ${JSON.stringify(listed)}`);
+    await unregister(cb.id);
+    assert.ok(!(await list()).some((c) => c.id === cb.id), 'still listed after unregisterCallback');
+    await assert.rejects(register({ group: 'connection', event: 'created', url: 'ftp://127.0.0.1/x' }));
+  });
+
   // Graceful drain: SIGTERM makes the server exit 0.
   await check('SIGTERM drains and exits 0', async () => {
     server.kill('SIGTERM');

@@ -73,9 +73,9 @@ struct Fixture {
       REQUIRE(r.status == 200);
     }
   }
-  HttpReply dial(const std::string& uri, const std::string& sip_extra = "") {
+  HttpReply dial(const std::string& uri, const std::string& sip_extra = "", core::Role role = core::Role::publisher) {
     auto now = unix_s();
-    auto tok = core::make_t1_token(kKey, kSecret, sid, core::Role::publisher, now, now + 3600, "who=sipp", "1");
+    auto tok = core::make_t1_token(kKey, kSecret, sid, role, now, now + 3600, "who=sipp", "1");
     return server->call(verb::post, fmt::format("/v2/project/{}/dial", kKey),
                         fmt::format(R"({{"sessionId":"{}","token":"{}","sip":{{"uri":"{}"{}}}}})", sid, tok, uri, sip_extra));
   }
