@@ -544,14 +544,21 @@ asio::awaitable<std::optional<CallEnd>> Call::invite_phase() {
   }
 }
 
+asio::awaitable<Call::Pending> Call::new_in_dialog(Method m) {
+  // §12.2.1.1: a new request in the dialog goes to the route set's first hop (or the remote
+  // target), with a new branch.
+  Pending p;
+  p.method = m;
+  p.branch = ua_.new_branch();
+  p.target = *invite_target_;
+  auto hop = co_await ua_.resolve(dialog_->addressing().next_hop);
+  if (hop && !hop->empty()) p.target = hop->front();
+  co_return p;
+}
+
 asio::awaitable<void> Call::send_bye() {
   if (!dialog_) co_return;
-  Pending bye;
-  bye.method = Method::bye;
-  bye.branch = ua_.new_branch();
-  bye.target = *invite_target_;
-  auto hop = co_await ua_.resolve(dialog_->addressing().next_hop);
-  if (hop && !hop->empty()) bye.target = hop->front();
+  Pending bye = co_await new_in_dialog(Method::bye);
   bye.wire = build_in_dialog(Method::bye, bye.branch, to_string(bye.target.transport), {});
   bye.tx.emplace(ClientTransaction::Kind::non_invite, reliable(bye.target.transport), ua_.timers(), SipClock::now());
   ua_.bind_branch(bye.branch, weak_from_this());
@@ -737,12 +744,7 @@ void Call::arm_2xx(std::string wire, Source from, std::uint32_t cseq, bool offer
 asio::awaitable<Call::Pending> Call::start_reinvite(SipTime now) {
   // Our re-INVITE with a fresh offer (RFC 3264 §8): a session refresh (RFC 4028 §7.4) or the
   // keying re-offer; either way it also refreshes the session timer when one runs.
-  Pending r;
-  r.method = Method::invite;
-  r.branch = ua_.new_branch();
-  r.target = *invite_target_;
-  auto hop = co_await ua_.resolve(dialog_->addressing().next_hop);
-  if (hop && !hop->empty()) r.target = hop->front();
+  Pending r = co_await new_in_dialog(Method::invite);
   std::vector<std::pair<std::string, std::string>> extra{{"Supported", "timer"}};
   if (session_interval_ > 0) {
     extra.emplace_back("Session-Expires", fmt::format("{};refresher=uac", session_interval_));

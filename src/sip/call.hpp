@@ -165,6 +165,7 @@ class Call : public std::enable_shared_from_this<Call> {
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<std::optional<CallEnd>> invite_phase();
   boost::asio::awaitable<CallEnd> dialog_phase();
+  boost::asio::awaitable<Pending> new_in_dialog(Method m);     // branch and next hop, no bytes yet
   boost::asio::awaitable<Pending> start_reinvite(SipTime now);  // sent; its transaction started
   boost::asio::awaitable<void> wait_input(SipTime deadline);
   boost::asio::awaitable<void> until_hangup();

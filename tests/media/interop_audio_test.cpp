@@ -233,11 +233,17 @@ TEST_CASE("media: transcoding, PCMU leg and G.722 leg, DTLS reached by re-INVITE
   two_legs({"PCMU+G722/UDP/SDES→DTLS", "pcmu", "g722/16000/1", "dtls_srtp", "udp", "sdes", "PCMU", "dtls"});
 }
 
-TEST_CASE("media: three legs, each hears the other two and not itself (mix-minus)") {
+// Three plain-RTP legs, one per codec family: PCMU, G.722, Opus.
+static std::vector<std::unique_ptr<Leg>> three_legs() {
   std::vector<std::unique_ptr<Leg>> legs;
   legs.push_back(std::make_unique<Leg>(0, "pcmu", ""));
   legs.push_back(std::make_unique<Leg>(1, "g722/16000/1", ""));
   legs.push_back(std::make_unique<Leg>(2, "opus/48000/2", ""));
+  return legs;
+}
+
+TEST_CASE("media: three legs, each hears the other two and not itself (mix-minus)") {
+  auto legs = three_legs();
   Fixture f;
   dial_all(f, legs, false);
   wait_all_ended(f, legs);
@@ -262,10 +268,7 @@ TEST_CASE("media: three legs, one dialed with streams [A's stream] hears only A;
   // SPEC §4.4 `streams`: leg C is dialed with streams [A's stream] and hears only A (the mixer's
   // per-listener subset). docs/rest.md "dial": the dial token's role does not silence the SIP
   // party — leg B is dialed with a subscriber-role token, and A still hears it.
-  std::vector<std::unique_ptr<Leg>> legs;
-  legs.push_back(std::make_unique<Leg>(0, "pcmu", ""));
-  legs.push_back(std::make_unique<Leg>(1, "g722/16000/1", ""));
-  legs.push_back(std::make_unique<Leg>(2, "opus/48000/2", ""));
+  auto legs = three_legs();
   Fixture f;
   auto dial = [&](std::size_t i, const std::string& extra, core::Role role) {
     auto r = f.dial(legs[i]->uri(), extra, role);
