@@ -1,6 +1,8 @@
 #include "webrtc/router.hpp"
 
+#include "base/crypto.hpp"
 #include "base/log.hpp"
+#include "webrtc/rewrite.hpp"
 
 #include <boost/asio.hpp>
 
@@ -23,6 +25,7 @@ struct Router::Publication {
 struct Router::Subscription {
   std::string subscriber_id, stream_id;
   std::unique_ptr<Peer> peer;
+  std::vector<OutStream> outs;  // one per track of the publication, same order: our SSRC for it
   bool video = true;  // subscribeToVideo
   std::uint64_t remb_bps = 0;       // its last REMB estimate (0: none yet)
   Peer::Clock::time_point remb_at{};
@@ -108,6 +111,41 @@ namespace {
 
 // A subscriber that has not reported for this long no longer holds the publisher's rate down.
 constexpr auto k_remb_stale = std::chrono::seconds(5);
+
+// RTCP between one subscriber leg and its publisher (rewrite.hpp): toward the subscriber the
+// publisher's SSRCs become the leg's own; toward the publisher the reverse, NACKed and reported
+// sequence numbers mapped back.
+struct ToSubscriber final : RtcpMap {
+  const std::vector<OutStream>& outs;
+  explicit ToSubscriber(const std::vector<OutStream>& o) : outs(o) {}
+  std::uint32_t ssrc(std::uint32_t s) const override {
+    for (const auto& o : outs)
+      if (o.source_ssrc() == s) return o.ssrc();
+    return s;
+  }
+  std::uint16_t seq(std::uint32_t, std::uint16_t s) const override { return s; }
+};
+
+struct ToPublisher final : RtcpMap {
+  const std::vector<OutStream>& outs;
+  explicit ToPublisher(const std::vector<OutStream>& o) : outs(o) {}
+  std::uint32_t ssrc(std::uint32_t s) const override {
+    for (const auto& o : outs)
+      if (o.ssrc() == s) return o.source_ssrc();
+    return s;
+  }
+  std::uint16_t seq(std::uint32_t media, std::uint16_t s) const override {
+    for (const auto& o : outs)
+      if (o.ssrc() == media) return o.source_seq(s);
+    return s;
+  }
+};
+
+// One forwarded packet to one subscriber: copied into `scratch`, rewritten for the leg, sent.
+bool forward_rtp(Peer& peer, OutStream& out, std::span<const std::uint8_t> pkt, std::span<std::uint8_t> scratch) {
+  std::memcpy(scratch.data(), pkt.data(), pkt.size());
+  return out.rewrite_rtp(scratch.first(pkt.size())) && peer.send_rtp(scratch, pkt.size());
+}
 
 }  // namespace
 
@@ -288,29 +326,36 @@ std::optional<std::string> Router::publish(const std::string& stream_id, std::st
     // SSRCs would otherwise make libsrtp grow a stream per SSRC on every subscriber's context.
     if (pkt.size() < 12) return;
     const std::uint32_t ssrc = std::uint32_t(pkt[8]) << 24 | std::uint32_t(pkt[9]) << 16 | std::uint32_t(pkt[10]) << 8 | pkt[11];
-    const Track* track = nullptr;
-    for (const auto& t : raw->tracks)
-      if (std::find(t.ssrcs.begin(), t.ssrcs.end(), ssrc) != t.ssrcs.end()) track = &t;
-    if (!track) {
+    std::size_t ti = raw->tracks.size();
+    for (std::size_t i = 0; i < raw->tracks.size(); ++i) {
+      const auto& ss = raw->tracks[i].ssrcs;
+      if (std::find(ss.begin(), ss.end(), ssrc) != ss.end()) ti = i;
+    }
+    if (ti == raw->tracks.size()) {
       ++stats_.foreign_ssrc;
       return;
     }
-    const bool video = track->kind == "video";
+    const bool video = raw->tracks[ti].kind == "video";
     if (!video && raw->audio_tap) {
       raw->audio_tap(pkt);
       ++stats_.audio_tapped;
     }
     for (auto* s : raw->subs) {
-      if (s->peer->state() != Peer::State::connected || pkt.size() > 1500 || (video && !s->video)) continue;
-      std::memcpy(scratch_.data(), pkt.data(), pkt.size());
-      if (s->peer->send_rtp(scratch_, pkt.size())) ++stats_.forwarded_rtp;
+      if (s->peer->state() != Peer::State::connected || pkt.size() > 1500) continue;
+      if (video && !s->video) {
+        s->outs[ti].pause();  // the leg's numbering continues without a gap on resume
+        continue;
+      }
+      if (forward_rtp(*s->peer, s->outs[ti], pkt, scratch_)) ++stats_.forwarded_rtp;
     }
   };
   cb.on_rtcp = [this, raw](std::span<std::uint8_t> pkt) {
-    // Sender reports and SDES go to every subscriber (lip sync, their statistics).
+    // Sender reports and SDES go to every subscriber (lip sync, their statistics), naming the
+    // subscriber's SSRCs.
     for (auto* s : raw->subs) {
       if (s->peer->state() != Peer::State::connected || pkt.size() > 1500) continue;
       std::memcpy(scratch_.data(), pkt.data(), pkt.size());
+      if (!rewrite_rtcp(std::span<std::uint8_t>(scratch_.data(), pkt.size()), ToSubscriber(s->outs))) continue;
       if (s->peer->send_rtcp(scratch_, pkt.size())) ++stats_.forwarded_rtcp;
     }
   };
@@ -368,11 +413,15 @@ bool Router::publish_local(const std::string& stream_id, std::vector<Track> trac
 
 void Router::send_local(const std::string& stream_id, std::span<const std::uint8_t> rtp) {
   auto it = pubs_.find(stream_id);
-  if (it == pubs_.end() || it->second->peer || rtp.size() > 1500) return;
+  if (it == pubs_.end() || it->second->peer || rtp.size() < 12 || rtp.size() > 1500) return;
+  const auto& tracks = it->second->tracks;
+  const std::uint32_t ssrc = std::uint32_t(rtp[8]) << 24 | std::uint32_t(rtp[9]) << 16 | std::uint32_t(rtp[10]) << 8 | rtp[11];
+  std::size_t ti = 0;
+  while (ti < tracks.size() && (tracks[ti].ssrcs.empty() || tracks[ti].ssrcs.front() != ssrc)) ++ti;
+  if (ti == tracks.size()) return;
   for (auto* s : it->second->subs) {
     if (s->peer->state() != Peer::State::connected) continue;
-    std::memcpy(scratch_.data(), rtp.data(), rtp.size());
-    if (s->peer->send_rtp(scratch_, rtp.size())) ++stats_.local_rtp;
+    if (forward_rtp(*s->peer, s->outs[ti], rtp, scratch_)) ++stats_.local_rtp;
   }
 }
 
@@ -412,8 +461,8 @@ std::optional<std::string> Router::subscribe(const std::string& stream_id, const
     });
   };
   cb.on_rtcp = [this, raw](std::span<std::uint8_t> pkt) {
-    // PLI/FIR/NACK and receiver reports name the publisher's own SSRCs: relayed unchanged. A
-    // local publication has no peer to tell: its receiver reports end here.
+    // PLI/FIR/NACK and receiver reports name the leg's SSRCs and numbering: mapped back to the
+    // publisher's and relayed. A local publication has no peer to tell: its reports end here.
     if (!raw->pub || !raw->pub->peer || pkt.size() > 1500) return;
     // REMB: the publisher gets one estimate for all its receivers, the lowest recent one, so
     // that the weakest subscriber's link sets the rate (one encoding for all, no simulcast).
@@ -428,6 +477,7 @@ std::optional<std::string> Router::subscribe(const std::string& stream_id, const
       ++stats_.remb;
     });
     std::memcpy(scratch_.data(), pkt.data(), pkt.size());
+    if (!rewrite_rtcp(std::span<std::uint8_t>(scratch_.data(), pkt.size()), ToPublisher(raw->outs))) return;
     if (raw->pub->peer->send_rtcp(scratch_, pkt.size())) ++stats_.forwarded_rtcp;
   };
   auto creds = IceLiteAgent::generate_credentials();
@@ -435,7 +485,16 @@ std::optional<std::string> Router::subscribe(const std::string& stream_id, const
   sub->peer = std::make_unique<Peer>(Peer::Role::subscriber, creds, identity,
                                      [this](const StunAddress& to, std::span<const std::uint8_t> b) { send_to(to, b); },
                                      std::move(cb));
-  std::string offer = build_subscriber_offer(pit->second->tracks, local_ice(creds, *identity), stream_id);
+  // The leg's own SSRC per track, offered in its SDP (rewrite.hpp).
+  std::vector<Track> offered = pit->second->tracks;
+  for (auto& t : offered) {
+    const std::uint32_t source = t.ssrcs.empty() ? 0 : t.ssrcs.front();
+    std::uint32_t ours = 0;
+    while (ours == 0 || ours == source) ours = random_u32();
+    sub->outs.emplace_back(source, ours);
+    t.ssrcs = {ours};
+  }
+  std::string offer = build_subscriber_offer(offered, local_ice(creds, *identity), stream_id);
   by_ufrag_[creds.ufrag] = sub->peer.get();
   pit->second->subs.push_back(raw);
   subs_.emplace(subscriber_id, std::move(sub));

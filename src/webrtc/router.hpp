@@ -1,10 +1,11 @@
 // The routed-session SFU of one shard: one UDP port for every browser peer connection of the
 // shard's sessions, demultiplexed by ICE ufrag (STUN USERNAME) and then by the nominated remote
-// address; publisher legs whose packets are forwarded, unchanged but re-encrypted, to every
-// subscriber leg of the same stream (no jitter buffer, decode or mix). Because each subscriber
-// leg is offered the publisher's own payload types and SSRCs, no header is rewritten: RTCP from a
-// subscriber (PLI, FIR, NACK, receiver reports) goes back to the publisher as it is, and the
-// publisher's sender reports go out to the subscribers.
+// address; publisher legs whose packets are forwarded, re-encrypted, to every subscriber leg of
+// the same stream (no jitter buffer, decode or mix). Each subscriber leg is offered the
+// publisher's payload types but SSRCs of its own, and gets its own sequence numbering
+// (rewrite.hpp: what a paused video skips leaves no gap); RTCP from a subscriber (PLI, FIR, NACK,
+// receiver reports, REMB) goes back to the publisher mapped to its SSRCs and numbering, and the
+// publisher's sender reports go out to each subscriber naming that leg's SSRCs.
 //
 // Only the shard's thread touches a Router. Signaling (src/signaling/client.cpp) drives it.
 #pragma once

@@ -52,7 +52,7 @@ std::error_code make_error_code(description_error e) noexcept;
 // Model
 
 // One media section the SFU forwards: what the publishing browser sends, and what a subscribing
-// browser is offered (same payload type and SSRC: the SFU forwards packets unchanged).
+// browser is offered (same payload type; the router gives each subscriber leg SSRCs of its own, rewrite.hpp).
 struct Track {
   std::string mid;                  // the publisher's a=mid ("0", "1")
   std::string kind;                 // "audio" | "video"

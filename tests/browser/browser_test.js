@@ -537,6 +537,28 @@ async function scenarios() {
       if (remb === 0) await sleep(250);
     }
     assert.ok(remb > 0, 'subscribers\' REMB estimates were relayed to the publishers');
+    // Each subscriber leg has SSRCs of its own (the SFU rewrites them): none of A's outbound
+    // SSRCs reaches B as such.
+    const aSsrcs = await A.call('publisherSsrcs');
+    const bIn = await B.call('inboundStats', pa.streamId);
+    assert.ok(aSsrcs.length >= 2 && bIn.ssrcs.length >= 2, `ssrcs: A sends ${aSsrcs}, B receives ${bIn.ssrcs}`);
+    assert.ok(!bIn.ssrcs.some((x) => aSsrcs.includes(x)), `B receives A's own SSRCs: ${bIn.ssrcs} vs ${aSsrcs}`);
+    // subscribeToVideo(false) for 2 s: the SFU stops forwarding B's copy of A's video; after
+    // (true) the leg's numbering carries on where it stopped, so B counts no lost packets for
+    // the pause (without rewriting it would count every packet skipped: ~2 s of video).
+    const lostBefore = bIn.videoLost;
+    await B.call('subscribeToVideo', pa.streamId, false);
+    await sleep(2000);
+    const paused = await B.call('inboundStats', pa.streamId);
+    await B.call('subscribeToVideo', pa.streamId, true);
+    let resumed = paused;
+    for (let i = 0; i < 50 && resumed.framesDecoded <= paused.framesDecoded + 5; i++) {
+      await sleep(200);
+      resumed = await B.call('inboundStats', pa.streamId);
+    }
+    assert.ok(resumed.framesDecoded > paused.framesDecoded + 5, `video did not resume: ${JSON.stringify(resumed)}`);
+    assert.ok(resumed.videoLost - lostBefore < 10,
+      `B counted ${resumed.videoLost - lostBefore} video packets lost across the pause (${JSON.stringify(resumed)})`);
     assert.strictEqual(await metric('switchboard_media_conferences'), 0, 'no mixer (no transcoding) for browser media');
     // Unpublishing ends the stream for the subscriber.
     assert.deepStrictEqual(await A.call('unpublish'), { ok: true });
