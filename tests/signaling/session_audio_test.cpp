@@ -71,11 +71,13 @@ TEST_CASE("a SIP party's stream is published to browsers on the first subscripti
   CHECK(tracks->front().kind == "audio");
   CHECK(tracks->front().pt == 111);
 
-  // A subscriber is offered our Opus track, with our SSRC.
+  // A subscriber is offered our Opus track, with an SSRC of its leg's own (the router rewrites
+  // the local publication's SSRC per subscriber, as it does a browser's).
   auto offer = router.subscribe("s1/stream-1", "s1/sub-1", {}, &why);
   REQUIRE(offer);
   CHECK(offer->find("a=rtpmap:111 opus/48000/2") != std::string::npos);
-  CHECK(offer->find("a=ssrc:" + std::to_string(tracks->front().ssrcs.front())) != std::string::npos);
+  CHECK(offer->find("a=ssrc:") != std::string::npos);
+  CHECK(offer->find("a=ssrc:" + std::to_string(tracks->front().ssrcs.front()) + " ") == std::string::npos);
   CHECK(router.subscriber_count("s1/stream-1") == 1);
   room->tick(mix::Participant::Clock::now());  // the tap runs (the subscriber is not connected yet)
   CHECK(router.stats().local_rtp == 0);

@@ -387,6 +387,8 @@ inline Analysis analyse(const Pcm& in) {
 struct Similarity {
   double envelope = 0;   // correlation of 10 ms log-energy envelopes at the best lag (primary)
   double bands = 0;      // mean over 8 bands of the per-band log-energy envelope correlation
+  double steady = 0;     // median over 1 s segments of the locally re-aligned envelope correlation
+                         // (robust to a few delay moves; see detail::steady)
   double segmental = 0;  // envelope correlation with each 2 s of the reference aligned on its own
                          // (±200 ms around the global lag), averaged: for a jitter buffer that
                          // moves the delay during the call
@@ -438,10 +440,12 @@ inline Similarity envelopes(const Analysis& rec, const Analysis& ref, long d) {
 }
 
 namespace detail {
-// Mean over 2 s segments of the reference of the best envelope correlation within ±local frames
-// of the global lag d, weighted by the segment's active frames.
-inline double segmental(const Analysis& rec, const Analysis& ref, long d, long local = 20, long seg = 200) {
-  double sum = 0, weight = 0;
+// Per segment of `seg` frames of the reference: the best envelope correlation within ±local
+// frames of the global lag d, and the segment's active frames (segments that are mostly silence
+// are left out).
+inline std::vector<std::pair<double, std::size_t>> segment_scores(const Analysis& rec, const Analysis& ref, long d,
+                                                                  long local, long seg) {
+  std::vector<std::pair<double, std::size_t>> out;
   for (long s0 = 0; s0 < long(ref.frames()); s0 += seg) {
     const long s1 = std::min(s0 + seg, long(ref.frames()));
     double best = -2;
@@ -458,9 +462,26 @@ inline double segmental(const Analysis& rec, const Analysis& ref, long d, long l
           [&](std::size_t i) { return ref.db[std::size_t(lo) + i]; }, use);
       if (r > best) best = r, best_n = n;
     }
-    if (best > -2) sum += best * double(best_n), weight += double(best_n);
+    if (best > -2) out.emplace_back(best, best_n);
   }
+  return out;
+}
+
+// Mean over 2 s segments, weighted by their active frames.
+inline double segmental(const Analysis& rec, const Analysis& ref, long d, long local = 20, long seg = 200) {
+  double sum = 0, weight = 0;
+  for (const auto& [r, n] : segment_scores(rec, ref, d, local, seg)) sum += r * double(n), weight += double(n);
   return weight > 0 ? sum / weight : 0;
+}
+
+// Median over 1 s segments: what most of the call sounded like. An adaptive jitter buffer that
+// moves the delay a few times (each move spoils the segment it falls in) leaves it alone; a path
+// that is mostly wrong or silent does not.
+inline double steady(const Analysis& rec, const Analysis& ref, long d, long local = 20, long seg = 100) {
+  auto v = segment_scores(rec, ref, d, local, seg);
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2].first : (v[v.size() / 2 - 1].first + v[v.size() / 2].first) / 2;
 }
 }  // namespace detail
 
@@ -471,6 +492,7 @@ inline Similarity compare(const Analysis& rec, const Analysis& ref, double max_l
   if (r < -1) return {};  // too little overlap at every lag
   Similarity out = envelopes(rec, ref, d);
   out.segmental = detail::segmental(rec, ref, d);
+  out.steady = detail::steady(rec, ref, d);
   // Refine on samples: ±1.5 frames around the envelope lag, searched over (at most) 6 s in the
   // middle of the overlap, then measured over all of it.
   const auto& x = rec.pcm.samples;
@@ -513,6 +535,7 @@ inline Similarity compare(const Analysis& rec, const Analysis& ref, double max_l
     const Analysis aligned = analyse(shifted);
     Similarity fine = envelopes(aligned, ref, d);
     out.segmental = detail::segmental(aligned, ref, d);
+    out.steady = detail::steady(aligned, ref, d);
     out.envelope = fine.envelope;
     out.bands = fine.bands;
     out.overlap_s = fine.overlap_s;
