@@ -2,7 +2,7 @@
 // deadline of the INVITE session (transaction timers, ring timeout, session timers, the 5-minute
 // media rule, the 6-hour cap) is read from SipClock and waited on with a SipTimer (timer.hpp), so an
 // in-process test can step hours of call time in milliseconds (tests/sip/call_memory_test.cpp)
-// and a fuzzer can drive timeouts deterministically (fuzz/fuzz_call.cpp).
+// and a fuzzer can drive timeouts deterministically (fuzz/sip_call.cpp).
 #pragma once
 #include <atomic>
 #include <chrono>

@@ -44,29 +44,19 @@ bool MemoryNetwork::deliver(std::string_view wire, const Source& from) {
   return true;
 }
 
-void MemoryNetwork::record(Sent s) {
+std::error_code MemoryNetwork::record(Sent s) {
   sent.push_back(std::move(s));
   while (sent.size() > max_recorded) sent.pop_front();
+  ++(fail_sends ? stats_.send_errors : stats_.sent);
+  return fail_sends;
 }
 
 boost::asio::awaitable<std::error_code> MemoryNetwork::send(Target target, std::string wire) {
-  record(Sent{false, std::move(target), {}, std::move(wire)});
-  if (fail_sends) {
-    ++stats_.send_errors;
-    co_return fail_sends;
-  }
-  ++stats_.sent;
-  co_return std::error_code{};
+  co_return record(Sent{false, std::move(target), {}, std::move(wire)});
 }
 
 boost::asio::awaitable<std::error_code> MemoryNetwork::reply(Source from, std::string wire) {
-  record(Sent{true, {}, std::move(from), std::move(wire)});
-  if (fail_sends) {
-    ++stats_.send_errors;
-    co_return fail_sends;
-  }
-  ++stats_.sent;
-  co_return std::error_code{};
+  co_return record(Sent{true, {}, std::move(from), std::move(wire)});
 }
 
 boost::asio::awaitable<Resolver::Result> MemoryNetwork::resolve(std::string host, std::optional<std::uint16_t> port,

@@ -48,7 +48,7 @@ class MemoryNetwork final : public Network {
   const TransportStats& transport_stats() const override { return stats_; }
 
  private:
-  void record(Sent s);
+  std::error_code record(Sent s);  // and counts it: sent, or a send error when fail_sends
   Target far_end_;
   std::string host_;
   SipTransport::Receiver receiver_;

@@ -115,31 +115,35 @@ constexpr auto k_remb_stale = std::chrono::seconds(5);
 // RTCP between one subscriber leg and its publisher (rewrite.hpp): toward the subscriber the
 // publisher's SSRCs become the leg's own; toward the publisher the reverse, NACKed and reported
 // sequence numbers mapped back.
-struct ToSubscriber final : RtcpMap {
+struct LegRtcpMap final : RtcpMap {
   const std::vector<OutStream>& outs;
-  explicit ToSubscriber(const std::vector<OutStream>& o) : outs(o) {}
-  std::uint32_t ssrc(std::uint32_t s) const override {
+  bool to_subscriber;
+  LegRtcpMap(const std::vector<OutStream>& o, bool to_sub) : outs(o), to_subscriber(to_sub) {}
+  const OutStream* find(std::uint32_t s) const {
     for (const auto& o : outs)
-      if (o.source_ssrc() == s) return o.ssrc();
-    return s;
+      if ((to_subscriber ? o.source_ssrc() : o.ssrc()) == s) return &o;
+    return nullptr;
   }
-  std::uint16_t seq(std::uint32_t, std::uint16_t s) const override { return s; }
-};
-
-struct ToPublisher final : RtcpMap {
-  const std::vector<OutStream>& outs;
-  explicit ToPublisher(const std::vector<OutStream>& o) : outs(o) {}
   std::uint32_t ssrc(std::uint32_t s) const override {
-    for (const auto& o : outs)
-      if (o.ssrc() == s) return o.source_ssrc();
-    return s;
+    const auto* o = find(s);
+    return !o ? s : to_subscriber ? o->ssrc() : o->source_ssrc();
   }
   std::uint16_t seq(std::uint32_t media, std::uint16_t s) const override {
-    for (const auto& o : outs)
-      if (o.ssrc() == media) return o.source_seq(s);
-    return s;
+    const auto* o = to_subscriber ? nullptr : find(media);
+    return o ? o->source_seq(s) : s;
   }
 };
+
+std::uint32_t rtp_ssrc(std::span<const std::uint8_t> pkt) {
+  return std::uint32_t(pkt[8]) << 24 | std::uint32_t(pkt[9]) << 16 | std::uint32_t(pkt[10]) << 8 | pkt[11];
+}
+
+// Index of the track that declared `ssrc`, tracks.size() when none did.
+std::size_t track_of(const std::vector<Track>& tracks, std::uint32_t ssrc) {
+  for (std::size_t i = 0; i < tracks.size(); ++i)
+    if (std::find(tracks[i].ssrcs.begin(), tracks[i].ssrcs.end(), ssrc) != tracks[i].ssrcs.end()) return i;
+  return tracks.size();
+}
 
 // One forwarded packet to one subscriber: copied into `scratch`, rewritten for the leg, sent.
 bool forward_rtp(Peer& peer, OutStream& out, std::span<const std::uint8_t> pkt, std::span<std::uint8_t> scratch) {
@@ -325,12 +329,7 @@ std::optional<std::string> Router::publish(const std::string& stream_id, std::st
     // Only the SSRCs the offer declared are forwarded: an authenticated publisher spraying new
     // SSRCs would otherwise make libsrtp grow a stream per SSRC on every subscriber's context.
     if (pkt.size() < 12) return;
-    const std::uint32_t ssrc = std::uint32_t(pkt[8]) << 24 | std::uint32_t(pkt[9]) << 16 | std::uint32_t(pkt[10]) << 8 | pkt[11];
-    std::size_t ti = raw->tracks.size();
-    for (std::size_t i = 0; i < raw->tracks.size(); ++i) {
-      const auto& ss = raw->tracks[i].ssrcs;
-      if (std::find(ss.begin(), ss.end(), ssrc) != ss.end()) ti = i;
-    }
+    const std::size_t ti = track_of(raw->tracks, rtp_ssrc(pkt));
     if (ti == raw->tracks.size()) {
       ++stats_.foreign_ssrc;
       return;
@@ -355,7 +354,7 @@ std::optional<std::string> Router::publish(const std::string& stream_id, std::st
     for (auto* s : raw->subs) {
       if (s->peer->state() != Peer::State::connected || pkt.size() > 1500) continue;
       std::memcpy(scratch_.data(), pkt.data(), pkt.size());
-      if (!rewrite_rtcp(std::span<std::uint8_t>(scratch_.data(), pkt.size()), ToSubscriber(s->outs))) continue;
+      if (!rewrite_rtcp(std::span<std::uint8_t>(scratch_.data(), pkt.size()), LegRtcpMap(s->outs, true))) continue;
       if (s->peer->send_rtcp(scratch_, pkt.size())) ++stats_.forwarded_rtcp;
     }
   };
@@ -414,11 +413,8 @@ bool Router::publish_local(const std::string& stream_id, std::vector<Track> trac
 void Router::send_local(const std::string& stream_id, std::span<const std::uint8_t> rtp) {
   auto it = pubs_.find(stream_id);
   if (it == pubs_.end() || it->second->peer || rtp.size() < 12 || rtp.size() > 1500) return;
-  const auto& tracks = it->second->tracks;
-  const std::uint32_t ssrc = std::uint32_t(rtp[8]) << 24 | std::uint32_t(rtp[9]) << 16 | std::uint32_t(rtp[10]) << 8 | rtp[11];
-  std::size_t ti = 0;
-  while (ti < tracks.size() && (tracks[ti].ssrcs.empty() || tracks[ti].ssrcs.front() != ssrc)) ++ti;
-  if (ti == tracks.size()) return;
+  const std::size_t ti = track_of(it->second->tracks, rtp_ssrc(rtp));
+  if (ti == it->second->tracks.size()) return;
   for (auto* s : it->second->subs) {
     if (s->peer->state() != Peer::State::connected) continue;
     if (forward_rtp(*s->peer, s->outs[ti], rtp, scratch_)) ++stats_.local_rtp;
@@ -477,7 +473,7 @@ std::optional<std::string> Router::subscribe(const std::string& stream_id, const
       ++stats_.remb;
     });
     std::memcpy(scratch_.data(), pkt.data(), pkt.size());
-    if (!rewrite_rtcp(std::span<std::uint8_t>(scratch_.data(), pkt.size()), ToPublisher(raw->outs))) return;
+    if (!rewrite_rtcp(std::span<std::uint8_t>(scratch_.data(), pkt.size()), LegRtcpMap(raw->outs, false))) return;
     if (raw->pub->peer->send_rtcp(scratch_, pkt.size())) ++stats_.forwarded_rtcp;
   };
   auto creds = IceLiteAgent::generate_credentials();
