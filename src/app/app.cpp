@@ -56,6 +56,7 @@ asio::awaitable<std::string> client_metrics(signaling::ClientApi* c) {
       r.local_rtp);
   add("switchboard_sfu_audio_taps_total", "counter", "Browser audio packets handed to a session mix", r.audio_tapped);
   add("switchboard_sfu_remb_total", "counter", "Subscribers' REMB estimates relayed to publishers (lowest recent one)", r.remb);
+  add("switchboard_sfu_consent_expired_total", "counter", "Browser legs whose ICE consent lapsed (30 s without a check, RFC 7675): sending to them stopped", r.consent_expired);
   co_return out;
 }
 }  // namespace

@@ -272,7 +272,7 @@ asio::awaitable<webrtc::RouterStats> ClientApi::router_stats() {
     t.send_errors += s.send_errors, t.forwarded_rtp += s.forwarded_rtp, t.forwarded_rtcp += s.forwarded_rtcp;
     t.keyframe_requests += s.keyframe_requests, t.publications += s.publications, t.subscriptions += s.subscriptions;
     t.local_publications += s.local_publications, t.local_rtp += s.local_rtp, t.audio_tapped += s.audio_tapped;
-    t.foreign_ssrc += s.foreign_ssrc, t.remb += s.remb;
+    t.foreign_ssrc += s.foreign_ssrc, t.remb += s.remb, t.consent_expired += s.consent_expired;
   }
   co_return t;
 }

@@ -82,6 +82,7 @@ void Peer::receive(std::span<std::uint8_t> d, const StunAddress& from, Clock::ti
     case Kind::stun: {
       std::array<std::uint8_t, k_max_reply_size> out{};
       auto o = agent_.handle_request(d, from, now, out);
+      if (consent_lapsed_ && !agent_.consent_expired(now)) consent_lapsed_ = false;  // refreshed
       if (o.reply_size) send_(from, std::span<const std::uint8_t>(out.data(), o.reply_size));
       if (o.selected_changed) maybe_start_dtls(now);
       flush_dtls();
@@ -135,6 +136,10 @@ void Peer::receive(std::span<std::uint8_t> d, const StunAddress& from, Clock::ti
 
 bool Peer::send_rtp(std::span<std::uint8_t> buf, std::size_t len) {
   if (state_ != State::connected || !srtp_out_ || !agent_.selected()) return false;
+  if (consent_lapsed_) {
+    ++stats_.held_no_consent;
+    return false;
+  }
   const int n = srtp_out_->protect_rtp(buf, len);
   if (n < 0) return false;
   ++stats_.rtp_out;
@@ -145,6 +150,10 @@ bool Peer::send_rtp(std::span<std::uint8_t> buf, std::size_t len) {
 
 bool Peer::send_rtcp(std::span<std::uint8_t> buf, std::size_t len) {
   if (state_ != State::connected || !srtp_out_ || !agent_.selected()) return false;
+  if (consent_lapsed_) {
+    ++stats_.held_no_consent;
+    return false;
+  }
   const int n = srtp_out_->protect_rtcp(buf, len);
   if (n < 0) return false;
   ++stats_.rtcp_out;
@@ -162,6 +171,13 @@ void Peer::on_timer(Clock::time_point now) {
   dtls_->on_timer(now);
   flush_dtls();
   on_dtls_state();
+}
+
+bool Peer::check_consent(Clock::time_point now) {
+  if (consent_lapsed_ || state_ == State::closed || !agent_.consent_expired(now)) return false;
+  consent_lapsed_ = true;
+  ++stats_.consent_expiries;
+  return true;
 }
 
 void Peer::close() {

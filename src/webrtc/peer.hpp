@@ -25,6 +25,8 @@ namespace sb::webrtc {
 struct PeerStats {
   std::uint64_t rtp_in = 0, rtcp_in = 0, rtp_out = 0, rtcp_out = 0, bytes_in = 0, bytes_out = 0;
   std::uint64_t srtp_failures = 0, dropped_before_keys = 0, foreign = 0;
+  std::uint64_t consent_expiries = 0;   ///< times consent lapsed (RFC 7675: 30 s without a check)
+  std::uint64_t held_no_consent = 0;    ///< packets not sent while consent had lapsed
 };
 
 class Peer {
@@ -67,6 +69,13 @@ class Peer {
 
   std::optional<Clock::time_point> next_timer() const;
   void on_timer(Clock::time_point now);
+  // RFC 7675 §5.1: once no check has refreshed consent on the nominated pair for 30 s, nothing
+  // more is sent to it (the browser is gone or no longer wants our media; sending on would make
+  // us a traffic source toward an address that never asked). A later check from the pair
+  // refreshes consent and sending resumes. Returns true when consent lapsed at this call; the
+  // router calls it from its timer.
+  bool check_consent(Clock::time_point now);
+  bool consent_lapsed() const { return consent_lapsed_; }
   void close();
 
  private:
@@ -81,6 +90,7 @@ class Peer {
   Send send_;
   Callbacks cb_;
   State state_ = State::new_;
+  bool consent_lapsed_ = false;
   std::string fp_alg_, fp_;
   bool have_remote_ = false;
   std::unique_ptr<rtp::DtlsSrtp> dtls_;

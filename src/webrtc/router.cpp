@@ -227,6 +227,7 @@ asio::awaitable<void> Router::timer_loop() {
     const auto now = Peer::Clock::now();
     auto run = [&](Peer& p) {
       if (auto t = p.next_timer(); t && *t <= now) p.on_timer(now);
+      if (p.check_consent(now)) ++stats_.consent_expired;
     };
     for (auto& [id, pub] : pubs_)
       if (pub->peer) run(*pub->peer);

@@ -35,6 +35,7 @@ struct RouterStats {
   std::uint64_t local_rtp = 0;                        // packets of local publications sent, per subscriber
   std::uint64_t audio_tapped = 0;                     // browser audio packets handed to a tap
   std::uint64_t remb = 0;                             // subscribers' REMBs relayed (aggregated) to publishers
+  std::uint64_t consent_expired = 0;                  // legs that went 30 s without an ICE check (RFC 7675)
 };
 
 // The 3-byte exponent/mantissa field of a REMB (draft-alvestrand-rmcat-remb §2.2): bits/s.
