@@ -33,6 +33,10 @@
 #include <ctime>
 #include <random>
 #include <thread>
+#include <cstdlib>
+#include <algorithm>
+
+#include <pthread.h>
 
 namespace asio = boost::asio;
 using udp = asio::ip::udp;
@@ -141,7 +145,7 @@ std::string answer_for(rtp::AudioLeg& leg, FarEnd& far, bool secure) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    fmt::print(stderr, "usage: {} pair <codecA> <codecB> <calls> [seconds] [secure] | room <codec> <listeners> [seconds]\n",
+    fmt::print(stderr, "usage: {} pair <codecA> <codecB> <calls> [seconds] [secure] [mix] | room <codec> <listeners> [seconds]\n",
                argv[0]);
     return 2;
   }
@@ -152,12 +156,16 @@ int main(int argc, char** argv) {
   std::vector<bool> talking;
   int seconds = 10;
   bool secure = false;
+  bool relay = true;
   if (mode == "pair") {
     if (argc < 5) return 2;
     const auto a = codec_info(argv[2]), b = codec_info(argv[3]);
     const int calls = std::atoi(argv[4]);
     seconds = argc > 5 ? std::atoi(argv[5]) : 10;
-    secure = argc > 6 && std::string_view(argv[6]) == "secure";
+    for (int i = 6; i < argc; ++i) {
+      if (std::string_view(argv[i]) == "secure") secure = true;
+      if (std::string_view(argv[i]) == "mix") relay = false;  // no passthrough: compare the full path
+    }
     for (int c = 0; c < calls; ++c) {
       per_leg.push_back(a), per_leg.push_back(b);
       session_of.push_back(c), session_of.push_back(c);
@@ -177,8 +185,14 @@ int main(int argc, char** argv) {
   }
 
   asio::io_context shard(1), far_io(1);
-  auto ports = std::make_shared<rtp::PortAllocator>(rtp::PortRange{40000, 59999});
-  media::ConferenceTable rooms(shard.get_executor());
+  // SB_BENCH_PORT_BASE: where this run's port pairs start (several runs side by side, bench/scale.sh).
+  const char* base_env = std::getenv("SB_BENCH_PORT_BASE");
+  const int base = base_env ? std::atoi(base_env) : 40000;
+  auto ports = std::make_shared<rtp::PortAllocator>(
+      rtp::PortRange{static_cast<std::uint16_t>(base), static_cast<std::uint16_t>(std::min(base + 19999, 65535))});
+  media::ConferenceOptions room_opt;
+  room_opt.relay = relay;
+  media::ConferenceTable rooms(shard.get_executor(), room_opt);
   std::map<std::pair<int, bool>, std::vector<std::vector<std::uint8_t>>> frames;
   std::vector<Leg> legs;
   for (auto& l : per_leg) (void)encoded_frames(l.id, true);  // codec tables touched before the baseline
@@ -234,6 +248,7 @@ int main(int argc, char** argv) {
 
   // Warm up 1 s (jitter buffers start, encoders settle), then measure.
   std::thread shard_thread([&] { shard.run(); });
+  pthread_setname_np(shard_thread.native_handle(), "shard");  // perf report --comm shard
   std::this_thread::sleep_for(1s);
   auto cpu_at = [&] {
     std::promise<double> p;
@@ -252,10 +267,11 @@ int main(int argc, char** argv) {
     auto s = l.leg->stats();
     sent += s.sent_packets, recv += s.rtp_packets, concealed += s.concealed_frames;
   }
-  std::uint64_t encodes = 0, ticks = 0, skipped = 0;
+  std::uint64_t encodes = 0, ticks = 0, skipped = 0, relaying = 0;
   for (int s = 0; s <= *std::max_element(session_of.begin(), session_of.end()); ++s)
     if (auto r = rooms.find(fmt::format("s{}", s))) {
       encodes += r->stats().encodes, ticks += r->stats().ticks, skipped += r->stats().skipped_ticks;
+      relaying += r->relaying();
     }
   const double cpu = c1 - c0;
   // Memory of the calls: RSS growth since before the legs existed (far-end sockets and frames
@@ -265,10 +281,11 @@ int main(int argc, char** argv) {
   const double per_leg_us = cpu / frames20 / static_cast<double>(legs.size()) * 1e6;
   if (mode == "pair") {
     const double per_call_us = per_leg_us * 2;
-    fmt::print("pair {} {} {}  calls {}  cpu {:.1f}% of one core  per call {:.1f} µs / 20 ms  calls/core {:.0f}  "
+    fmt::print("pair {} {} {} {}  calls {}  relayed {}  cpu {:.1f}% of one core  per call {:.1f} µs / 20 ms  calls/core {:.0f}  "
                "pkts in {} out {} (expected {:.0f} each)  concealed {}  encodes/tick/session {:.2f}  skipped ticks {}  "
                "memory {:.0f} KiB per call\n",
-               argv[2], argv[3], secure ? "SDES" : "RTP", legs.size() / 2, 100 * cpu / wall, per_call_us,
+               argv[2], argv[3], secure ? "SDES" : "RTP", relay ? "passthrough-allowed" : "mix-only", legs.size() / 2,
+               relaying, 100 * cpu / wall, per_call_us,
                20000.0 / per_call_us, recv - recv0, sent - sent0, frames20 * static_cast<double>(legs.size()), concealed,
                ticks ? static_cast<double>(encodes) / static_cast<double>(ticks) : 0.0, skipped, 2 * kib_per_leg);
   } else {

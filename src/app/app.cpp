@@ -136,7 +136,7 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
       t.lost = s.lost > 0 ? static_cast<std::uint64_t>(s.lost) : 0;
       t.concealed = s.concealed_frames, t.fec_recovered = s.fec_recovered;
       t.srtp_failures = s.srtp_failures, t.unauthenticated = s.unauthenticated, t.foreign_source = s.foreign_source;
-      t.malformed = s.malformed, t.unknown_pt = s.unknown_pt;
+      t.malformed = s.malformed, t.unknown_pt = s.unknown_pt, t.relayed = s.relayed_out;
       return t;
     };
     svc.media_totals = [legs, weak_rooms = std::weak_ptr<media::ConferenceTable>(rooms), totals_of] {
@@ -146,6 +146,7 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
       if (auto r = weak_rooms.lock()) {
         t.conferences = r->size();
         t.skipped_ticks += r->skipped_ticks();
+        t.relaying = r->relaying();
       }
       return t;
     };

@@ -20,6 +20,7 @@ Conference::~Conference() {
 std::uint32_t Conference::join(mix::Participant* p, std::string key, bool anchor, std::string stream) {
   const std::uint32_t id = next_id_++;
   if (stream.empty()) stream = key;
+  end_relay();  // a third voice needs the mix (re-checked at the next tick)
   parts_.push_back(Part{id, p, std::move(key), anchor, {}, std::move(stream)});
   hears_stale_ = true;
   if (!running_) {
@@ -41,6 +42,7 @@ void Conference::leave(std::uint32_t id) {
   // The tap is destroyed after the participant is gone from parts_: its owner may act on that
   // (unpublish the stream it fed) without finding a half-erased vector.
   Tap gone;
+  end_relay();  // before the leaver goes: its peer must stop forwarding to it
   for (auto it = parts_.begin(); it != parts_.end(); ++it) {
     if (it->id != id) continue;
     gone = std::move(it->tap);
@@ -70,8 +72,10 @@ const Conference::Part* Conference::find(std::string_view key) const {
 
 bool Conference::set_tap(std::string_view key, Tap tap) {
   auto* p = find(key);
-  if (p) p->tap = std::move(tap);
-  return p != nullptr;
+  if (!p) return false;
+  if (tap) end_relay();  // a tap needs the decoded audio
+  p->tap = std::move(tap);
+  return true;
 }
 
 bool Conference::set_subset(std::string_view key, std::vector<std::string> streams) {
@@ -86,13 +90,16 @@ bool Conference::set_subset(std::string_view key, std::vector<std::string> strea
   }
   p->hears = std::move(streams);
   hears_stale_ = true;
+  end_relay();
   return true;
 }
 
 bool Conference::set_muted(std::string_view key, bool muted) {
   auto* p = find(key);
-  if (p) p->muted = muted;
-  return p != nullptr;
+  if (!p) return false;
+  p->muted = muted;
+  if (muted) end_relay();  // at once: not one more packet of its audio goes through
+  return true;
 }
 
 bool Conference::muted(std::string_view key) const {
@@ -125,9 +132,44 @@ std::uint32_t Conference::codec_key(const mix::CodecConfig& c) {
   return static_cast<std::uint32_t>(configs_.size());
 }
 
+bool Conference::relay_possible(Clock::time_point now) const {
+  if (!opt_.relay || parts_.size() != 2) return false;
+  for (const auto& part : parts_)
+    if (!part.anchor || part.muted || part.subset != 0 || part.tap) return false;
+  const auto a = parts_[0].p->relay_format(now), b = parts_[1].p->relay_format(now);
+  return a && b && *a == *b;
+}
+
+void Conference::end_relay() {
+  if (!relaying_) return;
+  relaying_ = false;
+  for (auto& part : parts_) part.p->relay_to(nullptr);
+  // The clock sleeps relay_check between checks: wake it so that the mix starts now.
+  if (!in_tick_ && timer_) timer_->cancel();
+}
+
 void Conference::tick(Clock::time_point now) {
   const auto cpu0 = Clock::now();
   ++stats_.ticks;
+  in_tick_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }
+  } done{in_tick_};
+  if (relay_possible(now)) {
+    if (!relaying_) {
+      relaying_ = true;
+      ++stats_.relay_starts;
+      parts_[0].p->relay_to(parts_[1].p);
+      parts_[1].p->relay_to(parts_[0].p);
+    }
+    ++stats_.relay_ticks;
+    for (auto& part : parts_) part.p->relay_tick(now);
+    last_listeners_ = parts_.size();
+    stats_.last_tick_cpu = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - cpu0);
+    return;
+  }
+  end_relay();
   if (hears_stale_) resolve_subsets();
   inputs_.clear();
   listeners_.clear();
@@ -187,9 +229,10 @@ asio::awaitable<void> Conference::clock(std::shared_ptr<Conference> self, std::u
   auto live = [&] { return running_ && generation == generation_; };
   while (live()) {
     timer_->expires_at(next);
-    co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));  // cancelled: stop, or a wake-up
     if (!live()) break;
     const auto now = Clock::now();
+    if (now < next) next = now;  // woken early (the room left passthrough): tick now, the grid restarts here
     if (now - next > opt_.max_lag) {
       // Behind (a stalled shard): skip the missed ticks rather than bursting them out.
       const auto missed = (now - next) / opt_.tick;
@@ -197,7 +240,7 @@ asio::awaitable<void> Conference::clock(std::shared_ptr<Conference> self, std::u
       next += opt_.tick * missed;
     }
     tick(now);
-    next += opt_.tick;
+    next += relaying_ ? opt_.relay_check : opt_.tick;
   }
 }
 
@@ -222,6 +265,11 @@ void ConferenceTable::release_if_empty(const std::string& session_id) {
   if (on_release && !room->empty()) on_release(session_id);
   skipped_released_ += room->stats().skipped_ticks;
   rooms_.erase(session_id);
+}
+
+std::size_t ConferenceTable::relaying() const {
+  return static_cast<std::size_t>(
+      std::count_if(rooms_.begin(), rooms_.end(), [](const auto& e) { return e.second->relaying(); }));
 }
 
 std::uint64_t ConferenceTable::skipped_ticks() const {

@@ -1,6 +1,14 @@
 // A session's audio room: the 20 ms clock that drives the mixer for one session, on the
 // session's shard (every participant lives there too, so nothing here is shared or locked).
 //
+// Passthrough: while the room holds exactly two participants, both anchors (SIP legs), on the
+// same codec both ways, neither muted, subset-listening or tapped (no browser hears them), and
+// both far ends sending, the two legs are paired and forward each other's packets on arrival
+// (mix::Participant's relay); the tick then only re-checks those conditions. When one stops
+// holding (a third joins, a re-INVITE changes a codec or holds, REST plays DTMF, a far end goes
+// quiet) the room mixes again from the next tick; each leg's own sequence numbers and
+// timestamps run on across every switch.
+//
 // Each tick (a drift-free steady_timer schedule, start + k·20 ms):
 //   1. pull every participant's decoded 48 kHz frame; a talker gate (level above gate_dbfs, held
 //      for `hangover` after the last loud frame) decides whether it contributes this tick;
@@ -35,11 +43,19 @@ struct ConferenceOptions {
   double gate_dbfs = -55.0;                  ///< a frame louder than this counts as talking
   std::chrono::milliseconds hangover{400};   ///< keep contributing this long after talking
   std::chrono::milliseconds max_lag{100};    ///< behind by more: skip ticks
+  /// Passthrough: two participants on the same codec forward each other's packets (no jitter
+  /// buffer, decode, mix or encode). Off: every room mixes (the bench compares both).
+  bool relay = true;
+  /// While relaying the tick only re-checks the conditions: this often (a change made through the
+  /// room — join, leave, mute, subset, tap — wakes the clock at once; a far end going quiet or a
+  /// re-INVITE is noticed within this).
+  std::chrono::milliseconds relay_check{100};
 };
 
 struct ConferenceStats {
   std::uint64_t ticks = 0, skipped_ticks = 0, encodes = 0, sends = 0, encode_errors = 0;
   std::uint64_t contributions = 0;  ///< participant frames mixed, cumulative
+  std::uint64_t relay_starts = 0, relay_ticks = 0;  ///< passthrough: times it started, ticks spent in it
   std::chrono::microseconds last_tick_cpu{0}, max_tick_cpu{0};
 };
 
@@ -81,6 +97,8 @@ class Conference : public std::enable_shared_from_this<Conference> {
   std::size_t size() const { return parts_.size(); }
   const std::string& session_id() const { return session_id_; }
   const ConferenceStats& stats() const { return stats_; }
+  /// Whether the room is in passthrough now.
+  bool relaying() const { return relaying_; }
   /// One tick, as the clock runs it (tests drive it directly).
   void tick(mix::Participant::Clock::time_point now);
 
@@ -104,6 +122,8 @@ class Conference : public std::enable_shared_from_this<Conference> {
   Part* find(std::string_view key);
   const Part* find(std::string_view key) const;
   void resolve_subsets();
+  bool relay_possible(mix::Participant::Clock::time_point now) const;
+  void end_relay();
 
   boost::asio::any_io_executor ex_;
   std::string session_id_;
@@ -121,6 +141,8 @@ class Conference : public std::enable_shared_from_this<Conference> {
   std::size_t last_listeners_ = 0;
   std::map<std::vector<std::string>, std::uint32_t> subsets_;  ///< sorted stream list → subset key
   bool hears_stale_ = false;  ///< membership or a subset changed since resolve_subsets
+  bool relaying_ = false;
+  bool in_tick_ = false;
   ConferenceStats stats_;
 };
 
@@ -141,6 +163,8 @@ class ConferenceTable {
   std::size_t size() const { return rooms_.size(); }
   /// Ticks skipped by every conference this table has held (for /metrics).
   std::uint64_t skipped_ticks() const;
+  /// Rooms in passthrough now.
+  std::size_t relaying() const;
 
  private:
   boost::asio::any_io_executor ex_;

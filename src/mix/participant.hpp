@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 namespace sb::mix {
@@ -32,6 +33,38 @@ class Participant {
   virtual bool adopt_encoder_state(const Participant& leader) noexcept = 0;
   /// Sends one encoded frame (packetize, protect, transmit).
   virtual void send(std::span<const std::uint8_t> payload) noexcept = 0;
+
+  // ---- Passthrough (relay) -------------------------------------------------------------------
+  // When a room holds exactly two participants that receive and send the same codec, the
+  // conference pairs them (relay_to) and each forwards what it receives straight to the other
+  // (relay): no jitter buffer, decode, mix or encode. The sender numbers the packets in its own
+  // sequence and timestamp space, so its far end sees one continuous stream across every switch
+  // between relaying and mixing. Participants that cannot relay keep the defaults.
+  struct RelayFormat {
+    CodecId codec = CodecId::pcmu;
+    std::uint32_t clock = 8000;
+    bool operator==(const RelayFormat&) const = default;
+  };
+  struct RelayPacket {
+    enum class Kind : std::uint8_t { audio, event };  ///< event: RFC 4733 telephone-event
+    Kind kind = Kind::audio;
+    std::uint32_t ssrc = 0;
+    std::uint16_t seq = 0;
+    std::uint32_t timestamp = 0;
+    bool marker = false;
+    std::uint32_t event_clock = 0;  ///< kind event: the telephone-event clock it was sent with
+    std::span<const std::uint8_t> payload;
+  };
+  /// The codec it would relay now, or nullopt when it cannot (not sending or receiving, keys not
+  /// ready, DTMF of its own playing, the far end quiet for a while).
+  virtual std::optional<RelayFormat> relay_format(Clock::time_point) const noexcept { return std::nullopt; }
+  /// Starts (peer) or ends (nullptr) relaying what it receives to `peer`; each start re-anchors
+  /// the sequence/timestamp mapping of what it sends.
+  virtual void relay_to(Participant*) noexcept {}
+  /// Sends one packet its relay peer received (already authenticated and parsed).
+  virtual void relay(const RelayPacket&) noexcept {}
+  /// The tick's housekeeping while relaying (pull() is not called then).
+  virtual void relay_tick(Clock::time_point) noexcept {}
 };
 
 }  // namespace sb::mix

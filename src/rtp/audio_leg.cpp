@@ -53,6 +53,12 @@ constexpr std::size_t k_early_dtls = 4;
 constexpr int k_latch_probation = 3;
 // In-band DTMF scratch: the longest frame we send (120 ms) at spandsp's 8 kHz and at 48 kHz.
 constexpr std::size_t k_inband_frame_max = 120 * k_inband_rate / 1000;
+// Passthrough needs a live stream both ways: a far end that sent nothing this long (silence
+// suppression, Opus DTX, hold without re-INVITE) goes back through the mix, which sends encoded
+// silence every 20 ms (carriers hang up on RTP that stops).
+constexpr auto k_relay_idle = 200ms;
+// The largest datagram a leg receives (and so the largest packet it relays), before SRTP.
+constexpr std::size_t k_max_datagram = 2048;
 
 std::int64_t steady_ms(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -189,6 +195,22 @@ struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<Au
     return enc && e && enc->copy_state_from(*e);
   }
   void send(std::span<const std::uint8_t> payload) noexcept override;
+  // Packetize (header given), protect and send to the far end; the send statistics.
+  void transmit(const RtpHeader& h, std::span<const std::uint8_t> payload, Clock::time_point now) noexcept;
+
+  // ---- passthrough (mix::Participant's relay; src/media/conference pairs two legs) ----------
+  std::optional<RelayFormat> relay_format(Clock::time_point now) const noexcept override;
+  void relay_to(mix::Participant* peer) noexcept override;
+  void relay(const RelayPacket& p) noexcept override;
+  void relay_tick(Clock::time_point now) noexcept override;
+  mix::Participant* relay_peer = nullptr;  // while relaying: where what we receive goes
+  // What we send for the peer: its sequence numbers and timestamps shifted into ours, anchored
+  // at the first packet after each start (or after its source changed SSRC), so our far end
+  // sees our numbering run on: a gap or reordering in its stream stays one in ours.
+  bool relay_anchored = false;
+  std::uint32_t relay_src_ssrc = 0;
+  std::uint16_t relay_seq_off = 0;
+  std::uint32_t relay_ts_off = 0;
 
   // ---- receive --------------------------------------------------------------------------
   void on_datagram(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from, bool rtcp_socket);
@@ -306,6 +328,12 @@ void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const u
     }
     for (const auto& d : dtmf_rx.on_event(v.payload, v.timestamp, v.marker, v.seq, steady_ms(now)))
       report_dtmf(d, sip::DtmfMethod::rfc4733);
+    if (relay_peer) {
+      // Reported to the call above, and passed on as events (the peer drops them if its far
+      // end did not negotiate telephone-event on the same clock).
+      ++stats.relayed_in;
+      relay_peer->relay({RelayPacket::Kind::event, v.ssrc, v.seq, v.timestamp, v.marker, dtmf_rx_clock, v.payload});
+    }
     return;
   }
   if (v.payload_type == k_cn_pt) {
@@ -343,6 +371,11 @@ void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const u
   const auto arrival_units = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() * rtp_clock / 1000000);
   jitter.update(v.timestamp, arrival_units);
+  if (relay_peer) {
+    ++stats.relayed_in;
+    relay_peer->relay({RelayPacket::Kind::audio, v.ssrc, v.seq, v.timestamp, v.marker, 0, v.payload});
+    return;
+  }
   jb->push(v.seq, v.timestamp, v.payload, now);
 }
 
@@ -627,11 +660,15 @@ void AudioLeg::State::send(std::span<const std::uint8_t> payload) noexcept {
     h.marker = first_packet;  // RFC 3551 §4.1: first packet of a talkspurt
     first_packet = false;
   }
-  last_send = now;
   last_ts = out_ts;
-  sent_since_report = true;
   out_ts += units;
-  std::array<std::uint8_t, mix::max_encoded_bytes + 64 + srtp_max_trailer> buf;
+  transmit(h, payload, now);
+}
+
+void AudioLeg::State::transmit(const RtpHeader& h, std::span<const std::uint8_t> payload, Clock::time_point now) noexcept {
+  last_send = now;
+  sent_since_report = true;
+  std::array<std::uint8_t, k_max_datagram + srtp_max_trailer> buf;
   std::size_t n = write_rtp(buf, h, payload);
   if (n == 0) {
     ++stats.encode_errors;
@@ -650,6 +687,76 @@ void AudioLeg::State::send(std::span<const std::uint8_t> payload) noexcept {
   stats.sent_bytes += n;
   ++sent_packets;
   sent_octets += static_cast<std::uint32_t>(payload.size());
+}
+
+// ------------------------------------------------------------------------------------------
+// Passthrough
+
+std::optional<mix::Participant::RelayFormat> AudioLeg::State::relay_format(Clock::time_point now) const noexcept {
+  if (stopped || failure || !receiving || !send_config() || !jb || !decoder) return std::nullopt;
+  if ((dtmf_tx && !dtmf_tx->idle()) || (dtmf_inband && !dtmf_inband->idle())) return std::nullopt;  // ours play
+  if (!last_packet || now - *last_packet > k_relay_idle) return std::nullopt;
+  return RelayFormat{codec, static_cast<std::uint32_t>(rtp_clock)};
+}
+
+void AudioLeg::State::relay_to(mix::Participant* peer) noexcept {
+  if (peer == relay_peer) return;
+  relay_peer = peer;
+  relay_anchored = false;  // what we send for the peer re-anchors at its next packet
+  if (peer) stats.jitter_buffer_ms = 0;  // nothing is buffered: packets go through on arrival
+  if (!peer && jb) {
+    // Back to the mix: what the buffer held is from before the relay started. The mix starts
+    // from the next packet (the listener hears the buffer's prefill as concealment once).
+    jb->reset();
+    if (up) up->reset();
+    fifo_n = 0;
+  }
+}
+
+void AudioLeg::State::relay(const RelayPacket& p) noexcept {
+  if (!send_config()) return;
+  RtpHeader h;
+  h.ssrc = ssrc;
+  h.marker = p.marker;
+  if (p.kind == RelayPacket::Kind::event) {
+    // RFC 4733 events keep their payload; our far end's number for telephone-event, on the
+    // same clock only (durations count that clock).
+    if (!dtmf_tx || dtmf_tx_cfg.clock_rate != p.event_clock) return;
+    h.payload_type = dtmf_tx_cfg.payload_type;
+  } else {
+    h.payload_type = static_cast<std::uint8_t>(send_pt);
+  }
+  if (!relay_anchored || p.ssrc != relay_src_ssrc) {
+    // The first packet continues our stream: the next sequence number and timestamp we would
+    // have sent from the mix. A new source (its far end restarted) re-anchors the same way.
+    relay_anchored = true;
+    relay_src_ssrc = p.ssrc;
+    relay_seq_off = static_cast<std::uint16_t>(out_seq - p.seq);
+    relay_ts_off = out_ts - p.timestamp;
+    h.marker = true;  // RFC 3551 §4.1: a new talkspurt as far as the far end can tell
+  }
+  h.seq = static_cast<std::uint16_t>(p.seq + relay_seq_off);
+  h.timestamp = p.timestamp + relay_ts_off;
+  const auto now = Clock::now();
+  // Keep the mix's numbering just past the newest packet relayed (a late one does not move it
+  // back), so a switch back to mixing runs on without a jump.
+  if (static_cast<std::int16_t>(static_cast<std::uint16_t>(h.seq - out_seq)) >= 0)
+    out_seq = static_cast<std::uint16_t>(h.seq + 1);
+  if (p.kind == RelayPacket::Kind::audio) {
+    const auto units = static_cast<std::uint32_t>(mix::frame_timestamp_units(send_cfg));
+    if (static_cast<std::int32_t>(h.timestamp + units - out_ts) >= 0) {
+      out_ts = h.timestamp + units;
+      last_ts = h.timestamp;
+    }
+    first_packet = false;
+  }
+  ++stats.relayed_out;
+  transmit(h, p.payload, now);
+}
+
+void AudioLeg::State::relay_tick(Clock::time_point now) noexcept {
+  // pull()'s housekeeping: an event whose end never came is reported after its timeout.
+  if (const auto d = dtmf_rx.on_timer(steady_ms(now))) report_dtmf(*d, sip::DtmfMethod::rfc4733);
 }
 
 void AudioLeg::State::send_rtcp_report(bool bye) {
@@ -719,7 +826,7 @@ bool transient_receive_error(const boost::system::error_code& ec) {
 // with a reason and a counter, so the call hangs up at once instead of keeping a leg that hears
 // nothing until the inactivity timer.
 asio::awaitable<void> receive_loop(std::shared_ptr<AudioLeg::State> st, bool rtcp_socket) {
-  std::array<std::uint8_t, 2048 + srtp_max_trailer> buf;
+  std::array<std::uint8_t, k_max_datagram + srtp_max_trailer> buf;
   udp::endpoint from;
   auto& sock = rtcp_socket ? st->rtcp : st->rtp;
   auto& injected = st->injected_error[rtcp_socket ? 1 : 0];
@@ -728,7 +835,7 @@ asio::awaitable<void> receive_loop(std::shared_ptr<AudioLeg::State> st, bool rtc
     boost::system::error_code ec = std::exchange(injected, {});
     std::size_t n = 0;
     if (!ec) {
-      auto [rec, rn] = co_await sock.async_receive_from(asio::buffer(buf.data(), 2048), from,
+      auto [rec, rn] = co_await sock.async_receive_from(asio::buffer(buf.data(), k_max_datagram), from,
                                                         asio::as_tuple(asio::use_awaitable));
       if (st->stopped) break;
       ec = injected ? std::exchange(injected, {}) : rec;
@@ -1150,7 +1257,8 @@ void AudioLeg::on_stop(std::function<void()> f) { on_stop_ = std::move(f); }
 void AudioLeg::stop() {
   if (st_->stopped) return;
   st_->on_failure = nullptr;  // the call is going: nothing to wake any more
-  if (on_stop_) std::exchange(on_stop_, nullptr)();
+  if (on_stop_) std::exchange(on_stop_, nullptr)();  // leaves the conference (and ends a relay)
+  st_->relay_peer = nullptr;
   st_->send_rtcp_report(true);  // RFC 3550 §6.6: BYE when we leave
   st_->stopped = true;
   // Digits still queued are dropped: the leg is gone, nobody would hear them.
@@ -1185,13 +1293,14 @@ std::string AudioLeg::stats_json() const {
       R"({{"codec":"{}","keying":"{}","localPort":{},"latched":{},)"
       R"("packetsReceived":{},"bytesReceived":{},"packetsSent":{},"bytesSent":{},"rtcpReceived":{},"rtcpSent":{},)"
       R"("packetsLost":{},"jitterMs":{},"rttMs":{},"jitterBufferMs":{},"jitterBufferTargetMs":{},)"
-      R"("concealedFrames":{},"fecRecovered":{},)"
+      R"("concealedFrames":{},"fecRecovered":{},"relay":{{"active":{},"packetsIn":{},"packetsOut":{}}},)"
       R"("playout":{{"shrinkDrops":{},"lateFrames":{},"underruns":{},"overflowDrops":{}}},"dropped":{{"malformed":{},"srtpFailures":{},"unauthenticated":{},)"
       R"("foreignSource":{},"unknownPayloadType":{},"decodeErrors":{},"stun":{},"dtlsOnRtcpPort":{}}},)"
       R"("telephoneEvents":{},"comfortNoise":{},"receiveErrors":{},"receiveFailures":{}}})",
       codec_name(), negotiated_ ? keying_name() : std::string(), st_->port, st_->latched, s.rtp_packets, s.rtp_bytes,
       s.sent_packets, s.sent_bytes, s.rtcp_packets, s.rtcp_sent, s.lost, s.jitter_ms, rtt, s.jitter_buffer_ms,
-      s.jitter_target_ms, s.concealed_frames, s.fec_recovered, s.jitter_shrink_drops, s.jitter_late,
+      s.jitter_target_ms, s.concealed_frames, s.fec_recovered, st_->relay_peer != nullptr, s.relayed_in, s.relayed_out,
+      s.jitter_shrink_drops, s.jitter_late,
       s.jitter_underruns, s.jitter_overflow_drops, s.malformed, s.srtp_failures, s.unauthenticated,
       s.foreign_source, s.unknown_pt, s.decode_errors, s.stun, s.dtls_on_rtcp_port, s.telephone_events,
       s.comfort_noise, s.receive_errors, s.receive_failures);

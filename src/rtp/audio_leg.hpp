@@ -58,6 +58,8 @@ struct LegStats {
   // dropped to come down to its target, frames that came after their slot, ticks it had nothing
   // to play (concealed), and frames dropped because it was full.
   std::uint64_t jitter_shrink_drops = 0, jitter_late = 0, jitter_underruns = 0, jitter_overflow_drops = 0;
+  // Passthrough: packets received and handed to the other leg, and packets sent for it.
+  std::uint64_t relayed_in = 0, relayed_out = 0;
 };
 
 class AudioLeg final : public sip::CallMedia {

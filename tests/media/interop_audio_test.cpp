@@ -159,6 +159,11 @@ void two_legs(const TwoLegCase& c) {
   CHECK(metrics.find("\nswitchboard_media_conferences 1\n") != std::string::npos);
   CHECK(metrics.find("switchboard_rtp_packets_total{direction=\"in\"} 0\n") == std::string::npos);
   CHECK(metrics.find("switchboard_rtp_packets_total{direction=\"out\"} 0\n") == std::string::npos);
+  // Two legs on one codec are relayed (no decode, mix or encode); two codecs are transcoded.
+  const bool same_codec = std::string_view(c.codecs_a) == c.codecs_b;
+  CHECK(m.at("relay").as_object().at("active").as_bool() == same_codec);
+  CHECK((m.at("relay").as_object().at("packetsIn").as_int64() > 50) == same_codec);
+  CHECK((metrics.find("\nswitchboard_media_relaying 1\n") != std::string::npos) == same_codec);
   // RTCP both ways: baresip reports every 5 s; its report block on our SR gives the RTT
   // (RFC 3550 §6.4.1). With DTLS, baresip (no rtcp-mux) keys SRTCP with a second association on
   // the RTCP ports (RFC 5764 §4.1), which we answer.

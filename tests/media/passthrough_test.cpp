@@ -1,0 +1,276 @@
+// Passthrough (relay) between two SIP legs of one room: real rtp::AudioLegs on loopback, far ends
+// played by the test's sockets, the room's own 20 ms clock. What a far end receives must be the
+// other far end's payload byte for byte while the room relays, and one continuous stream (its
+// sequence numbers +1 and timestamps +160 per packet) across every switch between relaying and
+// mixing.
+#include "media/conference.hpp"
+#include "rtp/audio_leg.hpp"
+#include "rtp/packet.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <boost/asio.hpp>
+
+#include <map>
+#include <vector>
+
+using namespace sb;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+using udp = asio::ip::udp;
+
+namespace {
+
+struct Got {
+  std::uint8_t pt;
+  std::uint16_t seq;
+  std::uint32_t ts;
+  std::uint32_t ssrc;
+  bool marker;
+  std::vector<std::uint8_t> payload;
+};
+
+// A leg and the socket that plays its far end.
+struct End {
+  std::unique_ptr<rtp::AudioLeg> leg;
+  udp::socket far;
+  std::uint32_t ssrc;
+  std::uint16_t seq = 1000;
+  std::uint32_t ts = 5000;
+  std::vector<Got> got;
+  std::vector<std::vector<std::uint8_t>> sent_payloads;
+  std::uint32_t id = 0;  // in the room
+
+  End(asio::io_context& io, std::shared_ptr<rtp::PortAllocator> ports, std::string_view codec, std::uint32_t ssrc)
+      : far(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), ssrc(ssrc) {
+    leg = rtp::AudioLeg::create(io.get_executor(), ports, asio::ip::make_address("127.0.0.1"), {});
+    REQUIRE(leg);
+    far.non_blocking(true);
+    const int pt = codec == "PCMA" ? 8 : 0;
+    const auto sdp = fmt::format(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP {} 96\r\n"
+        "a=rtpmap:{} {}/8000\r\na=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-16\r\na=sendrecv\r\n",
+        far.local_endpoint().port(), pt, pt, codec);
+    REQUIRE_FALSE(leg->apply_answer(sdp));
+  }
+  udp::endpoint gateway() const { return {asio::ip::make_address("127.0.0.1"), leg->rtp_port()}; }
+  // One 20 ms packet of noise-like PCMU/PCMA (a decode/mix/encode would not give it back).
+  void talk(std::uint8_t pt = 0) {
+    rtp::RtpHeader h;
+    h.payload_type = pt;
+    h.seq = seq++;
+    h.timestamp = ts;
+    ts += 160;
+    h.ssrc = ssrc;
+    std::vector<std::uint8_t> payload(160);
+    for (std::size_t k = 0; k < payload.size(); ++k)
+      payload[k] = static_cast<std::uint8_t>((h.seq * 31u + k * 97u + ssrc) % 251u);
+    if (pt == 101) payload = {5, 0x0a, 0x00, 0xa0};  // RFC 4733: digit 5, volume 10, 160 units
+    std::array<std::uint8_t, 256> buf;
+    const auto n = rtp::write_rtp(buf, h, payload);
+    REQUIRE(n > 0);
+    far.send_to(asio::buffer(buf.data(), n), gateway());
+    sent_payloads.push_back(payload);
+  }
+  void drain() {
+    std::array<std::uint8_t, 2048> buf;
+    udp::endpoint from;
+    boost::system::error_code ec;
+    for (;;) {
+      const auto n = far.receive_from(asio::buffer(buf), from, 0, ec);
+      if (ec) break;
+      auto v = rtp::parse_rtp(std::span<const std::uint8_t>(buf.data(), n));
+      if (!v) continue;
+      got.push_back({v->payload_type, v->seq, v->timestamp, v->ssrc, v->marker, {v->payload.begin(), v->payload.end()}});
+    }
+  }
+};
+
+struct Room {
+  asio::io_context io;
+  std::shared_ptr<rtp::PortAllocator> ports = std::make_shared<rtp::PortAllocator>(rtp::PortRange{42000, 42999});
+  std::shared_ptr<media::Conference> conf = std::make_shared<media::Conference>(io.get_executor(), "room");
+  std::vector<std::unique_ptr<End>> ends;
+  End& add(std::string_view codec) {
+    ends.push_back(std::make_unique<End>(io, ports, codec, 0x1000u + static_cast<std::uint32_t>(ends.size())));
+    auto& e = *ends.back();
+    e.id = conf->join(&e.leg->participant(), fmt::format("call{}", ends.size()));
+    return e;
+  }
+  void leave(End& e) { conf->leave(e.id), e.id = 0; }
+  // 20 ms: every far end in the room talks once, the shard runs (the room ticks), all drain.
+  void step(int n = 1) {
+    for (int i = 0; i < n; ++i) {
+      for (auto& e : ends)
+        if (e->id) e->talk();
+      io.run_for(20ms);
+      io.restart();
+      for (auto& e : ends) e->drain();
+    }
+  }
+  ~Room() {
+    for (auto& e : ends) {
+      if (e->id) conf->leave(e->id);
+      e->leg->stop();
+    }
+  }
+};
+
+// Every packet after the first continues the one before: one SSRC, seq + 1, timestamp + 160 —
+// or, after a pause of whole frames (a tick the shard skipped under load), a timestamp that
+// follows the clock on a packet marked as a new talkspurt. A mapping off by anything else (the
+// far end's own numbering leaking through) fails.
+void check_continuous(const std::vector<Got>& got, std::uint8_t audio_pt) {
+  REQUIRE(got.size() > 2);
+  int jumps = 0;
+  for (std::size_t i = 1; i < got.size(); ++i) {
+    if (got[i].pt != audio_pt || got[i - 1].pt != audio_pt) continue;
+    const auto dts = got[i].ts - got[i - 1].ts;
+    const bool ts_ok = dts == 160 || (got[i].marker && dts % 160 == 0 && dts <= 160u * 50);
+    const bool ok = got[i].ssrc == got[0].ssrc && got[i].seq == static_cast<std::uint16_t>(got[i - 1].seq + 1) && ts_ok;
+    if (!ok) {
+      ++jumps;
+      MESSAGE("packet " << i << ": seq " << got[i - 1].seq << " → " << got[i].seq << ", ts " << got[i - 1].ts
+                        << " → " << got[i].ts);
+    }
+  }
+  CHECK(jumps == 0);
+}
+
+// How many of `got` carry one of `sent` byte for byte.
+std::size_t verbatim(const std::vector<Got>& got, const std::vector<std::vector<std::uint8_t>>& sent) {
+  std::size_t n = 0;
+  for (const auto& g : got)
+    for (const auto& s : sent)
+      if (g.payload == s) {
+        ++n;
+        break;
+      }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("passthrough: two PCMU legs forward each other's payloads unchanged; a third leg switches the room to the mix and back, one continuous stream at each far end") {
+  Room r;
+  auto& a = r.add("PCMU");
+  auto& b = r.add("PCMU");
+  r.step(25);
+  CHECK(r.conf->relaying());
+  CHECK(r.conf->stats().relay_starts == 1);
+  // Once relaying, what B's far end gets is A's payload, byte for byte (and the other way).
+  const auto before_third = b.got.size();
+  CHECK(verbatim(b.got, a.sent_payloads) >= 15);
+  CHECK(verbatim(a.got, b.sent_payloads) >= 15);
+  CHECK(a.leg->stats().relayed_in >= 15);
+  CHECK(b.leg->stats().relayed_out >= 15);
+
+  // A third party: the room mixes (B now hears A + C, re-encoded: nothing verbatim).
+  auto& c = r.add("PCMU");
+  CHECK_FALSE(r.conf->relaying());
+  r.step(15);
+  CHECK_FALSE(r.conf->relaying());
+  std::vector<Got> while_mixing(b.got.begin() + static_cast<std::ptrdiff_t>(before_third) + 2, b.got.end());
+  CHECK(while_mixing.size() >= 10);
+  CHECK(verbatim(while_mixing, a.sent_payloads) == 0);
+  CHECK(b.leg->stats().concealed_frames + b.leg->stats().rtp_packets > 0);
+
+  // It leaves: passthrough again.
+  r.leave(c);
+  r.step(15);
+  CHECK(r.conf->relaying());
+  CHECK(r.conf->stats().relay_starts == 2);
+
+  // Across mix → relay → mix → relay, each far end saw one stream with no jump.
+  check_continuous(a.got, 0);
+  check_continuous(b.got, 0);
+}
+
+TEST_CASE("passthrough: RFC 4733 events go through with the far end's payload type and our numbering") {
+  Room r;
+  auto& a = r.add("PCMU");
+  auto& b = r.add("PCMU");
+  r.step(10);
+  REQUIRE(r.conf->relaying());
+  // A's far end sends a digit instead of a packet of audio: telephone-event with the number our
+  // offer gave it (101, RFC 3264 §5.1); B's far end must get it with its own number (96).
+  a.talk(101);
+  b.talk();
+  r.io.run_for(20ms);
+  r.io.restart();
+  b.drain();
+  r.step(3);
+  bool event_seen = false;
+  for (std::size_t i = 1; i < b.got.size(); ++i) {
+    if (b.got[i].pt != 96) continue;
+    event_seen = true;
+    CHECK(b.got[i].payload == std::vector<std::uint8_t>{5, 0x0a, 0x00, 0xa0});
+    CHECK(b.got[i].seq == static_cast<std::uint16_t>(b.got[i - 1].seq + 1));
+  }
+  CHECK(event_seen);
+  CHECK(a.leg->stats().telephone_events == 1);
+}
+
+TEST_CASE("passthrough: legs on different codecs (PCMU, PCMA) are mixed, never relayed") {
+  Room r;
+  auto& a = r.add("PCMU");
+  auto& b = r.add("PCMA");
+  r.step(20);
+  CHECK_FALSE(r.conf->relaying());
+  CHECK(r.conf->stats().relay_starts == 0);
+  CHECK(verbatim(b.got, a.sent_payloads) == 0);
+  CHECK(b.got.size() >= 15);
+}
+
+TEST_CASE("passthrough: force mute ends it at once (no packet of the muted leg goes through), unmute resumes it") {
+  Room r;
+  auto& a = r.add("PCMU");
+  auto& b = r.add("PCMU");
+  r.step(10);
+  REQUIRE(r.conf->relaying());
+  REQUIRE(r.conf->set_muted("call1", true));
+  CHECK_FALSE(r.conf->relaying());
+  const auto from = b.got.size();
+  r.step(10);
+  CHECK_FALSE(r.conf->relaying());
+  std::vector<Got> after(b.got.begin() + static_cast<std::ptrdiff_t>(from), b.got.end());
+  CHECK(verbatim(after, a.sent_payloads) == 0);
+  REQUIRE(r.conf->set_muted("call1", false));
+  r.step(5);
+  CHECK(r.conf->relaying());
+  check_continuous(b.got, 0);
+}
+
+TEST_CASE("passthrough: a far end that goes quiet sends the room back to the mix (encoded silence keeps flowing)") {
+  Room r;
+  auto& a = r.add("PCMU");
+  auto& b = r.add("PCMU");
+  r.step(10);
+  REQUIRE(r.conf->relaying());
+  // A's far end stops sending (silence suppression); B keeps talking.
+  const auto from = b.got.size();
+  for (int i = 0; i < 20; ++i) {
+    b.talk();
+    r.io.run_for(20ms);
+    r.io.restart();
+    a.drain(), b.drain();
+  }
+  CHECK_FALSE(r.conf->relaying());
+  // After at most the relay's idle bound (200 ms) without A, B's far end gets the mix's encoded
+  // silence every 20 ms: the sequence runs on, and the timestamp jumps once by the pause, on a
+  // packet that starts a talkspurt (RFC 3550 §5.1: it follows the sampling clock).
+  CHECK(b.got.size() - from >= 8);
+  int pauses = 0;
+  for (std::size_t i = from + 1; i < b.got.size(); ++i) {
+    CHECK(b.got[i].seq == static_cast<std::uint16_t>(b.got[i - 1].seq + 1));
+    const auto dts = b.got[i].ts - b.got[i - 1].ts;
+    CHECK(dts % 160 == 0);
+    if (dts != 160) {
+      ++pauses;
+      CHECK(dts <= 160u * 16);
+      CHECK(b.got[i].marker);
+    }
+  }
+  CHECK(pauses <= 1);
+}
