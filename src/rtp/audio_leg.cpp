@@ -83,6 +83,7 @@ struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<Au
   udp::socket rtp, rtcp;
   asio::steady_timer rtcp_timer;
   std::shared_ptr<PortAllocator> ports;
+  asio::ip::address address;  // what the sockets bind to
   std::uint16_t port = 0;
   bool stopped = false;
   LegStats stats;
@@ -763,7 +764,7 @@ void AudioLeg::State::send_rtcp_report(bool bye) {
   if (!have_media || (secure && !rtcp_out())) return;
   auto& sock = rtcp_mux ? rtp : rtcp;
   const auto& to = rtcp_mux ? remote_rtp : remote_rtcp;
-  if (!to) return;
+  if (!to || !sock.is_open()) return;
   std::optional<SenderInfo> si;
   if (sent_since_report && last_send) {
     // §6.4.1: the RTP timestamp of "now" on the same clock as the packets' timestamps.
@@ -917,14 +918,21 @@ std::unique_ptr<AudioLeg> AudioLeg::create(asio::any_io_executor ex, std::shared
   auto st = std::make_shared<State>(ex);
   st->ports = ports;
   // A port of our slice may still be taken by another process: try a few.
+  // The pair is ours in the allocator; the RTCP port is bound now only when the offer is DTLS
+  // (without rtcp-mux a far end may start a second association there as soon as it answers, RFC
+  // 5764 §4.1), otherwise when an answer turns out not to mux (open_rtcp_socket): with rtcp-mux,
+  // the usual case, a leg holds one socket and one receive loop.
+  const bool rtcp_now = opt.secure && opt.keying == sdp::Keying::dtls;
   for (int attempt = 0; attempt < 8 && st->port == 0; ++attempt) {
     auto p = ports->acquire();
     if (!p) return nullptr;
     boost::system::error_code e1, e2;
     st->rtp.open(address.is_v6() ? udp::v6() : udp::v4(), e1);
-    st->rtcp.open(address.is_v6() ? udp::v6() : udp::v4(), e2);
     if (!e1) st->rtp.bind({address, *p}, e1);
-    if (!e1 && !e2) st->rtcp.bind({address, static_cast<std::uint16_t>(*p + 1)}, e2);
+    if (!e1 && rtcp_now) {
+      st->rtcp.open(address.is_v6() ? udp::v6() : udp::v4(), e2);
+      if (!e2) st->rtcp.bind({address, static_cast<std::uint16_t>(*p + 1)}, e2);
+    }
     if (e1 || e2) {
       st->rtp.close(e1);
       st->rtcp.close(e2);
@@ -934,9 +942,10 @@ std::unique_ptr<AudioLeg> AudioLeg::create(asio::any_io_executor ex, std::shared
     st->port = *p;
   }
   if (st->port == 0) return nullptr;
+  st->address = address;
   boost::system::error_code ec;
   st->rtp.non_blocking(true, ec);
-  st->rtcp.non_blocking(true, ec);
+  if (st->rtcp.is_open()) st->rtcp.non_blocking(true, ec);
   st->secure = opt.secure;
   std::unique_ptr<AudioLeg> leg(new AudioLeg(st));
   leg->opt_ = opt;
@@ -958,7 +967,7 @@ std::unique_ptr<AudioLeg> AudioLeg::create(asio::any_io_executor ex, std::shared
   }
   leg->prepare_local();
   spawn_receive_loop(st, false);
-  spawn_receive_loop(st, true);
+  if (st->rtcp.is_open()) spawn_receive_loop(st, true);
   spawn(ex, rtcp_loop(st), "RTCP report loop");
   return leg;
 }
@@ -1114,6 +1123,7 @@ std::error_code AudioLeg::apply(const sdp::Negotiated& n) {
   st.recv_dtmf_pt = n.local_telephone_event_pt;
   st.configure_dtmf(n);
   st.rtcp_mux = n.rtcp_mux;
+  if (!n.rtcp_mux) open_rtcp_socket();
   st.sending = !n.on_hold && (n.local_direction == sdp::Direction::sendrecv || n.local_direction == sdp::Direction::sendonly);
   st.receiving = n.local_direction == sdp::Direction::sendrecv || n.local_direction == sdp::Direction::recvonly;
   if (!st.sending) st.first_packet = true;  // the next packet starts a talkspurt
@@ -1244,6 +1254,27 @@ bool AudioLeg::dtmf_sending() const {
 
 void AudioLeg::on_failure(std::function<void()> wake) { st_->on_failure = std::move(wake); }
 
+// The far end does not mux: RTCP on our port + 1 (RFC 3550 §11), bound now. The allocator
+// reserved it with the pair; if another process took it meanwhile the call goes on without RTCP
+// (logged and counted: reports are not worth a call).
+void AudioLeg::open_rtcp_socket() {
+  auto& st = *st_;
+  if (st.rtcp.is_open() || st.stopped) return;
+  boost::system::error_code ec;
+  st.rtcp.open(st.address.is_v6() ? udp::v6() : udp::v4(), ec);
+  if (!ec) st.rtcp.bind({st.address, static_cast<std::uint16_t>(st.port + 1)}, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    st.rtcp.close(ignored);
+    ++st.stats.rtcp_unavailable;
+    log::warn("rtp", "leg :{} cannot bind its RTCP port {}: {} (no RTCP on this call)", st.port, st.port + 1,
+              ec.message());
+    return;
+  }
+  st.rtcp.non_blocking(true, ec);
+  spawn_receive_loop(st_, true);
+}
+
 void AudioLeg::inject_receive_error(bool rtcp_socket, boost::system::error_code ec) {
   st_->injected_error[rtcp_socket ? 1 : 0] = ec;
   boost::system::error_code ignored;
@@ -1296,14 +1327,14 @@ std::string AudioLeg::stats_json() const {
       R"("concealedFrames":{},"fecRecovered":{},"relay":{{"active":{},"packetsIn":{},"packetsOut":{}}},)"
       R"("playout":{{"shrinkDrops":{},"lateFrames":{},"underruns":{},"overflowDrops":{}}},"dropped":{{"malformed":{},"srtpFailures":{},"unauthenticated":{},)"
       R"("foreignSource":{},"unknownPayloadType":{},"decodeErrors":{},"stun":{},"dtlsOnRtcpPort":{}}},)"
-      R"("telephoneEvents":{},"comfortNoise":{},"receiveErrors":{},"receiveFailures":{}}})",
+      R"("telephoneEvents":{},"comfortNoise":{},"receiveErrors":{},"receiveFailures":{},"rtcpUnavailable":{}}})",
       codec_name(), negotiated_ ? keying_name() : std::string(), st_->port, st_->latched, s.rtp_packets, s.rtp_bytes,
       s.sent_packets, s.sent_bytes, s.rtcp_packets, s.rtcp_sent, s.lost, s.jitter_ms, rtt, s.jitter_buffer_ms,
       s.jitter_target_ms, s.concealed_frames, s.fec_recovered, st_->relay_peer != nullptr, s.relayed_in, s.relayed_out,
       s.jitter_shrink_drops, s.jitter_late,
       s.jitter_underruns, s.jitter_overflow_drops, s.malformed, s.srtp_failures, s.unauthenticated,
       s.foreign_source, s.unknown_pt, s.decode_errors, s.stun, s.dtls_on_rtcp_port, s.telephone_events,
-      s.comfort_noise, s.receive_errors, s.receive_failures);
+      s.comfort_noise, s.receive_errors, s.receive_failures, s.rtcp_unavailable > 0);
 }
 
 std::string AudioLeg::codec_name() const {

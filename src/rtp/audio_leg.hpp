@@ -60,6 +60,7 @@ struct LegStats {
   std::uint64_t jitter_shrink_drops = 0, jitter_late = 0, jitter_underruns = 0, jitter_overflow_drops = 0;
   // Passthrough: packets received and handed to the other leg, and packets sent for it.
   std::uint64_t relayed_in = 0, relayed_out = 0;
+  std::uint64_t rtcp_unavailable = 0;  ///< no rtcp-mux and our RTCP port could not be bound
 };
 
 class AudioLeg final : public sip::CallMedia {
@@ -71,7 +72,8 @@ class AudioLeg final : public sip::CallMedia {
     int opus_complexity = 5;
     int opus_bitrate = 32000;
   };
-  /// Binds an RTP/RTCP port pair from `ports`; nullptr when none is free.
+  /// Reserves an RTP/RTCP port pair from `ports` and binds the RTP port (the RTCP one too when
+  /// the offer is DTLS; otherwise only once an answer lacks rtcp-mux); nullptr when none is free.
   static std::unique_ptr<AudioLeg> create(boost::asio::any_io_executor ex, std::shared_ptr<PortAllocator> ports,
                                           boost::asio::ip::address address, Options opt);
   ~AudioLeg() override;
@@ -115,6 +117,7 @@ class AudioLeg final : public sip::CallMedia {
  private:
   explicit AudioLeg(std::shared_ptr<State> st);
   void prepare_local();
+  void open_rtcp_socket();
   std::error_code apply(const sdp::Negotiated& n);
   std::shared_ptr<State> st_;
   Options opt_;

@@ -428,3 +428,74 @@ TEST_CASE("audio leg: an INFO digit is reported like an RFC 4733 one (method inf
   CHECK(got[1].digit == '9');
   CHECK(got[1].duration_ms == 0);
 }
+
+namespace {
+// Whether someone else can bind 127.0.0.1:port (i.e. the leg does not hold it).
+bool port_free(asio::io_context& io, std::uint16_t port) {
+  udp::socket s(io);
+  boost::system::error_code ec;
+  s.open(udp::v4(), ec);
+  s.bind(udp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  return !ec;
+}
+std::string answer_mux(std::uint16_t port, bool mux) {
+  return fmt::format(
+      "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\n"
+      "a=rtpmap:0 PCMU/8000\r\n{}a=sendrecv\r\n",
+      port, mux ? "a=rtcp-mux\r\n" : "");
+}
+}  // namespace
+
+TEST_CASE("audio leg: one socket with rtcp-mux; the RTCP port is bound only when the answer does not mux") {
+  asio::io_context io;
+  auto ports = std::make_shared<rtp::PortAllocator>(rtp::PortRange{43000, 43099});
+  udp::socket far(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  {
+    auto leg = rtp::AudioLeg::create(io.get_executor(), ports, asio::ip::make_address("127.0.0.1"), {});
+    REQUIRE(leg);
+    CHECK_FALSE(port_free(io, leg->rtp_port()));
+    CHECK(port_free(io, static_cast<std::uint16_t>(leg->rtp_port() + 1)));  // not bound before the answer
+    REQUIRE_FALSE(leg->apply_answer(answer_mux(far.local_endpoint().port(), true)));
+    CHECK(port_free(io, static_cast<std::uint16_t>(leg->rtp_port() + 1)));  // muxed: never bound
+    leg->stop();
+  }
+  {
+    auto leg = rtp::AudioLeg::create(io.get_executor(), ports, asio::ip::make_address("127.0.0.1"), {});
+    REQUIRE(leg);
+    REQUIRE_FALSE(leg->apply_answer(answer_mux(far.local_endpoint().port(), false)));
+    CHECK_FALSE(port_free(io, static_cast<std::uint16_t>(leg->rtp_port() + 1)));  // RTCP on port + 1 now
+    CHECK(leg->stats().rtcp_unavailable == 0);
+    leg->stop();
+  }
+  {
+    // DTLS offers bind both at once (a non-muxing far end may start its RTCP association early).
+    rtp::AudioLeg::Options o;
+    o.secure = true;
+    o.keying = sdp::Keying::dtls;
+    auto leg = rtp::AudioLeg::create(io.get_executor(), ports, asio::ip::make_address("127.0.0.1"), o);
+    REQUIRE(leg);
+    CHECK_FALSE(port_free(io, static_cast<std::uint16_t>(leg->rtp_port() + 1)));
+    leg->stop();
+  }
+}
+
+TEST_CASE("audio leg: an RTCP port taken by another process leaves the call without RTCP, not without audio") {
+  asio::io_context io;
+  auto ports = std::make_shared<rtp::PortAllocator>(rtp::PortRange{43100, 43199});
+  udp::socket far(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  far.non_blocking(true);
+  auto leg = rtp::AudioLeg::create(io.get_executor(), ports, asio::ip::make_address("127.0.0.1"), {});
+  REQUIRE(leg);
+  udp::socket squatter(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<std::uint16_t>(leg->rtp_port() + 1)));
+  REQUIRE_FALSE(leg->apply_answer(answer_mux(far.local_endpoint().port(), false)));
+  CHECK(leg->stats().rtcp_unavailable == 1);
+  CHECK_FALSE(leg->failure());
+  std::array<std::uint8_t, 160> payload{};
+  leg->participant().send(payload);
+  io.run_for(20ms);
+  std::array<std::uint8_t, 2048> buf;
+  udp::endpoint from;
+  boost::system::error_code ec;
+  CHECK(far.receive_from(asio::buffer(buf), from, 0, ec) > 0);
+  leg->stop();
+}
