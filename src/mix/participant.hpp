@@ -53,6 +53,8 @@ class Participant {
     std::uint32_t timestamp = 0;
     bool marker = false;
     std::uint32_t event_clock = 0;  ///< kind event: the telephone-event clock it was sent with
+    RelayFormat format;             ///< what the receiving side decodes it as (a re-INVITE may
+                                    ///< change it before the room notices: the sender drops it)
     std::span<const std::uint8_t> payload;
   };
   /// The codec it would relay now, or nullopt when it cannot (not sending or receiving, keys not

@@ -53,10 +53,15 @@ constexpr std::size_t k_early_dtls = 4;
 constexpr int k_latch_probation = 3;
 // In-band DTMF scratch: the longest frame we send (120 ms) at spandsp's 8 kHz and at 48 kHz.
 constexpr std::size_t k_inband_frame_max = 120 * k_inband_rate / 1000;
-// Passthrough needs a live stream both ways: a far end that sent nothing this long (silence
-// suppression, Opus DTX, hold without re-INVITE) goes back through the mix, which sends encoded
-// silence every 20 ms (carriers hang up on RTP that stops).
-constexpr auto k_relay_idle = 200ms;
+// Passthrough needs a live stream both ways: a far end that sent no audio this long (silence
+// suppression or comfort noise only, Opus DTX, hold without re-INVITE) goes back through the
+// mix, which sends encoded silence every 20 ms (carriers hang up on RTP that stops). Shorter
+// pauses pass through as they are; long enough that speech pauses do not flip the room (each
+// start of a relay skips what the jitter buffer held: up to its depth of audio).
+constexpr auto k_relay_idle = 1s;
+// RFC 3550 A.1's MAX_DROPOUT: a relayed source whose numbering moves further than this (a reset
+// without a new SSRC) is re-anchored like a new source instead of mapped straight through.
+constexpr int k_relay_max_dropout = 3000;
 // The largest datagram a leg receives (and so the largest packet it relays), before SRTP.
 constexpr std::size_t k_max_datagram = 2048;
 
@@ -88,6 +93,7 @@ struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<Au
   bool stopped = false;
   LegStats stats;
   std::optional<Clock::time_point> last_packet;
+  std::optional<Clock::time_point> last_audio;  // audio or RFC 4733 events, not CN (passthrough)
 
   // Where to send: the SDP address until packets arrive, then where they come from (latching).
   std::optional<udp::endpoint> remote_rtp, remote_rtcp;
@@ -212,6 +218,9 @@ struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<Au
   std::uint32_t relay_src_ssrc = 0;
   std::uint16_t relay_seq_off = 0;
   std::uint32_t relay_ts_off = 0;
+  std::uint16_t relay_anchor_seq = 0;               // source numbering at the anchor
+  std::uint16_t relay_last_seq = 0;                 // newest source audio packet relayed
+  std::uint32_t relay_last_ts = 0;
 
   // ---- receive --------------------------------------------------------------------------
   void on_datagram(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from, bool rtcp_socket);
@@ -323,6 +332,7 @@ void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const u
   if (recv_dtmf_pt && v.payload_type == *recv_dtmf_pt) {
     // RFC 4733 §2.5.2: events, not audio. The receiver keeps one event of state per source.
     ++stats.telephone_events;
+    last_audio = now;
     if (dtmf_rx_ssrc != v.ssrc) {
       dtmf_rx.reset();
       dtmf_rx_ssrc = v.ssrc;
@@ -333,7 +343,8 @@ void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const u
       // Reported to the call above, and passed on as events (the peer drops them if its far
       // end did not negotiate telephone-event on the same clock).
       ++stats.relayed_in;
-      relay_peer->relay({RelayPacket::Kind::event, v.ssrc, v.seq, v.timestamp, v.marker, dtmf_rx_clock, v.payload});
+      relay_peer->relay({RelayPacket::Kind::event, v.ssrc, v.seq, v.timestamp, v.marker, dtmf_rx_clock,
+                         {codec, static_cast<std::uint32_t>(rtp_clock)}, v.payload});
     }
     return;
   }
@@ -372,9 +383,11 @@ void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const u
   const auto arrival_units = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() * rtp_clock / 1000000);
   jitter.update(v.timestamp, arrival_units);
+  last_audio = now;
   if (relay_peer) {
     ++stats.relayed_in;
-    relay_peer->relay({RelayPacket::Kind::audio, v.ssrc, v.seq, v.timestamp, v.marker, 0, v.payload});
+    relay_peer->relay({RelayPacket::Kind::audio, v.ssrc, v.seq, v.timestamp, v.marker, 0,
+                       {codec, static_cast<std::uint32_t>(rtp_clock)}, v.payload});
     return;
   }
   jb->push(v.seq, v.timestamp, v.payload, now);
@@ -696,7 +709,7 @@ void AudioLeg::State::transmit(const RtpHeader& h, std::span<const std::uint8_t>
 std::optional<mix::Participant::RelayFormat> AudioLeg::State::relay_format(Clock::time_point now) const noexcept {
   if (stopped || failure || !receiving || !send_config() || !jb || !decoder) return std::nullopt;
   if ((dtmf_tx && !dtmf_tx->idle()) || (dtmf_inband && !dtmf_inband->idle())) return std::nullopt;  // ours play
-  if (!last_packet || now - *last_packet > k_relay_idle) return std::nullopt;
+  if (!last_audio || now - *last_audio > k_relay_idle) return std::nullopt;
   return RelayFormat{codec, static_cast<std::uint32_t>(rtp_clock)};
 }
 
@@ -711,11 +724,20 @@ void AudioLeg::State::relay_to(mix::Participant* peer) noexcept {
     jb->reset();
     if (up) up->reset();
     fifo_n = 0;
+    // And the decoder: its state (G.722's ADPCM predictor, Opus) is from before the relay.
+    try {
+      if (auto d = mix::make_decoder(codec)) decoder = std::move(d);
+    } catch (const std::exception&) {
+    }
   }
 }
 
 void AudioLeg::State::relay(const RelayPacket& p) noexcept {
-  if (!send_config()) return;
+  // Not sending (held since the last check), or a re-INVITE changed a codec on either side
+  // before the room noticed: drop rather than send one codec under another's payload type.
+  if (!send_config() || p.format.codec != send_cfg.id ||
+      p.format.clock != static_cast<std::uint32_t>(mix::rtp_clock_rate(send_cfg.id)))
+    return;
   RtpHeader h;
   h.ssrc = ssrc;
   h.marker = p.marker;
@@ -727,14 +749,22 @@ void AudioLeg::State::relay(const RelayPacket& p) noexcept {
   } else {
     h.payload_type = static_cast<std::uint8_t>(send_pt);
   }
-  if (!relay_anchored || p.ssrc != relay_src_ssrc) {
+  const auto since_anchor = static_cast<std::int16_t>(static_cast<std::uint16_t>(p.seq - relay_anchor_seq));
+  const auto since_last = static_cast<std::int16_t>(static_cast<std::uint16_t>(p.seq - relay_last_seq));
+  if (!relay_anchored || p.ssrc != relay_src_ssrc || since_last > k_relay_max_dropout ||
+      since_last < -k_relay_max_dropout) {
     // The first packet continues our stream: the next sequence number and timestamp we would
-    // have sent from the mix. A new source (its far end restarted) re-anchors the same way.
+    // have sent from the mix. A new source (its far end restarted), or one whose numbering
+    // jumped, re-anchors the same way.
     relay_anchored = true;
     relay_src_ssrc = p.ssrc;
+    relay_anchor_seq = relay_last_seq = p.seq;
+    relay_last_ts = p.timestamp;
     relay_seq_off = static_cast<std::uint16_t>(out_seq - p.seq);
     relay_ts_off = out_ts - p.timestamp;
     h.marker = true;  // RFC 3551 §4.1: a new talkspurt as far as the far end can tell
+  } else if (since_anchor < 0) {
+    return;  // from before the anchor (reordered): its numbers are ones the mix already used
   }
   h.seq = static_cast<std::uint16_t>(p.seq + relay_seq_off);
   h.timestamp = p.timestamp + relay_ts_off;
@@ -744,15 +774,23 @@ void AudioLeg::State::relay(const RelayPacket& p) noexcept {
   if (static_cast<std::int16_t>(static_cast<std::uint16_t>(h.seq - out_seq)) >= 0)
     out_seq = static_cast<std::uint16_t>(h.seq + 1);
   if (p.kind == RelayPacket::Kind::audio) {
-    const auto units = static_cast<std::uint32_t>(mix::frame_timestamp_units(send_cfg));
+    // The packet's duration: the source's timestamp step from its previous packet when they are
+    // consecutive (a 30 or 60 ms far end), else our frame. The mix resumes after it.
+    auto units = static_cast<std::uint32_t>(mix::frame_timestamp_units(send_cfg));
+    if (since_last == 1) {
+      const auto step = p.timestamp - relay_last_ts;
+      if (step > 0 && step <= 8 * units) units = step;
+    }
+    if (since_last > 0) relay_last_seq = p.seq, relay_last_ts = p.timestamp;
     if (static_cast<std::int32_t>(h.timestamp + units - out_ts) >= 0) {
       out_ts = h.timestamp + units;
       last_ts = h.timestamp;
     }
     first_packet = false;
   }
-  ++stats.relayed_out;
+  const auto sent_before = stats.sent_packets;
   transmit(h, p.payload, now);
+  if (stats.sent_packets != sent_before) ++stats.relayed_out;
 }
 
 void AudioLeg::State::relay_tick(Clock::time_point now) noexcept {
