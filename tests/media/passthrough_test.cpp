@@ -99,6 +99,14 @@ struct Room {
     return e;
   }
   void leave(End& e) { conf->leave(e.id), e.id = 0; }
+  // Two PCMU legs, 200 ms of talk: the room relays.
+  std::pair<End&, End&> relaying_pair() {
+    auto& a = add("PCMU");
+    auto& b = add("PCMU");
+    step(10);
+    REQUIRE(conf->relaying());
+    return {a, b};
+  }
   // 20 ms: every far end in the room talks once, the shard runs (the room ticks), all drain.
   void step(int n = 1) {
     for (int i = 0; i < n; ++i) {
@@ -189,10 +197,7 @@ TEST_CASE("passthrough: two PCMU legs forward each other's payloads unchanged; a
 
 TEST_CASE("passthrough: RFC 4733 events go through with the far end's payload type and our numbering") {
   Room r;
-  auto& a = r.add("PCMU");
-  auto& b = r.add("PCMU");
-  r.step(10);
-  REQUIRE(r.conf->relaying());
+  auto [a, b] = r.relaying_pair();
   // A's far end sends a digit instead of a packet of audio: telephone-event with the number our
   // offer gave it (101, RFC 3264 §5.1); B's far end must get it with its own number (96).
   a.talk(101);
@@ -225,10 +230,7 @@ TEST_CASE("passthrough: legs on different codecs (PCMU, PCMA) are mixed, never r
 
 TEST_CASE("passthrough: force mute ends it at once (no packet of the muted leg goes through), unmute resumes it") {
   Room r;
-  auto& a = r.add("PCMU");
-  auto& b = r.add("PCMU");
-  r.step(10);
-  REQUIRE(r.conf->relaying());
+  auto [a, b] = r.relaying_pair();
   REQUIRE(r.conf->set_muted("call1", true));
   CHECK_FALSE(r.conf->relaying());
   const auto from = b.got.size();
@@ -244,10 +246,7 @@ TEST_CASE("passthrough: force mute ends it at once (no packet of the muted leg g
 
 TEST_CASE("passthrough: a far end that goes quiet sends the room back to the mix (encoded silence keeps flowing)") {
   Room r;
-  auto& a = r.add("PCMU");
-  auto& b = r.add("PCMU");
-  r.step(10);
-  REQUIRE(r.conf->relaying());
+  auto [a, b] = r.relaying_pair();
   // A's far end stops sending (silence suppression); B keeps talking. Pauses up to 1 s pass
   // through as they are; after that the mix sends encoded silence.
   const auto from = b.got.size();
@@ -279,10 +278,7 @@ TEST_CASE("passthrough: a far end that goes quiet sends the room back to the mix
 
 TEST_CASE("passthrough: a far end that restarts its numbering (same SSRC) or its SSRC is re-anchored: the other far end sees no jump") {
   Room r;
-  auto& a = r.add("PCMU");
-  auto& b = r.add("PCMU");
-  r.step(10);
-  REQUIRE(r.conf->relaying());
+  auto [a, b] = r.relaying_pair();
   a.seq = static_cast<std::uint16_t>(a.seq + 20000);  // beyond RFC 3550's MAX_DROPOUT
   a.ts += 123456789u;
   r.step(10);
