@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  asio::io_context shard(1), far_io(1);
+  asio::io_context shard(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO), far_io(1);  // the shard as runtime::Shard makes it
   // SB_BENCH_PORT_BASE: where this run's port pairs start (several runs side by side, bench/scale.sh).
   const char* base_env = std::getenv("SB_BENCH_PORT_BASE");
   const int base = base_env ? std::atoi(base_env) : 40000;

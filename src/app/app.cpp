@@ -137,6 +137,7 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
       t.concealed = s.concealed_frames, t.fec_recovered = s.fec_recovered;
       t.srtp_failures = s.srtp_failures, t.unauthenticated = s.unauthenticated, t.foreign_source = s.foreign_source;
       t.malformed = s.malformed, t.unknown_pt = s.unknown_pt, t.relayed = s.relayed_out;
+      t.socket_drops = s.socket_drops;
       return t;
     };
     svc.media_totals = [legs, weak_rooms = std::weak_ptr<media::ConferenceTable>(rooms), totals_of] {
@@ -296,7 +297,18 @@ bool App::drain(std::chrono::milliseconds timeout) {
     // A little slack past the deadline for the drain coroutines to observe it.
     if (f.wait_until(deadline + std::chrono::milliseconds(500)) != std::future_status::ready) clean = false;
   }
-  for (unsigned i = 0; i < rt_->size(); ++i) services_[i]->webhooks.stop();
+  // Whatever is still queued is dropped (counted), on each shard's own thread: the sender's
+  // queues, sockets and timers belong to it (runtime.hpp: only the owner thread touches them).
+  std::vector<std::future<void>> stopped;
+  for (unsigned i = 0; i < rt_->size(); ++i) {
+    auto p = std::make_shared<std::promise<void>>();
+    stopped.push_back(p->get_future());
+    asio::post(rt_->shard(i).executor(), [svc = services_[i].get(), p] {
+      svc->webhooks.stop();
+      p->set_value();
+    });
+  }
+  for (auto& f : stopped) f.wait_for(std::chrono::seconds(1));  // a wedged shard is stopped below anyway
   rt_->stop();
   rt_->join();
   log::info("app", "drained {}", clean ? "cleanly" : "at the deadline");

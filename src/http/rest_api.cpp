@@ -685,6 +685,8 @@ asio::awaitable<std::string> RestApi::metrics_text() {
   add("switchboard_media_relaying", "gauge", "Sessions in passthrough (two legs on one codec: no decode, mix or encode)",
       m.relaying);
   add("switchboard_media_relayed_packets_total", "counter", "RTP packets forwarded leg to leg in passthrough", m.relayed);
+  add("switchboard_media_socket_drops_total", "counter",
+      "Datagrams the kernel dropped on media legs' sockets (receive buffer full)", m.socket_drops);
   out += "# HELP switchboard_rtp_packets_total RTP packets, by direction\n# TYPE switchboard_rtp_packets_total counter\n";
   out += fmt::format("switchboard_rtp_packets_total{{direction=\"in\"}} {}\n", m.packets_in);
   out += fmt::format("switchboard_rtp_packets_total{{direction=\"out\"}} {}\n", m.packets_out);

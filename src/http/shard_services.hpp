@@ -46,14 +46,14 @@ struct MediaTotals {
   std::uint64_t lost = 0, concealed = 0, fec_recovered = 0;
   std::uint64_t srtp_failures = 0, unauthenticated = 0, foreign_source = 0, malformed = 0, unknown_pt = 0;
   std::uint64_t skipped_ticks = 0;
-  std::uint64_t relaying = 0, relayed = 0;
+  std::uint64_t relaying = 0, relayed = 0, socket_drops = 0;
   MediaTotals& operator+=(const MediaTotals& o) {
     legs += o.legs, conferences += o.conferences, packets_in += o.packets_in, packets_out += o.packets_out;
     bytes_in += o.bytes_in, bytes_out += o.bytes_out, rtcp_in += o.rtcp_in, rtcp_out += o.rtcp_out;
     lost += o.lost, concealed += o.concealed, fec_recovered += o.fec_recovered;
     srtp_failures += o.srtp_failures, unauthenticated += o.unauthenticated, foreign_source += o.foreign_source;
     malformed += o.malformed, unknown_pt += o.unknown_pt, skipped_ticks += o.skipped_ticks;
-    relaying += o.relaying, relayed += o.relayed;
+    relaying += o.relaying, relayed += o.relayed, socket_drops += o.socket_drops;
     return *this;
   }
 };

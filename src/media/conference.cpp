@@ -13,9 +13,7 @@ using Clock = mix::Participant::Clock;
 Conference::Conference(asio::any_io_executor ex, std::string session_id, ConferenceOptions opt)
     : ex_(ex), session_id_(std::move(session_id)), opt_(opt) {}
 
-Conference::~Conference() {
-  if (timer_) timer_->cancel();
-}
+Conference::~Conference() = default;
 
 std::uint32_t Conference::join(mix::Participant* p, std::string key, bool anchor, std::string stream) {
   const std::uint32_t id = next_id_++;
@@ -23,18 +21,6 @@ std::uint32_t Conference::join(mix::Participant* p, std::string key, bool anchor
   end_relay();  // a third voice needs the mix (re-checked at the next tick)
   parts_.push_back(Part{id, p, std::move(key), anchor, {}, std::move(stream)});
   hears_stale_ = true;
-  if (!running_) {
-    running_ = true;
-    if (!timer_) timer_ = std::make_unique<asio::steady_timer>(ex_);
-    asio::co_spawn(ex_, clock(shared_from_this(), ++generation_), [sid = session_id_](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& x) {
-        log::error("media", "conference {} clock ended: {}", sid, x.what());
-      }
-    });
-  }
   return id;
 }
 
@@ -49,10 +35,6 @@ void Conference::leave(std::uint32_t id) {
     parts_.erase(it);
     hears_stale_ = true;
     break;
-  }
-  if (parts_.empty() && timer_) {
-    running_ = false;
-    timer_->cancel();
   }
 }
 
@@ -144,18 +126,18 @@ void Conference::end_relay() {
   if (!relaying_) return;
   relaying_ = false;
   for (auto& part : parts_) part.p->relay_to(nullptr);
-  // The clock sleeps relay_check between checks: wake it so that the mix starts now.
-  if (!in_tick_ && timer_) timer_->cancel();
+  next_relay_check_ = {};  // the next tick mixes
+}
+
+void Conference::on_clock(Clock::time_point now) {
+  if (relaying_ && now < next_relay_check_) return;
+  tick(now);
+  if (relaying_) next_relay_check_ = now + opt_.relay_check;
 }
 
 void Conference::tick(Clock::time_point now) {
   const auto cpu0 = Clock::now();
   ++stats_.ticks;
-  in_tick_ = true;
-  struct Done {
-    bool& flag;
-    ~Done() { flag = false; }
-  } done{in_tick_};
   if (relay_possible(now)) {
     if (!relaying_) {
       relaying_ = true;
@@ -224,24 +206,38 @@ void Conference::tick(Clock::time_point now) {
   stats_.max_tick_cpu = std::max(stats_.max_tick_cpu, cpu);
 }
 
-asio::awaitable<void> Conference::clock(std::shared_ptr<Conference> self, std::uint64_t generation) {
+ConferenceTable::ConferenceTable(asio::any_io_executor ex, ConferenceOptions opt) : ex_(ex), opt_(opt), timer_(ex) {}
+
+ConferenceTable::~ConferenceTable() {
+  *alive_ = false;
+  timer_.cancel();
+}
+
+// The shard's media clock: start + k·tick. Runs while there is a room; a shard more than max_lag
+// behind skips the missed ticks (counted in every room) rather than bursting them out.
+asio::awaitable<void> ConferenceTable::clock(std::shared_ptr<bool> alive) {
   auto next = Clock::now() + opt_.tick;
-  auto live = [&] { return running_ && generation == generation_; };
-  while (live()) {
-    timer_->expires_at(next);
-    co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));  // cancelled: stop, or a wake-up
-    if (!live()) break;
+  while (*alive && !rooms_.empty()) {
+    timer_.expires_at(next);
+    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!*alive) co_return;
     const auto now = Clock::now();
-    if (now < next) next = now;  // woken early (the room left passthrough): tick now, the grid restarts here
+    std::uint64_t missed = 0;
     if (now - next > opt_.max_lag) {
-      // Behind (a stalled shard): skip the missed ticks rather than bursting them out.
-      const auto missed = (now - next) / opt_.tick;
-      stats_.skipped_ticks += static_cast<std::uint64_t>(missed);
-      next += opt_.tick * missed;
+      missed = static_cast<std::uint64_t>((now - next) / opt_.tick);
+      next += opt_.tick * static_cast<long>(missed);
     }
-    tick(now);
-    next += relaying_ ? opt_.relay_check : opt_.tick;
+    // A room may go while others tick (a tap's owner reacting): tick a snapshot.
+    ticking_.clear();
+    for (auto& [id, room] : rooms_) ticking_.push_back(room);
+    for (auto& room : ticking_) {
+      if (missed) room->note_skipped(missed);
+      room->on_clock(now);
+    }
+    ticking_.clear();
+    next += opt_.tick;
   }
+  if (*alive) clock_running_ = false;  // the next room starts it again
 }
 
 std::shared_ptr<Conference> ConferenceTable::get_or_create(const std::string& session_id) {
@@ -249,6 +245,17 @@ std::shared_ptr<Conference> ConferenceTable::get_or_create(const std::string& se
   if (it != rooms_.end()) return it->second;
   auto c = std::make_shared<Conference>(ex_, session_id, opt_);
   rooms_.emplace(session_id, c);
+  if (!clock_running_) {
+    clock_running_ = true;
+    asio::co_spawn(ex_, clock(alive_), [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        log::error("media", "shard media clock ended: {}", x.what());
+      }
+    });
+  }
   if (on_create) on_create(session_id, *c);
   return c;
 }

@@ -1,5 +1,6 @@
-// A session's audio room: the 20 ms clock that drives the mixer for one session, on the
-// session's shard (every participant lives there too, so nothing here is shared or locked).
+// A session's audio room: what the shard's 20 ms clock does for one session each tick, on the
+// session's shard (every participant lives there too, so nothing here is shared or locked). The
+// clock is one timer per shard (ConferenceTable), not one per room.
 //
 // Passthrough: while the room holds exactly two participants, both anchors (SIP legs), on the
 // same codec both ways, neither muted, subset-listening or tapped (no browser hears them), and
@@ -9,7 +10,7 @@
 // quiet) the room mixes again from the next tick; each leg's own sequence numbers and
 // timestamps run on across every switch.
 //
-// Each tick (a drift-free steady_timer schedule, start + k·20 ms):
+// Each tick (the table's drift-free schedule, start + k·20 ms):
 //   1. pull every participant's decoded 48 kHz frame; a talker gate (level above gate_dbfs, held
 //      for `hangover` after the last loud frame) decides whether it contributes this tick;
 //   2. mix::Mixer computes the mix-minus output groups (one per codec configuration and
@@ -18,8 +19,8 @@
 //      the same payload (encode once per codec configuration, not per listener).
 // A listener with no talker in the session still gets a frame every tick (encoded silence), so
 // carriers see continuous RTP and silence never ends a call.
-// If the shard falls behind by more than `max_lag`, missed ticks are skipped (counted), not
-// replayed in a burst.
+// If the shard falls behind by more than `max_lag`, missed ticks are skipped (counted in every
+// room), not replayed in a burst.
 #pragma once
 
 #include "mix/mixer.hpp"
@@ -46,9 +47,9 @@ struct ConferenceOptions {
   /// Passthrough: two participants on the same codec forward each other's packets (no jitter
   /// buffer, decode, mix or encode). Off: every room mixes (the bench compares both).
   bool relay = true;
-  /// While relaying the tick only re-checks the conditions: this often (a change made through the
-  /// room — join, leave, mute, subset, tap — wakes the clock at once; a far end going quiet or a
-  /// re-INVITE is noticed within this).
+  /// While relaying the tick only re-checks the conditions, this often (a change made through the
+  /// room — join, leave, mute, subset, tap — takes effect at the next tick; a far end going quiet
+  /// or a re-INVITE is noticed within this).
   std::chrono::milliseconds relay_check{100};
 };
 
@@ -65,7 +66,7 @@ class Conference : public std::enable_shared_from_this<Conference> {
   ~Conference();
 
   /// Adds a participant (owned by its caller, which must call leave before destroying it).
-  /// Returns its id in this conference. Starts the clock with the first participant.
+  /// Returns its id in this conference.
   /// `key` names it for set_tap (a SIP leg joins under its call id, a browser publication under
   /// its stream id).
   /// An `anchor` (a SIP leg) is what the room exists for; inputs that only contribute (browser
@@ -99,8 +100,13 @@ class Conference : public std::enable_shared_from_this<Conference> {
   const ConferenceStats& stats() const { return stats_; }
   /// Whether the room is in passthrough now.
   bool relaying() const { return relaying_; }
-  /// One tick, as the clock runs it (tests drive it directly).
+  /// One tick (tests drive it directly).
   void tick(mix::Participant::Clock::time_point now);
+  /// What the shard's clock calls every tick: tick(), except while relaying, when the conditions
+  /// are re-checked only every relay_check.
+  void on_clock(mix::Participant::Clock::time_point now);
+  /// The shard's clock fell behind and skipped `n` ticks (counted in stats()).
+  void note_skipped(std::uint64_t n) { stats_.skipped_ticks += n; }
 
  private:
   struct Part {
@@ -117,7 +123,6 @@ class Conference : public std::enable_shared_from_this<Conference> {
     mix::MixFrame frame{};
     mix::Participant::Clock::time_point talked{};  ///< last frame above the gate
   };
-  boost::asio::awaitable<void> clock(std::shared_ptr<Conference> self, std::uint64_t generation);
   std::uint32_t codec_key(const mix::CodecConfig& c);
   Part* find(std::string_view key);
   const Part* find(std::string_view key) const;
@@ -130,9 +135,6 @@ class Conference : public std::enable_shared_from_this<Conference> {
   ConferenceOptions opt_;
   std::vector<Part> parts_;
   std::uint32_t next_id_ = 1;
-  bool running_ = false;
-  std::uint64_t generation_ = 0;  ///< a clock coroutine runs only while its generation is current
-  std::unique_ptr<boost::asio::steady_timer> timer_;
   mix::Mixer mixer_;
   std::vector<mix::CodecConfig> configs_;  ///< codec key = index + 1
   std::vector<mix::MixInput> inputs_;
@@ -142,15 +144,20 @@ class Conference : public std::enable_shared_from_this<Conference> {
   std::map<std::vector<std::string>, std::uint32_t> subsets_;  ///< sorted stream list → subset key
   bool hears_stale_ = false;  ///< membership or a subset changed since resolve_subsets
   bool relaying_ = false;
-  bool in_tick_ = false;
+  mix::Participant::Clock::time_point next_relay_check_{};
   ConferenceStats stats_;
 };
 
-/// The conferences of one shard, by session id. A session has one while it has an anchor (a SIP
-/// leg): browser-only sessions need no mix, their media goes through the SFU alone.
+/// The conferences of one shard, by session id, and the shard's media clock: one steady_timer
+/// on a drift-free 20 ms schedule ticks every room (one wake-up per shard, however many rooms),
+/// running while there is a room. A session has a room while it has an anchor (a SIP leg):
+/// browser-only sessions need no mix, their media goes through the SFU alone.
 class ConferenceTable {
  public:
-  explicit ConferenceTable(boost::asio::any_io_executor ex, ConferenceOptions opt = {}) : ex_(ex), opt_(opt) {}
+  explicit ConferenceTable(boost::asio::any_io_executor ex, ConferenceOptions opt = {});
+  ~ConferenceTable();
+  ConferenceTable(const ConferenceTable&) = delete;
+  ConferenceTable& operator=(const ConferenceTable&) = delete;
   std::shared_ptr<Conference> get_or_create(const std::string& session_id);
   std::shared_ptr<Conference> find(const std::string& session_id) const;
   /// Drops the conference once no anchor is left in it; `on_release` is told first, so that
@@ -167,10 +174,16 @@ class ConferenceTable {
   std::size_t relaying() const;
 
  private:
+  boost::asio::awaitable<void> clock(std::shared_ptr<bool> alive);
+
   boost::asio::any_io_executor ex_;
   ConferenceOptions opt_;
   std::uint64_t skipped_released_ = 0;  // of conferences already dropped
   std::map<std::string, std::shared_ptr<Conference>, std::less<>> rooms_;
+  boost::asio::steady_timer timer_;
+  bool clock_running_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::vector<std::shared_ptr<Conference>> ticking_;  // this tick's rooms (kept: no allocation per tick)
 };
 
 }  // namespace sb::media

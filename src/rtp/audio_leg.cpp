@@ -17,6 +17,9 @@
 #include <boost/asio.hpp>
 #include <fmt/format.h>
 
+#include <linux/sock_diag.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <deque>
 #include <random>
@@ -1346,8 +1349,21 @@ void AudioLeg::stop() {
 
 std::uint16_t AudioLeg::rtp_port() const { return st_->port; }
 
+namespace {
+// Datagrams the kernel dropped for this socket (its receive buffer was full): Linux keeps the
+// count (SO_MEMINFO, SK_MEMINFO_DROPS), so the packet path pays nothing for it.
+std::uint64_t kernel_drops(udp::socket& s) {
+  if (!s.is_open()) return 0;
+  std::array<std::uint32_t, SK_MEMINFO_VARS> m{};
+  socklen_t len = sizeof m;
+  if (::getsockopt(s.native_handle(), SOL_SOCKET, SO_MEMINFO, m.data(), &len) != 0) return 0;
+  return m[SK_MEMINFO_DROPS];
+}
+}  // namespace
+
 LegStats AudioLeg::stats() const {
   LegStats s = st_->stats;
+  s.socket_drops = kernel_drops(st_->rtp) + kernel_drops(st_->rtcp);
   if (st_->have_ssrc) {
     s.lost = st_->seq.lost();
     s.jitter_ms = st_->rtp_clock ? st_->jitter.jitter() * 1000 / static_cast<std::uint32_t>(st_->rtp_clock) : 0;
@@ -1364,14 +1380,14 @@ std::string AudioLeg::stats_json() const {
       R"("packetsLost":{},"jitterMs":{},"rttMs":{},"jitterBufferMs":{},"jitterBufferTargetMs":{},)"
       R"("concealedFrames":{},"fecRecovered":{},"relay":{{"active":{},"packetsIn":{},"packetsOut":{}}},)"
       R"("playout":{{"shrinkDrops":{},"lateFrames":{},"underruns":{},"overflowDrops":{}}},"dropped":{{"malformed":{},"srtpFailures":{},"unauthenticated":{},)"
-      R"("foreignSource":{},"unknownPayloadType":{},"decodeErrors":{},"stun":{},"dtlsOnRtcpPort":{}}},)"
+      R"("foreignSource":{},"unknownPayloadType":{},"decodeErrors":{},"stun":{},"dtlsOnRtcpPort":{},"socketOverflow":{}}},)"
       R"("telephoneEvents":{},"comfortNoise":{},"receiveErrors":{},"receiveFailures":{},"rtcpUnavailable":{}}})",
       codec_name(), negotiated_ ? keying_name() : std::string(), st_->port, st_->latched, s.rtp_packets, s.rtp_bytes,
       s.sent_packets, s.sent_bytes, s.rtcp_packets, s.rtcp_sent, s.lost, s.jitter_ms, rtt, s.jitter_buffer_ms,
       s.jitter_target_ms, s.concealed_frames, s.fec_recovered, st_->relay_peer != nullptr, s.relayed_in, s.relayed_out,
       s.jitter_shrink_drops, s.jitter_late,
       s.jitter_underruns, s.jitter_overflow_drops, s.malformed, s.srtp_failures, s.unauthenticated,
-      s.foreign_source, s.unknown_pt, s.decode_errors, s.stun, s.dtls_on_rtcp_port, s.telephone_events,
+      s.foreign_source, s.unknown_pt, s.decode_errors, s.stun, s.dtls_on_rtcp_port, s.socket_drops, s.telephone_events,
       s.comfort_noise, s.receive_errors, s.receive_failures, s.rtcp_unavailable > 0);
 }
 

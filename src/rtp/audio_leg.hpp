@@ -61,6 +61,7 @@ struct LegStats {
   // Passthrough: packets received and handed to the other leg, and packets sent for it.
   std::uint64_t relayed_in = 0, relayed_out = 0;
   std::uint64_t rtcp_unavailable = 0;  ///< no rtcp-mux and our RTCP port could not be bound
+  std::uint64_t socket_drops = 0;      ///< datagrams the kernel dropped: a receive buffer overflowed
 };
 
 class AudioLeg final : public sip::CallMedia {

@@ -7,7 +7,7 @@ namespace {
 thread_local Shard* t_current = nullptr;
 }
 
-Shard::Shard(unsigned id) : id_(id), ctx_(1) {}
+Shard::Shard(unsigned id) : id_(id), ctx_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO) {}
 
 bool Shard::is_current() const { return t_current == this; }
 

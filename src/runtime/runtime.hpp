@@ -30,7 +30,14 @@ class Shard {
  private:
   friend class Runtime;
   unsigned id_;
-  boost::asio::io_context ctx_;  // concurrency hint 1: one thread, no internal locking needed
+  // Concurrency hint BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO: Asio drops the reactor's
+  // per-descriptor locks (taken on every socket operation), keeping the scheduler's (other
+  // shards post work here) and the registration lock. Safe because every socket and timer of a
+  // shard is opened before the threads start (App::start binds the listeners, then
+  // Runtime::start) or on the shard's own thread, and only that thread operates on it afterwards
+  // (a WebSocket moving shards travels as a raw descriptor, adopted on its new shard). A hint of
+  // 1 alone would keep every lock: it only tells the scheduler that one thread runs it.
+  boost::asio::io_context ctx_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
 };
 
