@@ -250,29 +250,42 @@ int main(int argc, char** argv) {
   std::thread shard_thread([&] { shard.run(); });
   pthread_setname_np(shard_thread.native_handle(), "shard");  // perf report --comm shard
   std::this_thread::sleep_for(1s);
+  // Everything of the shard is read on the shard's thread (its sockets have no locks).
+  auto on_shard = [&](auto f) {
+    std::promise<void> p;
+    asio::post(shard, [&] {
+      f();
+      p.set_value();
+    });
+    p.get_future().get();
+  };
   auto cpu_at = [&] {
-    std::promise<double> p;
-    asio::post(shard, [&] { p.set_value(thread_cpu_s()); });
-    return p.get_future().get();
+    double v = 0;
+    on_shard([&] { v = thread_cpu_s(); });
+    return v;
   };
   std::uint64_t sent0 = 0, recv0 = 0;
-  for (auto& l : legs) sent0 += l.leg->stats().sent_packets, recv0 += l.leg->stats().rtp_packets;
+  on_shard([&] {
+    for (auto& l : legs) sent0 += l.leg->stats().sent_packets, recv0 += l.leg->stats().rtp_packets;
+  });
   const double c0 = cpu_at();
   const auto w0 = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
   const double c1 = cpu_at();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
   std::uint64_t sent = 0, recv = 0, concealed = 0;
-  for (auto& l : legs) {
-    auto s = l.leg->stats();
-    sent += s.sent_packets, recv += s.rtp_packets, concealed += s.concealed_frames;
-  }
   std::uint64_t encodes = 0, ticks = 0, skipped = 0, relaying = 0;
-  for (int s = 0; s <= *std::max_element(session_of.begin(), session_of.end()); ++s)
-    if (auto r = rooms.find(fmt::format("s{}", s))) {
-      encodes += r->stats().encodes, ticks += r->stats().ticks, skipped += r->stats().skipped_ticks;
-      relaying += r->relaying();
+  on_shard([&] {
+    for (auto& l : legs) {
+      auto s = l.leg->stats();
+      sent += s.sent_packets, recv += s.rtp_packets, concealed += s.concealed_frames;
     }
+    for (int s = 0; s <= *std::max_element(session_of.begin(), session_of.end()); ++s)
+      if (auto r = rooms.find(fmt::format("s{}", s))) {
+        encodes += r->stats().encodes, ticks += r->stats().ticks, skipped += r->stats().skipped_ticks;
+        relaying += r->relaying();
+      }
+  });
   const double cpu = c1 - c0;
   // Memory of the calls: RSS growth since before the legs existed (far-end sockets and frames
   // included, so an upper bound), per leg, once every buffer has filled.

@@ -251,7 +251,7 @@ void App::start() {
   http_port_ = port;
   for (auto& svc : services_) svc->sip->start();  // binds each shard's SIP ports (throws on failure)
   clients_->start();                               // and each shard's WebRTC port
-  rt_->start();
+  rt_->start(cfg_.pin_threads);
   started_ = true;
   log::info("app", "listening on http://{}:{} with {} shard(s)", cfg_.http_address, http_port_, rt_->size());
 }
@@ -308,7 +308,9 @@ bool App::drain(std::chrono::milliseconds timeout) {
       p->set_value();
     });
   }
-  for (auto& f : stopped) f.wait_for(std::chrono::seconds(1));  // a wedged shard is stopped below anyway
+  const auto stop_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  for (auto& f : stopped)  // a wedged shard is stopped below anyway (its sender then stops after join)
+    if (f.wait_until(stop_deadline) != std::future_status::ready) clean = false;
   rt_->stop();
   rt_->join();
   log::info("app", "drained {}", clean ? "cleanly" : "at the deadline");

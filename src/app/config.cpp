@@ -90,6 +90,10 @@ boost::system::result<Config> parse_config(std::string_view text, std::string* w
   Config c;
   std::string err;
   if (!read_uint(o, "threads", c.threads, &err, 256)) return fail(err);
+  if (auto* pin = o.if_contains("pinThreads")) {
+    if (!pin->is_bool()) return fail("'pinThreads' must be a boolean");
+    c.pin_threads = pin->as_bool();
+  }
   if (auto* h = o.if_contains("http")) {
     if (!h->is_object()) return fail("'http' must be an object");
     std::string listen;
@@ -228,7 +232,7 @@ boost::system::result<Config> parse_config(std::string_view text, std::string* w
 }
 
 std::string usage() {
-  return "usage: switchboard [--config FILE] [--threads N] [--http-listen HOST:PORT] [--log-level LEVEL]\n"
+  return "usage: switchboard [--config FILE] [--threads N] [--pin-threads] [--http-listen HOST:PORT] [--log-level LEVEL]\n"
          "                   [--sip-port-base N] [--drain-timeout-ms N] [--ready-file PATH] [--help] [--version]\n"
          "With no --config, an embedded development project is used (its key and secret are printed).\n"
          "Flags override the file. See docs/config.md.\n";
@@ -279,6 +283,8 @@ bool apply_flags(Config& cfg, int argc, char** argv, std::string* why, bool* exi
     } else if (a == "--threads") {
       if (!number(n, 256)) return false;
       cfg.threads = static_cast<unsigned>(n);
+    } else if (a == "--pin-threads") {
+      cfg.pin_threads = true;
     } else if (a == "--http-listen") {
       if (!value(v)) return false;
       if (!split_host_port(v, cfg.http_address, cfg.http_port)) return bad(why, "--http-listen needs HOST:PORT");

@@ -18,6 +18,7 @@ struct ProjectConfig {
 
 struct Config {
   unsigned threads = 0;                    // 0 = one shard per core
+  bool pin_threads = false;                // shard i's thread pinned to CPU i (of those allowed)
   std::string http_address = "127.0.0.1";  // REST + (later) WebSocket signaling
   std::uint16_t http_port = 8080;          // 0 = any free port (see ready_file)
   std::vector<ProjectConfig> projects;     // empty = the embedded development project

@@ -216,6 +216,7 @@ ConferenceTable::~ConferenceTable() {
 // The shard's media clock: start + k·tick. Runs while there is a room; a shard more than max_lag
 // behind skips the missed ticks (counted in every room) rather than bursting them out.
 asio::awaitable<void> ConferenceTable::clock(std::shared_ptr<bool> alive) {
+  if (!*alive) co_return;
   auto next = Clock::now() + opt_.tick;
   while (*alive && !rooms_.empty()) {
     timer_.expires_at(next);
@@ -232,7 +233,13 @@ asio::awaitable<void> ConferenceTable::clock(std::shared_ptr<bool> alive) {
     for (auto& [id, room] : rooms_) ticking_.push_back(room);
     for (auto& room : ticking_) {
       if (missed) room->note_skipped(missed);
-      room->on_clock(now);
+      // One room's failure (a tap's owner throwing) must not stop every room of the shard.
+      try {
+        room->on_clock(now);
+      } catch (const std::exception& e) {
+        ++tick_errors_;
+        log::error("media", "conference {} tick failed: {}", room->session_id(), e.what());
+      }
     }
     ticking_.clear();
     next += opt_.tick;
@@ -247,8 +254,9 @@ std::shared_ptr<Conference> ConferenceTable::get_or_create(const std::string& se
   rooms_.emplace(session_id, c);
   if (!clock_running_) {
     clock_running_ = true;
-    asio::co_spawn(ex_, clock(alive_), [](std::exception_ptr e) {
+    asio::co_spawn(ex_, clock(alive_), [this, alive = alive_](std::exception_ptr e) {
       if (!e) return;
+      if (*alive) clock_running_ = false;  // the next room starts it again
       try {
         std::rethrow_exception(e);
       } catch (const std::exception& x) {

@@ -182,6 +182,7 @@ class ConferenceTable {
   std::map<std::string, std::shared_ptr<Conference>, std::less<>> rooms_;
   boost::asio::steady_timer timer_;
   bool clock_running_ = false;
+  std::uint64_t tick_errors_ = 0;  // rooms whose tick threw (logged; the others tick on)
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::vector<std::shared_ptr<Conference>> ticking_;  // this tick's rooms (kept: no allocation per tick)
 };

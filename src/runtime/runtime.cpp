@@ -2,6 +2,9 @@
 
 #include "base/log.hpp"
 
+#include <pthread.h>
+#include <sched.h>
+
 namespace sb::runtime {
 namespace {
 thread_local Shard* t_current = nullptr;
@@ -30,7 +33,15 @@ unsigned Runtime::shard_index(std::string_view key, unsigned shards) {
   return static_cast<unsigned>(h % (shards ? shards : 1));
 }
 
-void Runtime::start() {
+void Runtime::start(bool pin) {
+  std::vector<int> cpus;
+  if (pin) {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+      for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  }
   for (auto& s : shards_) {
     s->guard_.emplace(s->ctx_.get_executor());
     threads_.emplace_back([shard = s.get()] {
@@ -47,6 +58,16 @@ void Runtime::start() {
       }
       t_current = nullptr;
     });
+    if (!cpus.empty()) {
+      const int cpu = cpus[s->id() % cpus.size()];
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      if (const int e = ::pthread_setaffinity_np(threads_.back().native_handle(), sizeof one, &one); e != 0)
+        log::warn("runtime", "shard {}: cannot pin to CPU {} (error {})", s->id(), cpu, e);
+      else
+        log::info("runtime", "shard {} pinned to CPU {}", s->id(), cpu);
+    }
   }
 }
 

@@ -32,11 +32,12 @@ class Shard {
   unsigned id_;
   // Concurrency hint BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO: Asio drops the reactor's
   // per-descriptor locks (taken on every socket operation), keeping the scheduler's (other
-  // shards post work here) and the registration lock. Safe because every socket and timer of a
-  // shard is opened before the threads start (App::start binds the listeners, then
+  // shards post work here) and the registration lock (timers stay locked). Safe because every
+  // socket of a shard is opened before the threads start (App::start binds the listeners, then
   // Runtime::start) or on the shard's own thread, and only that thread operates on it afterwards
-  // (a WebSocket moving shards travels as a raw descriptor, adopted on its new shard). A hint of
-  // 1 alone would keep every lock: it only tells the scheduler that one thread runs it.
+  // (a WebSocket moving shards travels as a raw descriptor, adopted on its new shard; sockets
+  // are destroyed after join()). A hint of 1 alone keeps every lock: it only tells the scheduler
+  // that one thread runs it.
   boost::asio::io_context ctx_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
 };
@@ -55,8 +56,11 @@ class Runtime {
   Shard& owner_of(std::string_view session_id) { return *shards_[shard_index(session_id, size())]; }
   static unsigned shard_index(std::string_view key, unsigned shards);
 
-  // Starts one thread per shard. Each keeps running until stop().
-  void start();
+  // Starts one thread per shard. Each keeps running until stop(). With `pin`, shard i's thread
+  // is bound to the i-th CPU this process may use (sched_getaffinity; wrapping when there are
+  // more shards than CPUs): no migrations, warm caches, and media ticks that do not wander —
+  // for a machine dedicated to the server. A failure to pin is logged and the thread runs on.
+  void start(bool pin = false);
   // Lets every io_context run out of work, then stops it; join() waits for the threads.
   void stop();
   void join();

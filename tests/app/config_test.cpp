@@ -21,6 +21,12 @@ TEST_CASE("a config file lists projects, listen address, limits and webhook poli
   CHECK(c->webhooks.max_attempts == 3);
   CHECK_FALSE(c->webhooks.verify_tls);
   CHECK(c->drain_timeout == std::chrono::milliseconds(2500));
+  CHECK_FALSE(c->pin_threads);
+  auto pinned = parse_config(R"({"pinThreads":true})", &why);
+  REQUIRE_MESSAGE(pinned.has_value(), why);
+  CHECK(pinned->pin_threads);
+  CHECK_FALSE(parse_config(R"({"pinThreads":"yes"})", &why).has_value());
+  CHECK(why.find("pinThreads") != std::string::npos);
 }
 
 TEST_CASE("bad config files are refused with a message naming the field") {
@@ -49,9 +55,11 @@ TEST_CASE("flags override the file") {
   Config c;
   std::string why;
   bool exit_now = false;
-  const char* argv[] = {"switchboard", "--threads", "4", "--http-listen", "127.0.0.1:0", "--log-level", "warn"};
-  REQUIRE(apply_flags(c, 7, const_cast<char**>(argv), &why, &exit_now));
+  const char* argv[] = {"switchboard", "--threads", "4", "--http-listen", "127.0.0.1:0", "--log-level", "warn",
+                        "--pin-threads"};
+  REQUIRE(apply_flags(c, 8, const_cast<char**>(argv), &why, &exit_now));
   CHECK(c.threads == 4);
+  CHECK(c.pin_threads);
   CHECK(c.http_port == 0);
   CHECK(c.log_level == "warn");
   const char* bad[] = {"switchboard", "--bogus"};

@@ -114,7 +114,7 @@ struct End {
 };
 
 struct Room {
-  asio::io_context io;
+  asio::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};  // as runtime::Shard runs it
   std::shared_ptr<rtp::PortAllocator> ports = std::make_shared<rtp::PortAllocator>(rtp::PortRange{42000, 42999});
   media::ConferenceTable table{io.get_executor()};  // the shard's media clock
   std::shared_ptr<media::Conference> conf = table.get_or_create("room");
