@@ -817,7 +817,8 @@ void AudioLeg::State::send_rtcp_report(bool bye) {
     s.octet_count = sent_octets;
     si = s;
   }
-  std::vector<ReportBlock> blocks;
+  std::array<ReportBlock, 1> block{};  // one far-end source: no allocation per report
+  std::size_t blocks = 0;
   if (have_ssrc && seq.valid()) {
     auto lr = seq.report();
     ReportBlock b;
@@ -830,11 +831,12 @@ void AudioLeg::State::send_rtcp_report(bool bye) {
       b.lsr = last_sr_middle;
       b.dlsr = to_q16(Clock::now() - last_sr_at);
     }
-    blocks.push_back(b);
+    block[0] = b;
+    blocks = 1;
   }
   std::array<std::uint8_t, 512 + srtp_max_trailer> buf;
   sent_since_report = false;
-  std::size_t n = write_report_compound(buf, ssrc, si, blocks, cname);
+  std::size_t n = write_report_compound(buf, ssrc, si, std::span<const ReportBlock>(block.data(), blocks), cname);
   if (n == 0) return;
   if (bye) {
     const std::uint32_t ssrcs[] = {ssrc};

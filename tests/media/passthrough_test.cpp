@@ -342,13 +342,20 @@ TEST_CASE("passthrough: the packet path allocates nothing — relayed (plain and
   }
   // Three legs: jitter buffers, decode, resample, mix-minus, encode, send. Warm-up: the jitter
   // buffer's 50 slots each get their capacity the first time round the ring.
+  // The window (1.1 s to 4 s after the start) holds every leg's first RTCP report (sent 1.25–3.75 s
+  // after the start, RFC 3550 §6.2), so the report path is counted too.
   Room r;
   r.add("PCMU");
   r.add("PCMU");
   r.add("PCMU");
   r.step(55);
   REQUIRE_FALSE(r.conf->relaying());
+  std::uint64_t reports = 0;
+  for (auto& e : r.ends) reports += e->leg->stats().rtcp_sent;
   r.shard_allocations = 0;
-  r.step(25);
+  r.step(145);
   CHECK(r.shard_allocations == 0);
+  std::uint64_t after = 0;
+  for (auto& e : r.ends) after += e->leg->stats().rtcp_sent;
+  CHECK(after > reports);
 }
