@@ -212,7 +212,13 @@ struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<Au
   std::optional<RelayFormat> relay_format(Clock::time_point now) const noexcept override;
   void relay_to(mix::Participant* peer) noexcept override;
   void relay(const RelayPacket& p) noexcept override;
-  void relay_tick(Clock::time_point now) noexcept override;
+  void relay_tick(Clock::time_point now) noexcept override { dtmf_housekeeping(now); }
+  RelayFormat receive_format() const noexcept { return {codec, static_cast<std::uint32_t>(rtp_clock)}; }
+  // Each tick (pull() or relay_tick()): an event whose end never came, and after which no audio
+  // came either, is reported once it has been quiet for the receiver's timeout.
+  void dtmf_housekeeping(Clock::time_point now) noexcept {
+    if (const auto d = dtmf_rx.on_timer(steady_ms(now))) report_dtmf(*d, sip::DtmfMethod::rfc4733);
+  }
   mix::Participant* relay_peer = nullptr;  // while relaying: where what we receive goes
   // What we send for the peer: its sequence numbers and timestamps shifted into ours, anchored
   // at the first packet after each start (or after its source changed SSRC), so our far end
@@ -347,7 +353,7 @@ void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const u
       // end did not negotiate telephone-event on the same clock).
       ++stats.relayed_in;
       relay_peer->relay({RelayPacket::Kind::event, v.ssrc, v.seq, v.timestamp, v.marker, dtmf_rx_clock,
-                         {codec, static_cast<std::uint32_t>(rtp_clock)}, v.payload});
+                         receive_format(), v.payload});
     }
     return;
   }
@@ -389,8 +395,7 @@ void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const u
   last_audio = now;
   if (relay_peer) {
     ++stats.relayed_in;
-    relay_peer->relay({RelayPacket::Kind::audio, v.ssrc, v.seq, v.timestamp, v.marker, 0,
-                       {codec, static_cast<std::uint32_t>(rtp_clock)}, v.payload});
+    relay_peer->relay({RelayPacket::Kind::audio, v.ssrc, v.seq, v.timestamp, v.marker, 0, receive_format(), v.payload});
     return;
   }
   jb->push(v.seq, v.timestamp, v.payload, now);
@@ -542,9 +547,7 @@ void AudioLeg::State::fail_media(std::string why) {
 // The conference tick
 
 bool AudioLeg::State::pull(Clock::time_point now, mix::MixFrame& out) noexcept {
-  // The conference tick is the leg's clock: an event whose end never came and after which no
-  // audio came either is reported once it has been quiet for the receiver's timeout.
-  if (const auto d = dtmf_rx.on_timer(steady_ms(now))) report_dtmf(*d, sip::DtmfMethod::rfc4733);
+  dtmf_housekeeping(now);  // the conference tick is the leg's clock
   if (!receiving || !jb || !decoder) return false;
   auto& pcm = pcm_scratch;
   auto& up_pcm = up_scratch;
@@ -713,7 +716,7 @@ std::optional<mix::Participant::RelayFormat> AudioLeg::State::relay_format(Clock
   if (stopped || failure || !receiving || !send_config() || !jb || !decoder) return std::nullopt;
   if ((dtmf_tx && !dtmf_tx->idle()) || (dtmf_inband && !dtmf_inband->idle())) return std::nullopt;  // ours play
   if (!last_audio || now - *last_audio > k_relay_idle) return std::nullopt;
-  return RelayFormat{codec, static_cast<std::uint32_t>(rtp_clock)};
+  return receive_format();
 }
 
 void AudioLeg::State::relay_to(mix::Participant* peer) noexcept {
@@ -752,8 +755,8 @@ void AudioLeg::State::relay(const RelayPacket& p) noexcept {
   } else {
     h.payload_type = static_cast<std::uint8_t>(send_pt);
   }
-  const auto since_anchor = static_cast<std::int16_t>(static_cast<std::uint16_t>(p.seq - relay_anchor_seq));
-  const auto since_last = static_cast<std::int16_t>(static_cast<std::uint16_t>(p.seq - relay_last_seq));
+  const auto since_anchor = seq_diff(p.seq, relay_anchor_seq);
+  const auto since_last = seq_diff(p.seq, relay_last_seq);
   if (!relay_anchored || p.ssrc != relay_src_ssrc || since_last > k_relay_max_dropout ||
       since_last < -k_relay_max_dropout) {
     // The first packet continues our stream: the next sequence number and timestamp we would
@@ -774,7 +777,7 @@ void AudioLeg::State::relay(const RelayPacket& p) noexcept {
   const auto now = Clock::now();
   // Keep the mix's numbering just past the newest packet relayed (a late one does not move it
   // back), so a switch back to mixing runs on without a jump.
-  if (static_cast<std::int16_t>(static_cast<std::uint16_t>(h.seq - out_seq)) >= 0)
+  if (seq_diff(h.seq, out_seq) >= 0)
     out_seq = static_cast<std::uint16_t>(h.seq + 1);
   if (p.kind == RelayPacket::Kind::audio) {
     // The packet's duration: the source's timestamp step from its previous packet when they are
@@ -785,7 +788,7 @@ void AudioLeg::State::relay(const RelayPacket& p) noexcept {
       if (step > 0 && step <= 8 * units) units = step;
     }
     if (since_last > 0) relay_last_seq = p.seq, relay_last_ts = p.timestamp;
-    if (static_cast<std::int32_t>(h.timestamp + units - out_ts) >= 0) {
+    if (ts_diff(h.timestamp + units, out_ts) >= 0) {
       out_ts = h.timestamp + units;
       last_ts = h.timestamp;
     }
@@ -796,10 +799,6 @@ void AudioLeg::State::relay(const RelayPacket& p) noexcept {
   if (stats.sent_packets != sent_before) ++stats.relayed_out;
 }
 
-void AudioLeg::State::relay_tick(Clock::time_point now) noexcept {
-  // pull()'s housekeeping: an event whose end never came is reported after its timeout.
-  if (const auto d = dtmf_rx.on_timer(steady_ms(now))) report_dtmf(*d, sip::DtmfMethod::rfc4733);
-}
 
 void AudioLeg::State::send_rtcp_report(bool bye) {
   if (!have_media || (secure && !rtcp_out())) return;
