@@ -1,0 +1,30 @@
+# Sourced by run.sh and smoke.sh: start and stop one Switchboard on free loopback ports.
+#   sb_start BIN SHARDS [extra server flags...]  → sets SB_PID, SB_URL, SB_DIR
+#   sb_stop                                      → SIGTERM (drain), then SIGKILL after 20 s
+sb_start() {
+  local bin=$1 shards=$2
+  shift 2
+  SB_DIR=$(mktemp -d /tmp/sb-loadgen.XXXXXX)
+  "$bin" --threads "$shards" --http-listen 127.0.0.1:0 --sip-port-base 0 --log-level warn \
+    --ready-file "$SB_DIR/ready" "$@" >"$SB_DIR/server.log" 2>&1 &
+  SB_PID=$!
+  for _ in $(seq 100); do
+    [ -s "$SB_DIR/ready" ] && break
+    kill -0 "$SB_PID" 2>/dev/null || { cat "$SB_DIR/server.log" >&2; echo "server exited" >&2; return 1; }
+    sleep 0.1
+  done
+  [ -s "$SB_DIR/ready" ] || { echo "server not ready in 10 s" >&2; return 1; }
+  local port
+  port=$(sed -n 's/.*"httpPort":\([0-9]*\).*/\1/p' "$SB_DIR/ready")
+  SB_URL="http://127.0.0.1:$port"
+}
+
+sb_stop() {
+  [ -n "${SB_PID:-}" ] || return 0
+  kill -TERM "$SB_PID" 2>/dev/null || true
+  for _ in $(seq 200); do kill -0 "$SB_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$SB_PID" 2>/dev/null || true
+  wait "$SB_PID" 2>/dev/null || true
+  SB_PID=""
+  rm -rf "$SB_DIR"
+}
