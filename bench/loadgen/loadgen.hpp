@@ -24,6 +24,10 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <vector>
 
 namespace sb::sip {
@@ -82,6 +86,7 @@ struct Counters {
   std::atomic<std::uint64_t> retransmissions{0}, sip_malformed{0};
   std::atomic<std::uint64_t> rtp_sent{0}, rtp_received{0}, rtp_expected{0}, rtp_late{0};
   std::atomic<std::uint64_t> rtp_reordered{0}, rtp_bad{0}, rtcp_received{0}, rtp_other{0};
+  std::atomic<std::uint64_t> rtp_stray{0}, rtp_send_errors{0};
   std::atomic<std::uint64_t> probes_sent{0}, probes_found{0};
   std::atomic<std::uint64_t> send_late{0};     ///< our own 20 ms slots served > 2 ms late
   std::atomic<std::uint64_t> send_late_max_us{0};
@@ -149,7 +154,9 @@ class Worker {
   asio::awaitable<void> media_clock();
   asio::awaitable<void> sweeper();
   asio::awaitable<void> run_session(CallPlan plan, Clock::time_point intended);
-  asio::awaitable<void> leg_receive(std::shared_ptr<Leg> leg);
+  asio::awaitable<void> media_rx();
+  void flush_tx();
+  static std::uint64_t endpoint_key(const asio::ip::udp::endpoint& ep);
 
   void on_sip(std::string_view datagram, const asio::ip::udp::endpoint& from);
   void on_invite_new(const sb::sip::Message& m, const asio::ip::udp::endpoint& from);
@@ -169,6 +176,17 @@ class Worker {
   asio::io_context io_{1};
   asio::ip::udp::socket sip_;
   std::uint16_t sip_port_ = 0;
+  // Every call's far end on one media socket (as one SBC would be): sends batched per 1 ms slot
+  // with sendmmsg, receives drained with recvmmsg; a packet's source port finds its leg.
+  static constexpr std::size_t k_batch = 64;
+  asio::ip::udp::socket media_;
+  std::uint16_t media_port_ = 0;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Leg>> by_media_src_;
+  mmsghdr tx_msgs_[k_batch];
+  iovec tx_iov_[k_batch];
+  sockaddr_in tx_addr_[k_batch];
+  std::uint8_t tx_buf_[k_batch][1600];
+  std::size_t tx_n_ = 0;
   std::thread thread_;
   Counters c_;
   bool stopping_ = false;

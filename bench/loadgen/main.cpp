@@ -17,7 +17,8 @@
 // server's CPU per call (from /proc/<--server-pid>/stat) and our own CPU apart. The knee is the
 // last step before loss or late frames exceed --knee-loss / --knee-late percent, or a call failed.
 // A progress line goes to stderr each second; the JSON result to stdout (and --json FILE).
-// --check exits 1 unless every call succeeded, every leg heard the other side and (with
+// --corpus FILE keeps the speech corpus in FILE (made once with espeak-ng and sox, then reused,
+// e.g. on a machine without them). --check exits 1 unless every call succeeded, every leg heard the other side and (with
 // --expect-relay yes|no) the server chose relay or mix as expected.
 #include "loadgen.hpp"
 
@@ -29,6 +30,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <dirent.h>
@@ -57,7 +59,7 @@ struct Args {
   double knee_loss = 0.1, knee_late = 0.5;
   std::string expect_relay;  // "", "yes", "no"
   bool check = false;
-  std::string json_file, label;
+  std::string json_file, label, corpus_file;
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -149,6 +151,7 @@ Args parse(int argc, char** argv) {
     else if (f == "--check") a.check = true;
     else if (f == "--json") a.json_file = val();
     else if (f == "--label") a.label = val();
+    else if (f == "--corpus") a.corpus_file = val();
     else if (f == "--verbose") a.opt.verbose = true;
     else usage(fmt::format("unknown flag {}", f).c_str());
   }
@@ -221,7 +224,7 @@ struct Totals {
   X(server_byes) X(unexpected_byes) X(byes_sent) X(byes_ok) X(holds_ok) X(calls_done) X(retransmissions)    \
   X(sip_malformed) X(rtp_sent) X(rtp_received) X(rtp_expected) X(rtp_late) X(rtp_reordered) X(rtp_bad)      \
   X(rtcp_received) X(rtp_other) X(probes_sent) X(probes_found) X(send_late) X(legs_active) X(legs_heard)    \
-  X(legs_deaf) X(legs_probed)
+  X(legs_deaf) X(legs_probed) X(rtp_stray) X(rtp_send_errors)
 
 Totals totals(std::vector<std::unique_ptr<Worker>>& ws) {
   Totals t;
@@ -260,7 +263,23 @@ int main(int argc, char** argv) {
   // The speech corpus, encoded once per codec in use.
   std::map<sb::mix::CodecId, EncodedCorpus> corpora;
   if (a.media) {
-    const auto pcm = speech_with_probes_48k(20);
+    // --corpus FILE: raw 48 kHz s16 samples made by an earlier run (for a machine without
+    // espeak-ng and sox); written there when the file does not exist yet.
+    std::vector<std::int16_t> pcm;
+    if (!a.corpus_file.empty()) {
+      std::ifstream in(a.corpus_file, std::ios::binary);
+      if (in) {
+        std::string bytes((std::istreambuf_iterator<char>(in)), {});
+        pcm.resize(bytes.size() / 2);
+        std::memcpy(pcm.data(), bytes.data(), pcm.size() * 2);
+      }
+    }
+    if (pcm.empty()) {
+      pcm = speech_with_probes_48k(20);
+      if (!a.corpus_file.empty())
+        std::ofstream(a.corpus_file, std::ios::binary).write(reinterpret_cast<const char*>(pcm.data()),
+                                                              static_cast<std::streamsize>(pcm.size() * 2));
+    }
     for (const auto& name : a.codecs) {
       const auto c = *codec_by_name(name);
       if (corpora.count(c.id)) continue;

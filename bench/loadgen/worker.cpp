@@ -17,7 +17,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstring>
 #include <future>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <numbers>
 
 namespace lg {
@@ -72,9 +75,9 @@ struct Leg {
   Clock::time_point next_rtx, give_up;
   std::chrono::milliseconds rtx_interval{0};
 
-  // Media.
-  std::unique_ptr<udp::socket> rtp;
+  // Media (on the worker's shared media socket; the server's leg is told our one port).
   udp::endpoint rtp_peer;
+  bool media_open = false;
   std::unique_ptr<sb::rtp::SrtpContext> tx, rx;
   const EncodedCorpus* corpus = nullptr;
   std::size_t pos = 0;
@@ -163,11 +166,27 @@ std::string make_sdp(const Leg& leg, std::string_view direction) {
 }  // namespace
 
 Worker::Worker(int index, const Options& opt, const std::map<sb::mix::CodecId, EncodedCorpus>& corpora)
-    : index_(index), opt_(opt), corpora_(corpora), sip_(io_) {
+    : index_(index), opt_(opt), corpora_(corpora), sip_(io_), media_(io_) {
   sip_.open(udp::v4());
   sip_.bind(udp::endpoint(asio::ip::make_address(opt_.sip_ip), 0));
   sip_.set_option(asio::socket_base::receive_buffer_size(4 << 20));
   sip_port_ = sip_.local_endpoint().port();
+  media_.open(udp::v4());
+  media_.bind(udp::endpoint(asio::ip::make_address(opt_.sip_ip), 0));
+  // Bursts of every call's packets: room for ~1 s of 2,000 calls (the kernel caps it at
+  // net.core.rmem_max unless run as root, which uses SO_RCVBUFFORCE).
+  const int big = 16 << 20;
+  if (::setsockopt(media_.native_handle(), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) != 0)
+    media_.set_option(asio::socket_base::receive_buffer_size(big));
+  if (::setsockopt(media_.native_handle(), SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big) != 0)
+    media_.set_option(asio::socket_base::send_buffer_size(big));
+  media_.non_blocking(true);
+  media_port_ = media_.local_endpoint().port();
+}
+
+std::uint64_t Worker::endpoint_key(const udp::endpoint& ep) {
+  const auto* sa = reinterpret_cast<const sockaddr_in*>(ep.data());
+  return (static_cast<std::uint64_t>(sa->sin_addr.s_addr) << 16) | ntohs(sa->sin_port);
 }
 
 Worker::~Worker() = default;
@@ -182,6 +201,7 @@ void Worker::start() {
   asio::co_spawn(io_, sip_loop(), log);
   asio::co_spawn(io_, media_clock(), log);
   asio::co_spawn(io_, sweeper(), log);
+  asio::co_spawn(io_, media_rx(), log);
   thread_ = std::thread([this] { io_.run(); });
 }
 
@@ -194,8 +214,7 @@ void Worker::stop() {
     stopping_ = true;
     boost::system::error_code ec;
     sip_.close(ec);
-    for (auto& [u, leg] : by_user_)
-      if (leg->rtp) leg->rtp->close(ec);
+    media_.close(ec);
     idle_.clear();
   });
 }
@@ -526,11 +545,6 @@ void Worker::on_invite_new(const sb::sip::Message& m, const udp::endpoint& from)
     crypto_line = fmt::format("a=crypto:{} {} {}\r\n", ours.tag, ours.suite, ours.key_params);
   }
   boost::system::error_code ec;
-  leg->rtp = std::make_unique<udp::socket>(io_);
-  leg->rtp->open(udp::v4(), ec);
-  if (!ec) leg->rtp->bind(udp::endpoint(asio::ip::make_address(opt_.sip_ip), 0), ec);
-  if (ec) return fail(500, "no RTP port");
-  leg->rtp->non_blocking(true, ec);
   leg->rtp_peer = udp::endpoint(asio::ip::make_address(std::string(sb::sdp::connection_host(*conn)), ec), om.port);
   if (ec) return fail(488, "bad connection address");
 
@@ -541,7 +555,7 @@ void Worker::on_invite_new(const sb::sip::Message& m, const udp::endpoint& from)
   leg->remote_target = angle_uri(header(m, HeaderId::contact));
   if (leg->remote_target.empty()) leg->remote_target = angle_uri(leg->their_from);
   leg->sip_peer = from;
-  const auto port = leg->rtp->local_endpoint().port();
+  const auto port = media_port_;
   const std::string rtpmap = leg->codec.id == sb::mix::CodecId::opus
                                  ? fmt::format("a=rtpmap:{} opus/48000/2\r\na=fmtp:{} useinbandfec=1\r\n", pt, pt)
                                  : fmt::format("a=rtpmap:{} {}/{}\r\n", pt, leg->codec.encoding, leg->codec.clock);
@@ -617,9 +631,9 @@ void Worker::end_leg(const std::shared_ptr<Leg>& leg, bool failed) {
     if (leg->probes_found > 0) c_.legs_probed.fetch_add(1, std::memory_order_relaxed);
   }
   stop_media(*leg);
-  if (leg->rtp) {
-    boost::system::error_code ec;
-    leg->rtp->close(ec);
+  if (leg->media_open) {
+    leg->media_open = false;
+    by_media_src_.erase(endpoint_key(leg->rtp_peer));
   }
   by_user_.erase(leg->user);
   if (!leg->call_id.empty()) by_call_id_.erase(leg->call_id);
@@ -686,7 +700,7 @@ asio::awaitable<void> Worker::sweeper() {
 // ---- media ----------------------------------------------------------------------------------
 
 void Worker::start_media(const std::shared_ptr<Leg>& leg) {
-  if (!leg->media || !leg->rtp) return;
+  if (!leg->media) return;
   auto cit = corpora_.find(leg->codec.id);
   if (cit == corpora_.end()) return;
   leg->corpus = &cit->second;
@@ -699,7 +713,8 @@ void Worker::start_media(const std::shared_ptr<Leg>& leg) {
   leg->dec = sb::mix::make_decoder(leg->codec.id);
   leg->slot = static_cast<int>(sb::random_u32() % 20);
   slots_[leg->slot].push_back(leg);
-  asio::co_spawn(io_, leg_receive(leg), asio::detached);
+  leg->media_open = true;
+  by_media_src_[endpoint_key(leg->rtp_peer)] = leg;
 }
 
 void Worker::stop_media(Leg& leg) {
@@ -730,7 +745,11 @@ asio::awaitable<void> Worker::media_clock() {
       if (late_us > c_.send_late_max_us.load(std::memory_order_relaxed))
         c_.send_late_max_us.store(late_us, std::memory_order_relaxed);
     }
-    for (std::size_t i = 0; i < slot.size(); ++i) send_frame(*slot[i], now);
+    for (std::size_t i = 0; i < slot.size(); ++i) {
+      send_frame(*slot[i], now);
+      if (tx_n_ == k_batch) flush_tx();
+    }
+    flush_tx();
   }
 }
 
@@ -744,7 +763,8 @@ void Worker::send_frame(Leg& leg, Clock::time_point now) {
       c_.probes_sent.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  std::uint8_t buf[1600];
+  std::uint8_t* buf = tx_buf_[tx_n_];
+  constexpr std::size_t cap = sizeof tx_buf_[0];
   sb::rtp::RtpHeader h;
   h.marker = leg.first_packet;
   h.payload_type = static_cast<std::uint8_t>(leg.codec.pt);
@@ -754,27 +774,73 @@ void Worker::send_frame(Leg& leg, Clock::time_point now) {
   leg.ts += leg.corpus->ts_step;
   leg.pos = (leg.pos + 1) % leg.corpus->frames.size();
   leg.first_packet = false;
-  auto len = sb::rtp::write_rtp(std::span<std::uint8_t>(buf, sizeof buf - 32), h, frame);
+  auto len = sb::rtp::write_rtp(std::span<std::uint8_t>(buf, cap - 32), h, frame);
   if (len == 0) return;
   if (leg.tx) {
-    const int n = leg.tx->protect_rtp(std::span<std::uint8_t>(buf, sizeof buf), len);
+    const int n = leg.tx->protect_rtp(std::span<std::uint8_t>(buf, cap), len);
     if (n < 0) return;
     len = static_cast<std::size_t>(n);
   }
-  boost::system::error_code ec;
-  leg.rtp->send_to(asio::buffer(buf, len), leg.rtp_peer, 0, ec);
-  if (!ec) c_.rtp_sent.fetch_add(1, std::memory_order_relaxed);
+  auto& m = tx_msgs_[tx_n_];
+  std::memcpy(&tx_addr_[tx_n_], leg.rtp_peer.data(), sizeof(sockaddr_in));
+  tx_iov_[tx_n_] = {tx_buf_[tx_n_], len};
+  m.msg_hdr = {};
+  m.msg_hdr.msg_name = &tx_addr_[tx_n_];
+  m.msg_hdr.msg_namelen = sizeof(sockaddr_in);
+  m.msg_hdr.msg_iov = &tx_iov_[tx_n_];
+  m.msg_hdr.msg_iovlen = 1;
+  ++tx_n_;
 }
 
-asio::awaitable<void> Worker::leg_receive(std::shared_ptr<Leg> leg) {
-  std::uint8_t buf[2048];
-  udp::endpoint from;
-  while (leg->st != Leg::St::ended && !stopping_) {
+// The server's packets for every call of this worker arrive on one socket: wait until it is
+// readable, then drain it k_batch datagrams per recvmmsg until it is empty; the source address
+// (the server leg's RTP port) says which call a packet belongs to.
+asio::awaitable<void> Worker::media_rx() {
+  static thread_local std::uint8_t bufs[k_batch][2048];
+  mmsghdr msgs[k_batch];
+  iovec iov[k_batch];
+  sockaddr_in from[k_batch];
+  while (!stopping_) {
     boost::system::error_code ec;
-    const auto n = co_await leg->rtp->async_receive_from(asio::buffer(buf), from, asio::redirect_error(asio::use_awaitable, ec));
+    co_await media_.async_wait(udp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) break;
-    on_rtp(*leg, buf, n, Clock::now());
+    for (;;) {
+      for (std::size_t i = 0; i < k_batch; ++i) {
+        iov[i] = {bufs[i], sizeof bufs[i]};
+        msgs[i].msg_hdr = {};
+        msgs[i].msg_hdr.msg_name = &from[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+      }
+      const int n = ::recvmmsg(media_.native_handle(), msgs, k_batch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) break;
+      const auto now = Clock::now();
+      for (int i = 0; i < n; ++i) {
+        const auto key = (static_cast<std::uint64_t>(from[i].sin_addr.s_addr) << 16) | ntohs(from[i].sin_port);
+        auto it = by_media_src_.find(key);
+        if (it == by_media_src_.end()) {
+          c_.rtp_stray.fetch_add(1, std::memory_order_relaxed);  // a call that just ended
+          continue;
+        }
+        on_rtp(*it->second, bufs[i], msgs[i].msg_len, now);
+      }
+      if (n < static_cast<int>(k_batch)) break;
+    }
   }
+}
+
+void Worker::flush_tx() {
+  for (std::size_t done = 0; done < tx_n_;) {
+    const int n = ::sendmmsg(media_.native_handle(), tx_msgs_ + done, static_cast<unsigned>(tx_n_ - done), MSG_DONTWAIT);
+    if (n <= 0) {
+      c_.rtp_send_errors.fetch_add(tx_n_ - done, std::memory_order_relaxed);  // a full send buffer
+      break;
+    }
+    c_.rtp_sent.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+    done += static_cast<std::size_t>(n);
+  }
+  tx_n_ = 0;
 }
 
 void Worker::on_rtp(Leg& leg, std::uint8_t* data, std::size_t len, Clock::time_point at) {

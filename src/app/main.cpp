@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <pthread.h>
+#include <sys/resource.h>
 
 int main(int argc, char** argv) {
   using namespace sb;
@@ -18,6 +19,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (exit_now) return 0;
+
+  // Every call holds a socket or two (RTP, and RTCP without rtcp-mux) and every REST client a
+  // connection: take the hard file-descriptor limit, not the shell's soft default (often 1024),
+  // and say what we got.
+  if (rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    if (rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &rl);
+      ::getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    log::info("app", "file descriptor limit {}", static_cast<unsigned long long>(rl.rlim_cur));
+  }
 
   // Block the termination signals before any thread starts, so only this thread receives them
   // (sigwait below) and the shards never run signal handlers.
