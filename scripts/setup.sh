@@ -15,8 +15,13 @@ BUILD_PKGS="build-essential cmake ninja-build ccache pkg-config clang lld libcla
 TEST_PKGS="curl python3 sip-tester baresip kamailio kamailio-sqlite-modules
   dnsmasq-base sqlite3 espeak-ng sox python3-numpy chromium iproute2"
 
+# Only for the side-by-side benchmarks (`scripts/setup.sh --bench`; docs/benchmarks.md): rtpengine
+# (its userspace daemon alone: the metapackage would pull a kernel module) and gnuplot for the plots.
+BENCH_PKGS=""
+[ "${1:-}" = "--bench" ] && BENCH_PKGS="rtpengine-daemon gnuplot-nox"
+
 missing=""
-for p in $BUILD_PKGS $TEST_PKGS; do
+for p in $BUILD_PKGS $TEST_PKGS $BENCH_PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 # Node.js: Debian's nodejs+npm, unless a Node (with its own npm) is already on the machine.

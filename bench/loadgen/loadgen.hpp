@@ -63,6 +63,9 @@ struct Options {
   int opus_complexity = 5;
   bool opus_fec = true;
   bool verbose = false;
+  /// Media through rtpengine instead of Switchboard (the side-by-side run): its ng control
+  /// address ("127.0.0.1:2223"); empty = Switchboard.
+  std::string rtpengine;
 };
 
 /// What a call does: which codecs its legs answer with, SRTP or not, media or signalling only,
@@ -74,6 +77,9 @@ struct CallPlan {
   std::chrono::milliseconds lifetime{0}; ///< 0: until told to hang up; else BYE this long after ACK
   bool hold_before_bye = false;          ///< re-INVITE a=sendonly, then BYE (the call-setup flow)
   bool presession = false;               ///< use a session made by precreate_sessions (no create timed)
+  /// Dial this SIP URI (an external far end, e.g. a sipp UAS) instead of our own UAS: the
+  /// generator then only drives REST, and the server's /metrics tell how the calls ended.
+  std::string target;
 };
 
 /// Counters one worker updates and the main thread reads (relaxed: each is a plain tally).
@@ -155,6 +161,11 @@ class Worker {
   asio::awaitable<void> sweeper();
   asio::awaitable<void> run_session(CallPlan plan, Clock::time_point intended);
   asio::awaitable<void> media_rx();
+  // rtpengine (rtpengine.cpp): the same two far ends, their call set up by ng offer/answer.
+  asio::awaitable<void> run_session_ng(CallPlan plan);
+  asio::awaitable<std::string> ng_request(std::string dict_body);
+  asio::awaitable<void> ng_loop();
+  void ng_delete(const std::string& call_id, const std::string& from_tag);
   void flush_tx();
   static std::uint64_t endpoint_key(const asio::ip::udp::endpoint& ep);
 
@@ -187,6 +198,13 @@ class Worker {
   sockaddr_in tx_addr_[k_batch];
   std::uint8_t tx_buf_[k_batch][1600];
   std::size_t tx_n_ = 0;
+  // rtpengine's ng control socket and the requests awaiting their reply (by cookie).
+  asio::ip::udp::socket ng_;
+  asio::ip::udp::endpoint ng_server_;
+  struct NgWait;
+  std::map<std::string, NgWait*> ng_waiting_;
+  std::uint64_t ng_cookie_ = 0;
+  std::string ng_cookie_prefix_;
   std::thread thread_;
   Counters c_;
   bool stopping_ = false;

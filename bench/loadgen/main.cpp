@@ -10,14 +10,18 @@
 //   churn      open-loop arrivals of --rate sessions/s, each call answered, 5 s of speech, BYE
 //   dialrate   one dial per pre-made session at --rate dials/s, open loop; REST latency from each
 //              dial's intended send time (no coordinated omission); 1 s calls without media
-//   setup      dial → INVITE → 180/200 → ACK → hold (re-INVITE sendonly) → BYE, no media, at --rate
+//   setup      dial → INVITE → 180/200 → ACK → hold (re-INVITE sendonly) → BYE, no media, at --rate;
+//              with --target sip:… the far end is external (bench/loadgen/setup_vs_sipp.sh: a sipp UAS
+//              that holds and hangs up) and the server's /metrics say how the calls ended
 //
 // Concurrency scenarios hold --calls sessions (or ramp --ramp START:STEP:MAX, --step-seconds each)
 // and measure each step after the calls are up: far-end loss, late frames, probe latency, the
 // server's CPU per call (from /proc/<--server-pid>/stat) and our own CPU apart. The knee is the
 // last step before loss or late frames exceed --knee-loss / --knee-late percent, or a call failed.
 // A progress line goes to stderr each second; the JSON result to stdout (and --json FILE).
-// --corpus FILE keeps the speech corpus in FILE (made once with espeak-ng and sox, then reused,
+// --rtpengine HOST:PORT runs the same far ends and speech through rtpengine instead (two legs per
+// call set up by its ng protocol, no REST or SIP; --server-pid is then rtpengine's PID) for the
+// side-by-side record (bench/loadgen/vs_rtpengine.sh). --corpus FILE keeps the speech corpus in FILE (made once with espeak-ng and sox, then reused,
 // e.g. on a machine without them). --check exits 1 unless every call succeeded, every leg heard the other side and (with
 // --expect-relay yes|no) the server chose relay or mix as expected.
 #include "loadgen.hpp"
@@ -59,7 +63,7 @@ struct Args {
   double knee_loss = 0.1, knee_late = 0.5;
   std::string expect_relay;  // "", "yes", "no"
   bool check = false;
-  std::string json_file, label, corpus_file;
+  std::string json_file, label, corpus_file, target;
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -152,6 +156,8 @@ Args parse(int argc, char** argv) {
     else if (f == "--json") a.json_file = val();
     else if (f == "--label") a.label = val();
     else if (f == "--corpus") a.corpus_file = val();
+    else if (f == "--target") a.target = val(), a.media = false;
+    else if (f == "--rtpengine") a.opt.rtpengine = val();
     else if (f == "--verbose") a.opt.verbose = true;
     else usage(fmt::format("unknown flag {}", f).c_str());
   }
@@ -302,6 +308,14 @@ int main(int argc, char** argv) {
   plan.lifetime = std::chrono::milliseconds(a.lifetime_ms);
   plan.hold_before_bye = a.hold;
   plan.presession = a.presession;
+  plan.target = a.target;
+  // The server's own counters (external far end: how its calls ended).
+  auto metric = [&](std::string_view name) -> double {
+    auto r = workers[0]->http_sync(static_cast<int>(boost::beast::http::verb::get), "/metrics");
+    const auto key = std::string("\n") + std::string(name) + " ";
+    auto p = r.body.find(key);
+    return p == std::string::npos ? -1 : std::atof(r.body.c_str() + p + key.size());
+  };
 
   const double cpu0_self = self_cpu_s();
   const long rss_base = a.server_pid ? proc_status_kib(a.server_pid, "VmRSS:") : 0;
@@ -449,6 +463,7 @@ int main(int argc, char** argv) {
             std::this_thread::sleep_for(100ms);
       }
       take_all(&Worker::take_dial_us);
+      const double ended_normal0 = a.target.empty() ? 0 : metric("switchboard_calls_ended_total{outcome=\"normal\"}");
       auto before = totals(workers);
       const double srv0 = a.server_pid ? proc_cpu_s(a.server_pid) : 0, self0 = self_cpu_s();
       const auto t0 = Clock::now();
@@ -469,7 +484,9 @@ int main(int argc, char** argv) {
       const auto deadline = Clock::now() + std::chrono::milliseconds(a.lifetime_ms) + 40s;
       while (Clock::now() < deadline && !g_interrupted) {
         auto t = totals(workers);
-        if (t["calls_done"] + t["session_failures"] + t["dial_failures"] >= target_done && t["legs_active"] == 0) break;
+        if (t["calls_done"] + t["session_failures"] + t["dial_failures"] >= target_done && t["legs_active"] == 0 &&
+            (a.target.empty() || metric("switchboard_calls_active") == 0))
+          break;
         std::this_thread::sleep_for(500ms);
         progress("draining", r);
       }
@@ -499,7 +516,13 @@ int main(int argc, char** argv) {
         s["server_cpu_ms_per_call"] = d("dials") > 0 ? srv * 1e3 / d("dials") : 0.0;
       }
       s["loadgen_cpu_ms_per_call"] = d("dials") > 0 ? self * 1e3 / d("dials") : 0.0;
-      const bool bad = s["failures"].as_uint64() > 0 || d("calls_done") < n;
+      bool bad = s["failures"].as_uint64() > 0 || d("calls_done") < n;
+      if (!a.target.empty()) {
+        // Every call must have ended normally (the far end's BYE after its hold), per the server.
+        const double normal = metric("switchboard_calls_ended_total{outcome=\"normal\"}") - ended_normal0;
+        s["server_calls_ended_normal"] = normal;
+        if (normal < n) bad = true;
+      }
       std::fprintf(stderr, "rate %g/s: %g calls done, %llu failures, dial p50 %.2f ms p99 %.2f ms p99.9 %.2f ms%s\n", r,
                    d("calls_done"), static_cast<unsigned long long>(s["failures"].as_uint64()), pct(dial, 0.5) / 1000,
                    pct(dial, 0.99) / 1000, pct(dial, 0.999) / 1000, bad ? "  <- failures" : "");
@@ -564,7 +587,8 @@ int main(int argc, char** argv) {
   if (a.check) {
     if (failures(t) > 0) problems.push_back(fmt::format("{} failures", failures(t)));
     if (t["sessions"] == 0) problems.push_back("no session was created");
-    if (t["byes_ok"] + t["server_byes"] < t["acked"]) problems.push_back("not every answered leg was hung up");
+    if (a.opt.rtpengine.empty() && t["byes_ok"] + t["server_byes"] < t["acked"])
+      problems.push_back("not every answered leg was hung up");
     if (a.media) {
       if (t["legs_deaf"] > 0 || t["legs_heard"] == 0)
         problems.push_back(fmt::format("{} legs heard nothing back ({} did)", t["legs_deaf"], t["legs_heard"]));

@@ -1,5 +1,6 @@
 // One load-generator worker: the REST client, the SIP UAS and the far ends' media (loadgen.hpp).
 #include "loadgen.hpp"
+#include "leg.hpp"
 
 #include "base/clock.hpp"
 #include "base/crypto.hpp"
@@ -40,68 +41,6 @@ std::optional<CodecChoice> codec_by_name(std::string_view name) {
 }
 
 // A session the generator created and the legs it dialed into it.
-// Its legs own it (it ends when the last of them does); it does not own them.
-struct SessionRun {
-  CallPlan plan;
-  std::string session_id, token;
-  std::size_t legs = 0, ended = 0;
-};
-
-// One dialed SIP leg, seen from its far end: the UAS dialog and the media it sends and checks.
-struct Leg {
-  enum class St { dialing, answered, active, holding, bye_sent, ended };
-  St st = St::dialing;
-  std::string user;  ///< our Request-URI user part: how the INVITE finds its leg
-  std::shared_ptr<SessionRun> run;
-  CodecChoice codec;
-  bool secure = false, media = true, planned_end = false, hold_first = false, was_active = false;
-  std::chrono::milliseconds lifetime{0};
-  std::string rest_call_id;
-  Clock::time_point dialed_at, acked_at;
-
-  // Dialog (RFC 3261 §12): we are the callee, so our requests carry From = the INVITE's To (with
-  // our tag) and To = the INVITE's From.
-  std::string call_id, their_from, our_to, remote_target;
-  udp::endpoint sip_peer;
-  std::uint32_t cseq = 0;
-  std::uint32_t sdp_version = 1;
-  std::string answer_sdp;
-  std::uint32_t sdp_session = 0;
-  std::string sdp_ip, sdp_media, sdp_crypto;  ///< our m= line with its rtpmap/fmtp/rtcp-mux; a=crypto
-  // The one message we retransmit until answered (our 2xx until the ACK, a BYE or re-INVITE until
-  // its final response), RFC 3261 §13.3.1.4 / §17.1.2.2.
-  std::string pending;
-  std::uint32_t pending_cseq = 0;
-  Clock::time_point next_rtx, give_up;
-  std::chrono::milliseconds rtx_interval{0};
-
-  // Media (on the worker's shared media socket; the server's leg is told our one port).
-  udp::endpoint rtp_peer;
-  bool media_open = false;
-  std::unique_ptr<sb::rtp::SrtpContext> tx, rx;
-  const EncodedCorpus* corpus = nullptr;
-  std::size_t pos = 0;
-  std::uint32_t ssrc = 0, ts = 0;
-  std::uint16_t seq = 0;
-  bool first_packet = true;
-  int slot = -1;
-  // What comes back: RFC 3550 §A.3 extended-sequence loss, transit against the leg's minimum.
-  bool have_rx = false;
-  std::uint32_t rx_ssrc = 0, last_ts = 0;
-  std::uint16_t max_seq = 0;
-  std::int64_t ts_ext = 0;
-  Clock::time_point first_arrival;
-  double min_transit_ms = 0;
-  // The latency probe our peer leg sent and we look for in what we receive.
-  std::weak_ptr<Leg> peer;
-  bool probe_open = false;
-  Clock::time_point probe_sent;
-  std::unique_ptr<sb::mix::Decoder> dec;
-  std::uint64_t received = 0, probes_found = 0;
-  std::vector<std::int16_t> tail;  ///< the last decoded packet while a probe is awaited
-  Clock::time_point tail_arrival;
-};
-
 struct Worker::Conn {
   beast::tcp_stream s;
   beast::flat_buffer b;
@@ -166,7 +105,7 @@ std::string make_sdp(const Leg& leg, std::string_view direction) {
 }  // namespace
 
 Worker::Worker(int index, const Options& opt, const std::map<sb::mix::CodecId, EncodedCorpus>& corpora)
-    : index_(index), opt_(opt), corpora_(corpora), sip_(io_), media_(io_) {
+    : index_(index), opt_(opt), corpora_(corpora), sip_(io_), media_(io_), ng_(io_) {
   sip_.open(udp::v4());
   sip_.bind(udp::endpoint(asio::ip::make_address(opt_.sip_ip), 0));
   sip_.set_option(asio::socket_base::receive_buffer_size(4 << 20));
@@ -202,6 +141,14 @@ void Worker::start() {
   asio::co_spawn(io_, media_clock(), log);
   asio::co_spawn(io_, sweeper(), log);
   asio::co_spawn(io_, media_rx(), log);
+  if (!opt_.rtpengine.empty()) {
+    const auto colon = opt_.rtpengine.rfind(':');
+    ng_server_ = udp::endpoint(asio::ip::make_address(opt_.rtpengine.substr(0, colon)),
+                               static_cast<std::uint16_t>(std::stoi(opt_.rtpengine.substr(colon + 1))));
+    ng_.open(udp::v4());
+    ng_.bind(udp::endpoint(asio::ip::make_address(opt_.sip_ip), 0));
+    asio::co_spawn(io_, ng_loop(), log);
+  }
   thread_ = std::thread([this] { io_.run(); });
 }
 
@@ -215,6 +162,7 @@ void Worker::stop() {
     boost::system::error_code ec;
     sip_.close(ec);
     media_.close(ec);
+    ng_.close(ec);
     idle_.clear();
   });
 }
@@ -287,6 +235,10 @@ asio::awaitable<Worker::HttpResult> Worker::http(int verb, std::string target, s
 
 void Worker::launch(CallPlan plan, Clock::time_point intended) {
   asio::post(io_, [this, plan = std::move(plan), intended]() mutable {
+    if (!opt_.rtpengine.empty()) {
+      asio::co_spawn(io_, run_session_ng(std::move(plan)), asio::detached);
+      return;
+    }
     asio::co_spawn(io_, run_session(std::move(plan), intended), asio::detached);
   });
 }
@@ -364,9 +316,10 @@ asio::awaitable<void> Worker::run_session(CallPlan plan, Clock::time_point inten
     legs[1]->peer = legs[0];
   }
   for (auto& leg : legs) {
+    const auto uri = plan.target.empty() ? fmt::format("sip:{}@{}:{}", leg->user, opt_.sip_ip, sip_port_) : plan.target;
     const auto body = fmt::format(
-        R"({{"sessionId":"{}","token":"{}","sip":{{"uri":"sip:{}@{}:{}","secure":{},"from":"loadgen@{}"}}}})",
-        run->session_id, run->token, leg->user, opt_.sip_ip, sip_port_, leg->secure ? "true" : "false", opt_.sip_ip);
+        R"({{"sessionId":"{}","token":"{}","sip":{{"uri":"{}","secure":{},"from":"loadgen@{}"}}}})",
+        run->session_id, run->token, uri, leg->secure ? "true" : "false", opt_.sip_ip);
     leg->dialed_at = Clock::now();
     c_.dials.fetch_add(1, std::memory_order_relaxed);
     auto r = co_await http(static_cast<int>(bhttp::verb::post), fmt::format("/v2/project/{}/dial", opt_.key), body,
@@ -385,10 +338,11 @@ asio::awaitable<void> Worker::run_session(CallPlan plan, Clock::time_point inten
     if (id.empty()) {
       if (opt_.verbose) std::fprintf(stderr, "dial failed: %d %s\n", r.status, r.body.c_str());
       c_.dial_failures.fetch_add(1, std::memory_order_relaxed);
-      end_leg(leg, true);
+      end_leg(leg, false);  // counted once, as a dial failure
       continue;
     }
     leg->rest_call_id = std::move(id);
+    if (!plan.target.empty()) end_leg(leg, false);  // an external far end: the REST side is all ours
   }
 }
 
@@ -651,7 +605,10 @@ void Worker::hang_up_all(std::function<void()> done) {
     for (auto& leg : legs) {
       leg->planned_end = true;
       leg->hold_first = false;
-      if (leg->st == Leg::St::active) send_bye(leg);
+      if (leg->via_ng) {
+        if (!leg->ng_call_id.empty()) ng_delete(leg->ng_call_id, leg->ng_from_tag);
+        end_leg(leg, false);
+      } else if (leg->st == Leg::St::active) send_bye(leg);
       else if (leg->st == Leg::St::dialing && leg->rest_call_id.empty() && leg->dialed_at != Clock::time_point{} &&
                Clock::now() - leg->dialed_at > 10s)
         end_leg(leg, true);
