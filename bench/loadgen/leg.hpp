@@ -42,6 +42,9 @@ struct Leg {
   udp::endpoint sip_peer;
   std::uint32_t cseq = 0;
   std::uint32_t sdp_version = 1;
+  std::uint32_t hold_cseq = 0;  ///< our hold re-INVITE's CSeq, once sent
+  std::string hold_branch;      ///< and its Via branch (a non-2xx is ACKed in its transaction)
+  int crypto_tag = 1;           ///< rtpengine runs: the SDES tag our answer echoes
   std::string answer_sdp;
   std::uint32_t sdp_session = 0;
   std::string sdp_ip, sdp_media, sdp_crypto;  ///< our m= line with its rtpmap/fmtp/rtcp-mux; a=crypto
@@ -75,6 +78,7 @@ struct Leg {
   Clock::time_point probe_sent;
   std::unique_ptr<sb::mix::Decoder> dec;
   std::uint64_t received = 0, probes_found = 0;
+  double probe_offset_us = 0;  ///< the sending leg's corpus calibration (corpus.hpp)
   std::string ng_call_id, ng_from_tag;  ///< set when rtpengine carries the call (first leg only)
   bool via_ng = false;
   std::vector<std::int16_t> tail;  ///< the last decoded packet while a probe is awaited

@@ -130,9 +130,11 @@ class Worker {
   /// Runs `f` on the worker's thread and waits for it.
   template <class F>
   auto on_worker(F f) -> decltype(f()) {
-    std::packaged_task<decltype(f())()> task(std::move(f));
-    auto fut = task.get_future();
-    asio::post(io_, [&task] { task(); });
+    // The task is shared with the posted handler: the handler may still be unwinding out of it
+    // when the result is already ready here.
+    auto task = std::make_shared<std::packaged_task<decltype(f())()>>(std::move(f));
+    auto fut = task->get_future();
+    asio::post(io_, [task] { (*task)(); });
     return fut.get();
   }
 

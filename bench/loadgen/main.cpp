@@ -397,6 +397,7 @@ int main(int argc, char** argv) {
   };
 
   const bool rate_mode = a.rate > 0;
+  std::vector<std::string> short_steps;  // steps where not every call came up or completed
   std::optional<double> knee;
   if (!rate_mode) {
     // ---- concurrency: hold N sessions, measure, step up ----
@@ -434,6 +435,9 @@ int main(int argc, char** argv) {
                    static_cast<unsigned long long>(s["failures"].as_uint64()),
                    s.contains("server_us_per_call_per_20ms") ? s["server_us_per_call_per_20ms"].as_double() : 0.0,
                    s["loadgen_cpu_pct"].as_double(), bad ? "  <- past the knee" : "");
+      if (s["legs_active"].as_uint64() < expected_legs)
+        short_steps.push_back(
+            fmt::format("{} calls: {} of {} legs up", target, s["legs_active"].as_uint64(), expected_legs));
       steps.push_back(s);
       if (bad && a.ramp_step > 0) {
         knee = last_good;
@@ -526,6 +530,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "rate %g/s: %g calls done, %llu failures, dial p50 %.2f ms p99 %.2f ms p99.9 %.2f ms%s\n", r,
                    d("calls_done"), static_cast<unsigned long long>(s["failures"].as_uint64()), pct(dial, 0.5) / 1000,
                    pct(dial, 0.99) / 1000, pct(dial, 0.999) / 1000, bad ? "  <- failures" : "");
+      if (d("calls_done") < n) short_steps.push_back(fmt::format("rate {}: {} of {} sessions completed", r, d("calls_done"), n));
       steps.push_back(s);
       if (bad && a.rate_step > 0) {
         knee = last_good;
@@ -557,12 +562,15 @@ int main(int argc, char** argv) {
   }
 
   // Hang up: every far end sends BYE; wait for the server's 200s.
+  bool hang_up_timeout = false;
   {
-    std::atomic<int> pending{static_cast<int>(workers.size())};
-    for (auto& w : workers) w->hang_up_all([&pending] { --pending; });
+    // Shared with the workers' callbacks, which may outlive this block if the deadline passes.
+    auto pending = std::make_shared<std::atomic<int>>(static_cast<int>(workers.size()));
+    for (auto& w : workers) w->hang_up_all([pending] { --*pending; });
     const auto deadline = Clock::now() + 40s;
-    while (pending > 0 && Clock::now() < deadline) std::this_thread::sleep_for(100ms);
-    if (pending > 0) std::fprintf(stderr, "loadgen: some calls did not end within 40 s\n");
+    while (*pending > 0 && Clock::now() < deadline) std::this_thread::sleep_for(100ms);
+    hang_up_timeout = *pending > 0;
+    if (hang_up_timeout) std::fprintf(stderr, "loadgen: some calls did not end within 40 s\n");
   }
   auto t = totals(workers);
   for (auto& w : workers) w->stop();
@@ -587,6 +595,8 @@ int main(int argc, char** argv) {
   if (a.check) {
     if (failures(t) > 0) problems.push_back(fmt::format("{} failures", failures(t)));
     if (t["sessions"] == 0) problems.push_back("no session was created");
+    for (auto& p : short_steps) problems.push_back(p);
+    if (hang_up_timeout) problems.push_back("calls still up 40 s after the hang-up");
     if (a.opt.rtpengine.empty() && t["byes_ok"] + t["server_byes"] < t["acked"])
       problems.push_back("not every answered leg was hung up");
     if (a.media) {

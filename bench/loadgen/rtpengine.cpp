@@ -148,7 +148,9 @@ asio::awaitable<void> Worker::run_session_ng(CallPlan plan) {
   auto sdp_for = [&](Leg& leg) {
     std::string crypto;
     if (leg.secure) {
-      const auto ours = sb::sdp::make_crypto(1, "AES_CM_128_HMAC_SHA1_80", sb::random_bytes(30));
+      // An answer echoes the tag of the offer line it takes (RFC 4568 §5.1.2); an offer uses 1.
+      const auto ours = sb::sdp::make_crypto(static_cast<std::uint32_t>(leg.crypto_tag), "AES_CM_128_HMAC_SHA1_80",
+                                             sb::random_bytes(30));
       leg.tx = sb::rtp::make_sdes_context(ours, sb::rtp::SrtpContext::Direction::outbound);
       crypto = fmt::format("a=crypto:{} {} {}\r\n", ours.tag, ours.suite, ours.key_params);
     }
@@ -180,7 +182,10 @@ asio::awaitable<void> Worker::run_session_ng(CallPlan plan) {
     }
     if (leg.secure) {
       for (const auto& c : m.cryptos)
-        if (c.suite == "AES_CM_128_HMAC_SHA1_80") leg.rx = sb::rtp::make_sdes_context(c, sb::rtp::SrtpContext::Direction::inbound);
+        if (c.suite == "AES_CM_128_HMAC_SHA1_80" && !leg.rx) {
+          leg.rx = sb::rtp::make_sdes_context(c, sb::rtp::SrtpContext::Direction::inbound);
+          leg.crypto_tag = static_cast<int>(c.tag);
+        }
       if (!leg.rx) return false;
     }
     return true;

@@ -19,12 +19,15 @@ sb_start() {
   SB_URL="http://127.0.0.1:$port"
 }
 
+# SB_RC: the server's exit status (0 after a clean drain; a crash or sanitizer abort is not 0).
 sb_stop() {
+  SB_RC=0
   [ -n "${SB_PID:-}" ] || return 0
   kill -TERM "$SB_PID" 2>/dev/null || true
   for _ in $(seq 200); do kill -0 "$SB_PID" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$SB_PID" 2>/dev/null || true
-  wait "$SB_PID" 2>/dev/null || true
+  wait "$SB_PID" 2>/dev/null || SB_RC=$?
+  [ "$SB_RC" = 0 ] || tail -20 "$SB_DIR/server.log" >&2
   SB_PID=""
   rm -rf "$SB_DIR"
 }

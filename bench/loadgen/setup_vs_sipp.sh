@@ -24,9 +24,11 @@ sleep 0.5
 echo "| run | calls | rate/s | Switchboard CPU ms/call | sipp UAC CPU ms/call | ratio | Switchboard failures | sipp failed calls |"
 echo "|---|---|---|---|---|---|---|---|"
 for run in $(seq "$runs"); do
+  rm -f "$dir/sb.json"  # a failed run must not report the last one's figures
   sb_start "$build/switchboard" 1
   "$build/bench/bench_loadgen" --url "$SB_URL" --server-pid "$SB_PID" --scenario setup --target "sip:uas@127.0.0.1:$port" \
     --rate "$rate" --seconds "$secs" --json "$dir/sb.json" >/dev/null 2>"$dir/lg.log" || true
+  [ -s "$dir/sb.json" ] || { tail -5 "$dir/lg.log" >&2; exit 1; }
   sb_stop
   read -r sb_ms sb_fail < <(python3 -c "
 import json; s=json.load(open('$dir/sb.json'))['steps'][0]

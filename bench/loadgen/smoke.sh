@@ -11,6 +11,7 @@ trap sb_stop EXIT
 sb_start "$sb_bin" 2
 lg() {
   echo "== loadgen $*"
+  rm -f "$SB_DIR/out.json"
   "$lg_bin" --url "$SB_URL" --server-pid "$SB_PID" --check --settle-seconds 1 "$@" >"$SB_DIR/out.json" ||
     { cat "$SB_DIR/out.json"; tail -20 "$SB_DIR/server.log"; return 1; }
   grep -o '"check":"[a-z]*"' "$SB_DIR/out.json"
@@ -23,4 +24,7 @@ lg --scenario room --legs 5 --codecs pcmu,g722,opus --seconds 3 --expect-relay n
 lg --scenario churn --rate 4 --seconds 2 --lifetime-ms 3000                  # (e) dial, 3 s, BYE
 lg --scenario dialrate --rate 50 --seconds 2                                 # (f) open-loop dials
 lg --scenario setup --rate 10 --seconds 2                                    # hold, then BYE
+# The server must also stop cleanly (drain, exit 0): a crash or sanitizer report at shutdown fails.
+sb_stop
+[ "$SB_RC" = 0 ] || { echo "loadgen smoke: the server exited with status $SB_RC" >&2; exit 1; }
 echo "loadgen smoke: ok"

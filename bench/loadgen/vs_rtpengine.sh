@@ -13,7 +13,10 @@ command -v rtpengine >/dev/null || { echo "rtpengine not installed (scripts/setu
 . "$here/bench/loadgen/server.sh"
 dir=$(mktemp -d /tmp/sb-rtpe.XXXXXX)
 rtpe_pid=""
-stop_rtpe() { [ -n "$rtpe_pid" ] && kill "$rtpe_pid" 2>/dev/null && wait "$rtpe_pid" 2>/dev/null; rtpe_pid=""; }
+stop_rtpe() {
+  [ -n "$rtpe_pid" ] && { kill "$rtpe_pid"; wait "$rtpe_pid"; } 2>/dev/null || true
+  rtpe_pid=""
+}
 trap 'stop_rtpe; sb_stop; rm -rf "$dir"' EXIT
 ng_port=$(python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 cfg="$dir/sb.json"
@@ -25,9 +28,11 @@ for sc in "relay 200" "srtp 200" "transcode 20"; do
   set -- $sc
   name=$1 calls=$2
   for run in $(seq "$runs"); do
+    rm -f "$dir/sb.json.out" "$dir/rtpe.json.out"  # a failed run must not report the last one's figures
     sb_start "$build/switchboard" 1 --config "$cfg"
     "$build/bench/bench_loadgen" --url "$SB_URL" --server-pid "$SB_PID" --scenario "$name" --calls "$calls" \
-      --seconds "$secs" --opus-complexity 10 --json "$dir/sb.json.out" >/dev/null 2>&1 || true
+      --seconds "$secs" --opus-complexity 10 --json "$dir/sb.json.out" >/dev/null 2>"$dir/lg.log" ||
+      { tail -5 "$dir/lg.log" >&2; exit 1; }
     sb_stop
     rtpengine --interface=127.0.0.1 --listen-ng="127.0.0.1:$ng_port" --foreground --log-stderr --table=-1 \
       --port-min=40000 --port-max=49999 --num-threads=1 --no-redis-required --log-level=4 --delete-delay=0 \
@@ -35,7 +40,8 @@ for sc in "relay 200" "srtp 200" "transcode 20"; do
     rtpe_pid=$!
     sleep 1
     "$build/bench/bench_loadgen" --rtpengine "127.0.0.1:$ng_port" --server-pid "$rtpe_pid" --scenario "$name" \
-      --calls "$calls" --seconds "$secs" --opus-complexity 10 --json "$dir/rtpe.json.out" >/dev/null 2>&1 || true
+      --calls "$calls" --seconds "$secs" --opus-complexity 10 --json "$dir/rtpe.json.out" >/dev/null 2>"$dir/lg.log" ||
+      { tail -5 "$dir/lg.log" >&2; exit 1; }
     stop_rtpe
     sb_us=$(field "$dir/sb.json.out" server_us_per_call_per_20ms)
     re_us=$(field "$dir/rtpe.json.out" server_us_per_call_per_20ms)

@@ -198,12 +198,14 @@ std::string Worker::auth_token() {
 
 asio::awaitable<Worker::HttpResult> Worker::http(int verb, std::string target, std::string body,
                                                  std::string content_type) {
-  // A pooled keep-alive connection may have been closed by the server meanwhile: one retry on a
-  // fresh connection.
+  // A pooled keep-alive connection may have been closed by the server meanwhile: then one retry on
+  // a fresh connection. A request that failed on a fresh connection is not repeated (a dial is not
+  // idempotent: the server may have acted on it).
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<Conn> c;
     boost::system::error_code ec;
-    if (!idle_.empty() && attempt == 0) {
+    const bool pooled = !idle_.empty() && attempt == 0;
+    if (pooled) {
       c = std::move(idle_.back());
       idle_.pop_back();
     } else {
@@ -222,10 +224,19 @@ asio::awaitable<Worker::HttpResult> Worker::http(int verb, std::string target, s
     req.prepare_payload();
     c->s.expires_after(10s);
     co_await bhttp::async_write(c->s, req, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) continue;
+    if (ec) {
+      if (pooled) continue;
+      co_return HttpResult{};
+    }
     bhttp::response<bhttp::string_body> res;
     co_await bhttp::async_read(c->s, c->b, res, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) continue;
+    if (ec) {
+      // A stale pooled connection fails at once (end of stream, reset) with no response byte.
+      if (pooled && (ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset ||
+                     ec == asio::error::broken_pipe || ec == asio::error::eof))
+        continue;
+      co_return HttpResult{};
+    }
     HttpResult out{static_cast<int>(res.result_int()), std::move(res.body())};
     if (res.keep_alive() && idle_.size() < 256) idle_.push_back(std::move(c));
     co_return out;
@@ -235,11 +246,19 @@ asio::awaitable<Worker::HttpResult> Worker::http(int verb, std::string target, s
 
 void Worker::launch(CallPlan plan, Clock::time_point intended) {
   asio::post(io_, [this, plan = std::move(plan), intended]() mutable {
+    // A session that throws (a bad address, …) is counted, never lost silently.
+    auto counted = [this](std::exception_ptr e) {
+      if (!e) return;
+      c_.session_failures.fetch_add(1, std::memory_order_relaxed);
+      try { std::rethrow_exception(e); } catch (const std::exception& x) {
+        if (opt_.verbose) std::fprintf(stderr, "session: %s\n", x.what());
+      }
+    };
     if (!opt_.rtpengine.empty()) {
-      asio::co_spawn(io_, run_session_ng(std::move(plan)), asio::detached);
+      asio::co_spawn(io_, run_session_ng(std::move(plan)), counted);
       return;
     }
-    asio::co_spawn(io_, run_session(std::move(plan), intended), asio::detached);
+    asio::co_spawn(io_, run_session(std::move(plan), intended), counted);
   });
 }
 
@@ -308,6 +327,7 @@ asio::awaitable<void> Worker::run_session(CallPlan plan, Clock::time_point inten
     leg->media = plan.media;
     leg->lifetime = plan.lifetime;
     leg->hold_first = plan.hold_before_bye;
+    leg->dialed_at = Clock::now();  // the sweeper fails a leg whose INVITE never comes
     legs.push_back(leg);
     by_user_[leg->user] = leg;
   }
@@ -383,21 +403,27 @@ void Worker::on_sip(std::string_view datagram, const udp::endpoint& from) {
   if (m.is_response()) {
     if (!leg) return;
     const auto cseq = header(m, HeaderId::cseq);
-    if (cseq_number(cseq) != leg->pending_cseq || m.status_code < 200) return;
+    if (m.status_code < 200) return;
     const auto method = cseq_method(cseq);
-    if (method == "INVITE" && leg->st == Leg::St::holding) {
-      // RFC 3261 §13.2.2.4: ACK every 2xx (a retransmitted one too), then hang up.
+    if (method == "INVITE" && leg->hold_cseq != 0 && cseq_number(cseq) == leg->hold_cseq) {
+      // RFC 3261 §13.2.2.4: ACK every 2xx to our re-INVITE, a retransmitted one too (our ACK may
+      // have been lost), in a new transaction; §17.1.1.3: a non-2xx is ACKed in the INVITE's own
+      // transaction (its branch).
+      const bool ok = m.status_code < 300;
       const auto ack = fmt::format(
-          "ACK {} SIP/2.0\r\nVia: SIP/2.0/UDP {}:{};branch=z9hG4bK{};rport\r\nMax-Forwards: 70\r\n"
+          "ACK {} SIP/2.0\r\nVia: SIP/2.0/UDP {}:{};branch={};rport\r\nMax-Forwards: 70\r\n"
           "From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} ACK\r\nContent-Length: 0\r\n\r\n",
-          leg->remote_target, opt_.sip_ip, sip_port_, sb::random_alnum(10), leg->our_to, header(m, HeaderId::to),
-          leg->call_id, leg->pending_cseq);
+          leg->remote_target, opt_.sip_ip, sip_port_, ok ? "z9hG4bK" + sb::random_alnum(10) : leg->hold_branch,
+          leg->our_to, header(m, HeaderId::to), leg->call_id, leg->hold_cseq);
       send_sip(ack, from);
-      if (m.status_code < 300) c_.holds_ok.fetch_add(1, std::memory_order_relaxed);
-      else c_.legs_failed.fetch_add(1, std::memory_order_relaxed);
+      if (leg->st != Leg::St::holding) return;  // a retransmission: ACKed again, nothing else
+      (ok ? c_.holds_ok : c_.legs_failed).fetch_add(1, std::memory_order_relaxed);
       leg->pending.clear();
       send_bye(leg);
-    } else if (method == "BYE" && leg->st == Leg::St::bye_sent) {
+      return;
+    }
+    if (cseq_number(cseq) != leg->pending_cseq) return;
+    if (method == "BYE" && leg->st == Leg::St::bye_sent) {
       if (m.status_code < 300) c_.byes_ok.fetch_add(1, std::memory_order_relaxed);
       end_leg(leg, m.status_code >= 300);
     }
@@ -559,11 +585,13 @@ void Worker::send_hold(const std::shared_ptr<Leg>& leg) {
   ++leg->sdp_version;
   const std::string sdp = make_sdp(*leg, "sendonly");
   leg->pending_cseq = ++leg->cseq;
+  leg->hold_cseq = leg->pending_cseq;
+  leg->hold_branch = "z9hG4bK" + sb::random_alnum(12);
   leg->pending = fmt::format(
-      "INVITE {} SIP/2.0\r\nVia: SIP/2.0/UDP {}:{};branch=z9hG4bK{};rport\r\nMax-Forwards: 70\r\nFrom: {}\r\n"
+      "INVITE {} SIP/2.0\r\nVia: SIP/2.0/UDP {}:{};branch={};rport\r\nMax-Forwards: 70\r\nFrom: {}\r\n"
       "To: {}\r\nCall-ID: {}\r\nCSeq: {} INVITE\r\nContact: <sip:{}@{}:{}>\r\nContent-Type: application/sdp\r\n"
       "Content-Length: {}\r\n\r\n{}",
-      leg->remote_target, opt_.sip_ip, sip_port_, sb::random_alnum(12), leg->our_to, leg->their_from, leg->call_id,
+      leg->remote_target, opt_.sip_ip, sip_port_, leg->hold_branch, leg->our_to, leg->their_from, leg->call_id,
       leg->pending_cseq, leg->user, opt_.sip_ip, sip_port_, sdp.size(), sdp);
   leg->st = Leg::St::holding;
   leg->rtx_interval = k_t1;
@@ -587,7 +615,9 @@ void Worker::end_leg(const std::shared_ptr<Leg>& leg, bool failed) {
   stop_media(*leg);
   if (leg->media_open) {
     leg->media_open = false;
-    by_media_src_.erase(endpoint_key(leg->rtp_peer));
+    // Only our own mapping: a port the server reused may already belong to a newer leg.
+    if (auto it = by_media_src_.find(endpoint_key(leg->rtp_peer)); it != by_media_src_.end() && it->second == leg)
+      by_media_src_.erase(it);
   }
   by_user_.erase(leg->user);
   if (!leg->call_id.empty()) by_call_id_.erase(leg->call_id);
@@ -712,11 +742,20 @@ asio::awaitable<void> Worker::media_clock() {
 
 void Worker::send_frame(Leg& leg, Clock::time_point now) {
   const auto& frame = leg.corpus->frames[leg.pos];
-  if (leg.corpus->tone_start[leg.pos]) {
-    if (auto peer = leg.peer.lock(); peer && peer->st == Leg::St::active) {
+  const auto n_frames = leg.corpus->frames.size();
+  if (auto peer = leg.peer.lock(); peer && peer->st == Leg::St::active && peer->corpus) {
+    if (leg.corpus->tone_start[(leg.pos + probe_silence_frames) % n_frames]) {
+      // The probe's silence starts: the peer decodes from here with a fresh decoder, as the
+      // calibration did (corpus.cpp), so its decoder state is not 2 s stale at the tone.
       peer->probe_open = true;
-      peer->probe_sent = now;
+      peer->probe_sent = {};
+      peer->dec = sb::mix::make_decoder(peer->codec.id);
       peer->tail.clear();
+    } else if (leg.corpus->tone_start[leg.pos] && peer->probe_open) {
+      peer->probe_sent = now;
+      // Where the tone sits in the packets is the *sender's* codec's doing (its resampler and
+      // encoder delay): subtract that calibration.
+      peer->probe_offset_us = leg.corpus->onset_offset_us;
       c_.probes_sent.fetch_add(1, std::memory_order_relaxed);
     }
   }
@@ -849,12 +888,14 @@ void Worker::on_rtp(Leg& leg, std::uint8_t* data, std::size_t len, Clock::time_p
       if (transit - leg.min_transit_ms > opt_.late_ms) c_.rtp_late.fetch_add(1, std::memory_order_relaxed);
     } else {
       c_.rtp_reordered.fetch_add(1, std::memory_order_relaxed);
+      return;  // late or duplicate: counted, not decoded
     }
   }
   // The probe: decode what arrives after our peer sent its tone; the first 5 ms block that is
   // mostly 1 kHz and loud marks its arrival (latency = arrival + offset in packet − send time).
   if (leg.probe_open && leg.dec) {
-    if (at - leg.probe_sent > 800ms) {
+    const bool tone_sent = leg.probe_sent != Clock::time_point{};
+    if (tone_sent && at - leg.probe_sent > 800ms) {
       leg.probe_open = false;
       return;
     }
@@ -867,6 +908,10 @@ void Worker::on_rtp(Leg& leg, std::uint8_t* data, std::size_t len, Clock::time_p
     const int n = leg.dec->decode(v->payload, std::span<std::int16_t>(pcm + tail, sb::mix::max_frame_samples));
     if (n <= 0) return;
     const int onset = probe_onset(pcm, tail + n, rate);
+    if (onset >= 0 && !tone_sent) {
+      leg.probe_open = false;  // a tone before ours was sent: not our probe
+      return;
+    }
     if (onset < 0) {
       leg.tail.assign(pcm + tail, pcm + tail + n);
       leg.tail_arrival = at;
@@ -880,8 +925,7 @@ void Worker::on_rtp(Leg& leg, std::uint8_t* data, std::size_t len, Clock::time_p
     const int prev_n = static_cast<int>(leg.tail.size());
     const auto seen = onset < tail ? leg.tail_arrival + to_duration((prev_n - tail + onset) * 1e6 / rate)
                                    : at + to_duration((onset - tail) * 1e6 / rate);
-    const double us = std::chrono::duration<double, std::micro>(seen - leg.probe_sent).count() -
-                      leg.corpus->onset_offset_us;
+    const double us = std::chrono::duration<double, std::micro>(seen - leg.probe_sent).count() - leg.probe_offset_us;
     if (latencies_us_.size() < 1'000'000) latencies_us_.push_back(us);
     leg.tail.clear();
   }
