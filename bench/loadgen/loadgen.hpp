@@ -86,6 +86,7 @@ struct CallPlan {
 struct Counters {
   std::atomic<std::uint64_t> sessions{0}, session_failures{0};
   std::atomic<std::uint64_t> dials{0}, dial_failures{0};
+  std::atomic<std::uint64_t> dials_refused{0};  ///< 503 from an overloaded server (shed, not failed)
   std::atomic<std::uint64_t> invites{0}, unknown_invites{0}, acked{0}, legs_failed{0};
   std::atomic<std::uint64_t> server_byes{0}, unexpected_byes{0}, byes_sent{0}, byes_ok{0};
   std::atomic<std::uint64_t> holds_ok{0}, calls_done{0};

@@ -230,7 +230,7 @@ struct Totals {
   X(server_byes) X(unexpected_byes) X(byes_sent) X(byes_ok) X(holds_ok) X(calls_done) X(retransmissions)    \
   X(sip_malformed) X(rtp_sent) X(rtp_received) X(rtp_expected) X(rtp_late) X(rtp_reordered) X(rtp_bad)      \
   X(rtcp_received) X(rtp_other) X(probes_sent) X(probes_found) X(send_late) X(legs_active) X(legs_heard)    \
-  X(legs_deaf) X(legs_probed) X(rtp_stray) X(rtp_send_errors)
+  X(legs_deaf) X(legs_probed) X(rtp_stray) X(rtp_send_errors) X(dials_refused)
 
 Totals totals(std::vector<std::unique_ptr<Worker>>& ws) {
   Totals t;
@@ -502,6 +502,7 @@ int main(int argc, char** argv) {
       s["rate"] = r;
       s["sessions"] = d("sessions");
       s["dials"] = d("dials");
+      s["dials_refused_503"] = d("dials_refused");
       s["failures"] = failures(after) - failures(before);
       s["calls_done"] = d("calls_done");
       s["holds_ok"] = d("holds_ok");
@@ -520,6 +521,7 @@ int main(int argc, char** argv) {
         s["server_cpu_ms_per_call"] = d("dials") > 0 ? srv * 1e3 / d("dials") : 0.0;
       }
       s["loadgen_cpu_ms_per_call"] = d("dials") > 0 ? self * 1e3 / d("dials") : 0.0;
+      // (A session whose dial the server refused — 503, shedding — ends at once: in calls_done.)
       bool bad = s["failures"].as_uint64() > 0 || d("calls_done") < n;
       if (!a.target.empty()) {
         // Every call must have ended normally (the far end's BYE after its hold), per the server.
@@ -527,10 +529,11 @@ int main(int argc, char** argv) {
         s["server_calls_ended_normal"] = normal;
         if (normal < n) bad = true;
       }
-      std::fprintf(stderr, "rate %g/s: %g calls done, %llu failures, dial p50 %.2f ms p99 %.2f ms p99.9 %.2f ms%s\n", r,
-                   d("calls_done"), static_cast<unsigned long long>(s["failures"].as_uint64()), pct(dial, 0.5) / 1000,
+      std::fprintf(stderr, "rate %g/s: %g calls done, %g refused (503), %llu failures, dial p50 %.2f ms p99 %.2f ms p99.9 %.2f ms%s\n", r,
+                   d("calls_done"), d("dials_refused"), static_cast<unsigned long long>(s["failures"].as_uint64()), pct(dial, 0.5) / 1000,
                    pct(dial, 0.99) / 1000, pct(dial, 0.999) / 1000, bad ? "  <- failures" : "");
-      if (d("calls_done") < n) short_steps.push_back(fmt::format("rate {}: {} of {} sessions completed", r, d("calls_done"), n));
+      if (d("calls_done") < n)
+        short_steps.push_back(fmt::format("rate {}: {} of {} sessions completed", r, d("calls_done"), n));
       steps.push_back(s);
       if (bad && a.rate_step > 0) {
         knee = last_good;
@@ -594,6 +597,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> problems;
   if (a.check) {
     if (failures(t) > 0) problems.push_back(fmt::format("{} failures", failures(t)));
+    if (t["dials_refused"] > 0) problems.push_back(fmt::format("{} dials refused (503, server busy)", t["dials_refused"]));
     if (t["sessions"] == 0) problems.push_back("no session was created");
     for (auto& p : short_steps) problems.push_back(p);
     if (hang_up_timeout) problems.push_back("calls still up 40 s after the hang-up");

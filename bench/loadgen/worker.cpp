@@ -357,7 +357,8 @@ asio::awaitable<void> Worker::run_session(CallPlan plan, Clock::time_point inten
     }
     if (id.empty()) {
       if (opt_.verbose) std::fprintf(stderr, "dial failed: %d %s\n", r.status, r.body.c_str());
-      c_.dial_failures.fetch_add(1, std::memory_order_relaxed);
+      // A 503 is the server shedding load (limits.shardBusyPercent): counted apart from failures.
+      (r.status == 503 ? c_.dials_refused : c_.dial_failures).fetch_add(1, std::memory_order_relaxed);
       end_leg(leg, false);  // counted once, as a dial failure
       continue;
     }

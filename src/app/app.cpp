@@ -225,6 +225,19 @@ App::~App() {
   rt_.reset();
 }
 
+namespace {
+// Samples the shard's CPU share (runtime::LoadMeter) until the shard drains; runs on the shard.
+asio::awaitable<void> meter_shard(http::ShardServices* s) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  while (!s->draining) {
+    s->load->sample(std::chrono::steady_clock::now(), runtime::thread_cpu_now());
+    t.expires_after(runtime::LoadMeter::k_period);
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+}  // namespace
+
 void App::start() {
   // The DTLS-SRTP certificate is made once per process; make it now, not on the first call.
   (void)rtp::DtlsIdentity::process();
@@ -250,6 +263,11 @@ void App::start() {
   }
   http_port_ = port;
   for (auto& svc : services_) svc->sip->start();  // binds each shard's SIP ports (throws on failure)
+  for (auto& svc : services_) {  // overload protection (limits.shardBusyPercent)
+    svc->load = std::make_shared<runtime::LoadMeter>();
+    svc->busy_limit = static_cast<double>(cfg_.limits.shard_busy_percent) / 100.0;
+    asio::co_spawn(svc->shard.executor(), meter_shard(svc.get()), asio::detached);
+  }
   clients_->start();                               // and each shard's WebRTC port
   rt_->start(cfg_.pin_threads);
   started_ = true;
@@ -282,6 +300,8 @@ asio::awaitable<void> drain_shard(http::Server* server, http::ShardServices* s, 
   s->sip->stop();
 }
 }  // namespace
+
+runtime::Shard& App::shard(unsigned i) { return rt_->shard(i); }
 
 bool App::drain(std::chrono::milliseconds timeout) {
   if (!started_ || stopped_) return true;

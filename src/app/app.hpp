@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-namespace sb::runtime { class Runtime; }
+namespace sb::runtime { class Runtime; class Shard; }
 namespace sb::http { class RestApi; class Server; struct ShardServices; }
 namespace sb::signaling { class ClientApi; }
 
@@ -28,6 +28,8 @@ class App {
   // SIP ports of shard i after start(): {udp, tcp, tls} (0 = not listening).
   std::array<std::uint16_t, 3> sip_ports(unsigned shard) const;
   unsigned shards() const;
+  // Shard i's runtime (tests post work to a shard through it).
+  runtime::Shard& shard(unsigned i);
   const Config& config() const { return cfg_; }
 
   // Graceful drain (SIGTERM): refuse new work, end what runs, flush webhooks, all within the

@@ -32,6 +32,9 @@ struct Config {
     std::chrono::milliseconds http_idle_timeout{30000};
     std::size_t http_connections_per_shard = 4096;
     std::size_t sessions_per_shard = 100000;
+    // New dials are refused (503) while their shard's thread used this share of a core over the
+    // last second (overload protection; 0 = off).
+    std::uint64_t shard_busy_percent = 95;
     std::int64_t jwt_skew_s = 60;
   } limits;
 

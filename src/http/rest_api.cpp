@@ -10,6 +10,8 @@
 #include "http/project_auth.hpp"
 #include "http/session_ops.hpp"
 
+#include <algorithm>
+
 #include <boost/asio.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
@@ -576,10 +578,12 @@ struct Snapshot {
   sip::TransportStats transport{};
   std::size_t active_calls = 0;
   MediaTotals media{};
+  double busy = 0, busiest_shard = 0;  // the shard's CPU share over the last second; the max
 };
 asio::awaitable<Snapshot> snapshot_on(ShardServices* s) {
   Snapshot x{s->counters, s->webhooks.stats(), s->sessions.size(), s->sessions.evicted()};
   if (s->media_totals) x.media = s->media_totals();
+  if (s->load) x.busy = s->load->busy();
   if (s->sip) {
     x.ua = s->sip->stats();
     x.transport = s->sip->transport_stats();
@@ -600,6 +604,8 @@ asio::awaitable<std::string> RestApi::metrics_text() {
     total.rest.sessions_created += x.rest.sessions_created;
     total.rest.dial_requests += x.rest.dial_requests;
     total.rest.dial_rejected += x.rest.dial_rejected;
+    total.rest.dials_refused_busy += x.rest.dials_refused_busy;
+    total.busiest_shard = std::max(total.busiest_shard, x.busy);
     total.rest.signals += x.rest.signals;
     total.rest.force_disconnects += x.rest.force_disconnects;
     total.webhooks.enqueued += x.webhooks.enqueued;
@@ -644,6 +650,12 @@ asio::awaitable<std::string> RestApi::metrics_text() {
   add("switchboard_rest_auth_failures_total", "counter", "REST requests refused by JWT auth", total.rest.auth_failures);
   add("switchboard_dial_requests_total", "counter", "Dial requests that reached a session shard", total.rest.dial_requests);
   add("switchboard_dial_rejected_total", "counter", "Dial requests answered with an error", total.rest.dial_rejected);
+  add("switchboard_dials_refused_busy_total", "counter",
+      "Dials refused with 503 because their shard's CPU was saturated (limits.shardBusyPercent)",
+      total.rest.dials_refused_busy);
+  out += fmt::format("# HELP switchboard_shard_busy_ratio CPU share of the busiest shard thread over the last second\n"
+                     "# TYPE switchboard_shard_busy_ratio gauge\nswitchboard_shard_busy_ratio {:.3f}\n",
+                     total.busiest_shard);
   add("switchboard_signals_total", "counter", "Signals accepted", total.rest.signals);
   add("switchboard_force_disconnects_total", "counter", "Connections force-disconnected", total.rest.force_disconnects);
   add("switchboard_webhook_enqueued_total", "counter", "Webhook events queued", total.webhooks.enqueued);

@@ -213,6 +213,12 @@ OpResult dial(ShardServices& svc, const std::string& key, DialRequest d, std::in
   // a stream, their session-monitoring events, call webhooks): a 503 leaves no trace of a call
   // whose ID the client never received.
   if (s->sip->at_call_limit()) return fail(503, "Call limit reached on this server");
+  // Overload (limits.shardBusyPercent): a shard whose own work already fills its core would make
+  // every call on it late by taking one more; refuse new calls instead, cheaply, until it has room.
+  if (s->busy_limit > 0 && s->load && s->load->busy() >= s->busy_limit) {
+    ++s->counters.dials_refused_busy;
+    return fail(503, "Server busy", "This shard's CPU is saturated; retry later");
+  }
   // Room in the webhook queue for this call's callCreated and callDestroyed, one each per SIP
   // callback URL, reserved now: however full the queue gets while the call runs, the event that
   // says how it ended is never refused (README "Webhooks"). No room: back-pressure, refuse the call.

@@ -1,6 +1,7 @@
 // What one shard owns for the HTTP layer: its copy of the project table, its sessions, its
 // webhook sender and its counters. Only the shard's own thread touches it.
 #pragma once
+#include "runtime/load_meter.hpp"
 #include "core/project.hpp"
 #include "core/session.hpp"
 #include "http/webhook.hpp"
@@ -23,6 +24,7 @@ struct RestCounters {
   std::uint64_t sessions_created = 0;
   std::uint64_t dial_requests = 0;
   std::uint64_t dial_rejected = 0;
+  std::uint64_t dials_refused_busy = 0;  ///< 503: the shard's CPU was saturated (limits.shardBusyPercent)
   std::uint64_t signals = 0;
   std::uint64_t force_disconnects = 0;
   std::uint64_t calls_by_outcome[3] = {};  // [0] answered then ended normally, [1] failed, [2] other
@@ -84,6 +86,10 @@ struct ShardServices {
   std::chrono::seconds max_call_duration{6 * 3600}, max_inactive{300}, ring_timeout{180};
   std::shared_ptr<void> rtp_ports;  // the shard's RTP port allocator, owned here
   std::shared_ptr<void> conferences;  // the shard's media::ConferenceTable, owned here
+  // Overload: the shard's own CPU share over the last second; at or above busy_limit (0..1, 0 =
+  // off) new dials are refused with 503, so the calls already up keep their quality.
+  std::shared_ptr<runtime::LoadMeter> load;
+  double busy_limit = 0;
   std::function<MediaTotals()> media_totals;  // for /metrics; empty = no media layer
   std::map<std::string, std::string, std::less<>> call_of_connection;  // connection id → call id
   // SIP connections being hung up on request (REST or moderator force-disconnect) → the reason

@@ -1,9 +1,14 @@
 // The session operations behind REST dial and force-disconnect (src/http/session_ops.cpp), against
 // the in-process server and a far end that never answers: which webhooks a refused dial leaves
 // behind, and what a forced hang-up tells session monitoring.
+#include "runtime/runtime.hpp"
 #include "support/sip_fixture.hpp"
 
 #include <doctest/doctest.h>
+
+#include <future>
+#include <functional>
+#include <thread>
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -85,6 +90,38 @@ TEST_CASE("a dial refused for want of an RTP port answers 503 and leaves no webh
   CHECK(refused.status == 503);
   REQUIRE(f.wait_destroyed(15s));
   check_only_call(f, call);
+}
+
+TEST_CASE("a dial to a saturated shard is refused with 503 (overload), and accepted once it has room") {
+  SilentPeer far;
+  Fixture f(50ms, [](app::Config& c) { c.limits.shard_busy_percent = 80; });
+  // Keep the shard's thread busy for 1.5 s in 50 ms slices, so its load meter (which runs between
+  // the slices) sees a whole core used.
+  auto& shard = f.server->app.shard(0);
+  auto done = std::make_shared<std::promise<void>>();
+  auto spin = std::make_shared<std::function<void(int)>>();
+  *spin = [&shard, done, spin](int left) {
+    const auto until = std::chrono::steady_clock::now() + 50ms;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    if (left == 0) {
+      done->set_value();
+      return;
+    }
+    boost::asio::post(shard.executor(), [spin, left] { (*spin)(left - 1); });
+  };
+  boost::asio::post(shard.executor(), [spin] { (*spin)(30); });
+  done->get_future().wait();
+  auto refused = f.dial(far.uri());
+  CHECK(refused.status == 503);
+  CHECK(refused.body.find("busy") != std::string::npos);
+  auto metrics = f.server->call(verb::get, "/metrics", "", {}, "").body;
+  CHECK(metrics.find("\nswitchboard_dials_refused_busy_total 1\n") != std::string::npos);
+  *spin = nullptr;  // (breaks the self-reference)
+  // A second of quiet and the shard takes calls again.
+  std::this_thread::sleep_for(1500ms);
+  auto accepted = f.dial(far.uri());
+  CHECK_MESSAGE(accepted.status == 200, accepted.body);
 }
 
 namespace {
