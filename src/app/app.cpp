@@ -230,7 +230,7 @@ namespace {
 asio::awaitable<void> meter_shard(http::ShardServices* s) {
   asio::steady_timer t(co_await asio::this_coro::executor);
   while (!s->draining) {
-    s->load->sample(std::chrono::steady_clock::now(), runtime::thread_cpu_now());
+    s->load->sample(std::chrono::steady_clock::now(), s->thread_cpu());
     t.expires_after(runtime::LoadMeter::k_period);
     boost::system::error_code ec;
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -302,6 +302,7 @@ asio::awaitable<void> drain_shard(http::Server* server, http::ShardServices* s, 
 }  // namespace
 
 runtime::Shard& App::shard(unsigned i) { return rt_->shard(i); }
+http::ShardServices& App::services(unsigned i) { return *services_[i]; }
 
 bool App::drain(std::chrono::milliseconds timeout) {
   if (!started_ || stopped_) return true;

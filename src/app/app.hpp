@@ -28,8 +28,9 @@ class App {
   // SIP ports of shard i after start(): {udp, tcp, tls} (0 = not listening).
   std::array<std::uint16_t, 3> sip_ports(unsigned shard) const;
   unsigned shards() const;
-  // Shard i's runtime (tests post work to a shard through it).
+  // Shard i's runtime and services (tests post work to a shard, and touch its services there).
   runtime::Shard& shard(unsigned i);
+  http::ShardServices& services(unsigned i);
   const Config& config() const { return cfg_; }
 
   // Graceful drain (SIGTERM): refuse new work, end what runs, flush webhooks, all within the

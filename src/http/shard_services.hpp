@@ -90,6 +90,7 @@ struct ShardServices {
   // off) new dials are refused with 503, so the calls already up keep their quality.
   std::shared_ptr<runtime::LoadMeter> load;
   double busy_limit = 0;
+  std::function<std::chrono::nanoseconds()> thread_cpu = runtime::thread_cpu_now;  // injectable (tests)
   std::function<MediaTotals()> media_totals;  // for /metrics; empty = no media layer
   std::map<std::string, std::string, std::less<>> call_of_connection;  // connection id → call id
   // SIP connections being hung up on request (REST or moderator force-disconnect) → the reason

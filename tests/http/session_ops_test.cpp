@@ -1,6 +1,8 @@
 // The session operations behind REST dial and force-disconnect (src/http/session_ops.cpp), against
 // the in-process server and a far end that never answers: which webhooks a refused dial leaves
 // behind, and what a forced hang-up tells session monitoring.
+#include "http/shard_services.hpp"
+#include "runtime/load_meter.hpp"
 #include "runtime/runtime.hpp"
 #include "support/sip_fixture.hpp"
 
@@ -95,30 +97,32 @@ TEST_CASE("a dial refused for want of an RTP port answers 503 and leaves no webh
 TEST_CASE("a dial to a saturated shard is refused with 503 (overload), and accepted once it has room") {
   SilentPeer far;
   Fixture f(50ms, [](app::Config& c) { c.limits.shard_busy_percent = 80; });
-  // Keep the shard's thread busy for 1.5 s in 50 ms slices, so its load meter (which runs between
-  // the slices) sees a whole core used.
   auto& shard = f.server->app.shard(0);
-  auto done = std::make_shared<std::promise<void>>();
-  auto spin = std::make_shared<std::function<void(int)>>();
-  *spin = [&shard, done, spin](int left) {
-    const auto until = std::chrono::steady_clock::now() + 50ms;
-    while (std::chrono::steady_clock::now() < until) {
-    }
-    if (left == 0) {
-      done->set_value();
-      return;
-    }
-    boost::asio::post(shard.executor(), [spin, left] { (*spin)(left - 1); });
+  auto& svc = f.server->app.services(0);
+  // The shard's load meter reads its thread's CPU through an injectable source: make the thread
+  // look fully busy (CPU time advancing with the wall clock), on the shard's own thread — real
+  // busy-spinning would depend on how much of a core the machine lends the test.
+  auto on_shard = [&](std::function<void()> fn) {
+    std::promise<void> p;
+    boost::asio::post(shard.executor(), [&] {
+      fn();
+      p.set_value();
+    });
+    p.get_future().wait();
   };
-  boost::asio::post(shard.executor(), [spin] { (*spin)(30); });
-  done->get_future().wait();
+  on_shard([&] {
+    svc.thread_cpu = [start = std::chrono::steady_clock::now(), base = runtime::thread_cpu_now()] {
+      return base + std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start);
+    };
+  });
+  std::this_thread::sleep_for(1500ms);  // a whole window of "busy" samples
   auto refused = f.dial(far.uri());
   CHECK(refused.status == 503);
   CHECK(refused.body.find("busy") != std::string::npos);
   auto metrics = f.server->call(verb::get, "/metrics", "", {}, "").body;
   CHECK(metrics.find("\nswitchboard_dials_refused_busy_total 1\n") != std::string::npos);
-  *spin = nullptr;  // (breaks the self-reference)
-  // A second of quiet and the shard takes calls again.
+  // Back to the real thread CPU: within a second of quiet the shard takes calls again.
+  on_shard([&] { svc.thread_cpu = runtime::thread_cpu_now; });
   std::this_thread::sleep_for(1500ms);
   auto accepted = f.dial(far.uri());
   CHECK_MESSAGE(accepted.status == 200, accepted.body);
