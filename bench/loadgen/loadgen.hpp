@@ -163,6 +163,7 @@ class Worker {
   asio::awaitable<void> media_clock();
   asio::awaitable<void> sweeper();
   asio::awaitable<void> run_session(CallPlan plan, Clock::time_point intended);
+  asio::awaitable<std::shared_ptr<SessionRun>> create_session();
   asio::awaitable<void> media_rx();
   // rtpengine (rtpengine.cpp): the same two far ends, their call set up by ng offer/answer.
   asio::awaitable<void> run_session_ng(CallPlan plan);

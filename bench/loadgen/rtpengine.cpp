@@ -210,7 +210,6 @@ asio::awaitable<void> Worker::run_session_ng(CallPlan plan) {
   const auto answer = co_await ng_request(fmt::format("{}{}{}{}{}{}{}{}{}{}", bstr("command"), bstr("answer"), bstr("call-id"),
                                                       bstr(call_id), bstr("from-tag"), bstr(legs[0]->user), bstr("to-tag"),
                                                       bstr(legs[1]->user), bstr("sdp"), bstr(sdp_for(*legs[1]))));
-  if (opt_.verbose) std::fprintf(stderr, "ng offer reply: %s\nng answer reply: %s\n", offer.c_str(), answer.c_str());
   r = bdecode_strings(answer);
   if (r["result"] != "ok" || !apply(*legs[0], r["sdp"])) co_return fail(answer.empty() ? "no reply to answer" : answer.c_str());
   for (auto& leg : legs) {

@@ -266,23 +266,25 @@ void Worker::precreate_sessions(int n) {
   asio::post(io_, [this, n] {
     asio::co_spawn(io_, [this, n]() -> asio::awaitable<void> {
       for (int i = 0; i < n && !stopping_; ++i) {
-        auto r = co_await http(static_cast<int>(bhttp::verb::post), "/session/create", "p2p.preference=disabled",
-                               "application/x-www-form-urlencoded");
-        if (r.status != 200) {
-          c_.session_failures.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        auto run = std::make_shared<SessionRun>();
-        try {
-          run->session_id = std::string(boost::json::parse(r.body).as_array().at(0).as_object().at("session_id").as_string());
-        } catch (const std::exception&) {
-          c_.session_failures.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        presessions_.push_back(std::move(run));
+        if (auto run = co_await create_session()) presessions_.push_back(std::move(run));
       }
     }, asio::detached);
   });
+}
+
+// A routed session made through REST (POST /session/create); null, counted, when that fails.
+asio::awaitable<std::shared_ptr<SessionRun>> Worker::create_session() {
+  auto r = co_await http(static_cast<int>(bhttp::verb::post), "/session/create", "p2p.preference=disabled",
+                         "application/x-www-form-urlencoded");
+  auto run = std::make_shared<SessionRun>();
+  try {
+    if (r.status != 200) throw std::runtime_error("status");
+    run->session_id = std::string(boost::json::parse(r.body).as_array().at(0).as_object().at("session_id").as_string());
+  } catch (const std::exception&) {
+    c_.session_failures.fetch_add(1, std::memory_order_relaxed);
+    co_return nullptr;
+  }
+  co_return run;
 }
 
 Worker::HttpResult Worker::http_sync(int verb, std::string target) {
@@ -299,16 +301,8 @@ asio::awaitable<void> Worker::run_session(CallPlan plan, Clock::time_point inten
     run = std::move(presessions_.back());
     presessions_.pop_back();
   } else {
-    auto r = co_await http(static_cast<int>(bhttp::verb::post), "/session/create", "p2p.preference=disabled",
-                           "application/x-www-form-urlencoded");
-    run = std::make_shared<SessionRun>();
-    try {
-      if (r.status != 200) throw std::runtime_error("status");
-      run->session_id = std::string(boost::json::parse(r.body).as_array().at(0).as_object().at("session_id").as_string());
-    } catch (const std::exception&) {
-      c_.session_failures.fetch_add(1, std::memory_order_relaxed);
-      co_return;
-    }
+    run = co_await create_session();
+    if (!run) co_return;
     intended = Clock::now();  // the dial's latency starts after its session exists
   }
   c_.sessions.fetch_add(1, std::memory_order_relaxed);
