@@ -294,6 +294,12 @@ void JitterBuffer::reset() {
   head_ = newest_ = 0;
 }
 
+void JitterBuffer::release() {
+  reset();
+  for (auto& s : slots_) std::vector<std::uint8_t>().swap(s.data);
+  std::vector<std::uint8_t>().swap(out_);
+}
+
 JitterStats JitterBuffer::stats() const {
   JitterStats s = st_;
   const std::int64_t frames = count_ > 0 ? newest_ - head_ + 1 : 0;

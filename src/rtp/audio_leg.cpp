@@ -9,20 +9,20 @@
 #include "rtp/dtls.hpp"
 #include "rtp/dtmf.hpp"
 #include "rtp/packet.hpp"
+#include "rtp/receive_mux.hpp"
 #include "rtp/rtcp.hpp"
 #include "rtp/sdes.hpp"
 #include "rtp/seq.hpp"
 #include "rtp/srtp.hpp"
+#include "rtp/udp_socket.hpp"
 
 #include <boost/asio.hpp>
 #include <fmt/format.h>
 
-#include <linux/sock_diag.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <deque>
-#include <random>
 
 namespace sb::rtp {
 namespace asio = boost::asio;
@@ -84,11 +84,16 @@ mix::CodecId codec_id(sdp::Codec c) {
 
 }  // namespace
 
-struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<AudioLeg::State> {
+struct AudioLeg::State final : mix::Participant,
+                                ReceiveMux::Sink,
+                                std::enable_shared_from_this<AudioLeg::State> {
   explicit State(asio::any_io_executor ex)
-      : ex(ex), rtp(ex), rtcp(ex), rtcp_timer(ex), dtls_timer{asio::steady_timer(ex), asio::steady_timer(ex)} {}
+      : ex(ex), rtcp_timer(ex), dtls_timer{asio::steady_timer(ex), asio::steady_timer(ex)} {}
   asio::any_io_executor ex;
-  udp::socket rtp, rtcp;
+  // Plain descriptors that the shard's ReceiveMux drains (receive_mux.hpp), indexed like `rx`.
+  UdpSocket rtp, rtcp;
+  ReceiveMux* mux = nullptr;
+  std::array<ReceiveMux::Handle, 2> rx{};  // registrations: [0] RTP socket, [1] RTCP socket
   asio::steady_timer rtcp_timer;
   std::shared_ptr<PortAllocator> ports;
   asio::ip::address address;  // what the sockets bind to
@@ -141,7 +146,6 @@ struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<Au
   // Set once media can no longer flow (fail_media); the call is woken through on_failure.
   std::optional<std::string> failure;
   std::function<void()> on_failure;  // the call's wake-up (CallMedia::on_failure); may be empty
-  std::array<boost::system::error_code, 2> injected_error;  // test seam, per socket (RTP, RTCP)
 
   // Receive state.
   bool have_ssrc = false;
@@ -153,10 +157,24 @@ struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<Au
   JitterEstimator jitter;
   std::unique_ptr<mix::JitterBuffer> jb;
   std::unique_ptr<mix::Decoder> decoder;
-  std::unique_ptr<mix::Resampler> up;
+  std::unique_ptr<mix::Resampler> up;  // decode rate → 48 kHz; null when equal or not made yet
   int decode_rate = 8000, rtp_clock = 8000;
-  std::array<std::int16_t, k_fifo> fifo{};
+  // Decoded 48 kHz audio waiting for the mix: made at the first tick that mixes this leg, 40 ms
+  // (4 KiB) unless the far end's packets need more (up to k_fifo, 13 KiB, for 120 ms Opus
+  // frames), and let go while the leg relays, so a relayed call does not carry it.
+  std::vector<std::int16_t> fifo;
   std::size_t fifo_n = 0;
+  // Room for `more` samples after fifo_n (as much as k_fifo allows); false: no memory.
+  bool fifo_room(std::size_t more) noexcept {
+    const std::size_t need = std::max(std::min(k_fifo, fifo_n + more), 2 * mix::mix_frame);
+    if (fifo.size() >= need) return true;
+    try {
+      fifo.resize(need);
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
   // Last SR from the far end (RFC 3550 §6.4.1 LSR/DLSR).
   std::uint32_t last_sr_middle = 0;
   Clock::time_point last_sr_at{};
@@ -164,7 +182,19 @@ struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<Au
   // Send state.
   mix::CodecConfig send_cfg;
   std::unique_ptr<mix::Encoder> enc;
-  std::unique_ptr<mix::Resampler> down;
+  std::unique_ptr<mix::Resampler> down;  // 48 kHz → the codec's rate; null when equal or not made yet
+  // The mix's resamplers are made at the first tick that needs them: a relayed leg, or a listener
+  // that adopts its output group's encoded frames, never does (6 KiB each for 8 kHz). False: no
+  // memory (the tick goes without this leg).
+  static bool ensure_resampler(std::unique_ptr<mix::Resampler>& r, int from, int to) noexcept {
+    if (r || from == to) return true;
+    try {
+      r = std::make_unique<mix::Resampler>(from, to, k_resampler_quality);
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
   std::uint32_t ssrc = random_u32();
   std::uint16_t out_seq = static_cast<std::uint16_t>(random_u32());
   std::uint32_t out_ts = random_u32();
@@ -244,11 +274,18 @@ struct AudioLeg::State final : mix::Participant, std::enable_shared_from_this<Au
   void fail_media(std::string why);
   bool accept_source(const udp::endpoint& from, const RtpView& v, Clock::time_point now);
   void switch_to(const udp::endpoint& from);
-  void send_raw(udp::socket& s, const udp::endpoint& to, std::span<const std::uint8_t> data) {
+  void send_raw(UdpSocket& s, const udp::endpoint& to, std::span<const std::uint8_t> data) {
     boost::system::error_code ec;
-    s.send_to(asio::buffer(data.data(), data.size()), to, 0, ec);
+    s.send_to(data, to, ec);
     if (ec) ++stats.send_errors;
   }
+
+  // ---- ReceiveMux::Sink: the shard's receive path hands us each datagram in place ----------
+  void on_receive(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from, int channel) override {
+    on_datagram(buf, n, from, channel == 1);
+  }
+  bool on_receive_error(int channel, const boost::system::error_code& ec) override;
+  void start_receiving(int channel);
 };
 
 // ------------------------------------------------------------------------------------------
@@ -549,6 +586,7 @@ void AudioLeg::State::fail_media(std::string why) {
 bool AudioLeg::State::pull(Clock::time_point now, mix::MixFrame& out) noexcept {
   dtmf_housekeeping(now);  // the conference tick is the leg's clock
   if (!receiving || !jb || !decoder) return false;
+  if (!ensure_resampler(up, decode_rate, mix::mix_rate)) return false;
   auto& pcm = pcm_scratch;
   auto& up_pcm = up_scratch;
   const int frame_samples = decode_rate / 1000 * ptime_ms;
@@ -573,6 +611,7 @@ bool AudioLeg::State::pull(Clock::time_point now, mix::MixFrame& out) noexcept {
       if (m < 0) break;
       at48 = std::span<const std::int16_t>(up_pcm.data(), static_cast<std::size_t>(m));
     }
+    if (!fifo_room(at48.size())) break;  // no memory: this leg is silent in the mix this tick
     const std::size_t take = std::min(at48.size(), fifo.size() - fifo_n);
     std::copy_n(at48.begin(), take, fifo.begin() + static_cast<std::ptrdiff_t>(fifo_n));
     fifo_n += take;
@@ -590,7 +629,7 @@ bool AudioLeg::State::pull(Clock::time_point now, mix::MixFrame& out) noexcept {
 }
 
 int AudioLeg::State::encode(const mix::MixFrame& pcm, std::span<std::uint8_t> out) noexcept {
-  if (!enc) return -1;
+  if (!enc || !ensure_resampler(down, mix::mix_rate, decode_rate)) return -1;
   std::array<std::int16_t, mix::mix_frame> low;
   std::span<const std::int16_t> in(pcm.data(), pcm.size());
   if (down) {
@@ -713,7 +752,8 @@ void AudioLeg::State::transmit(const RtpHeader& h, std::span<const std::uint8_t>
 // Passthrough
 
 std::optional<mix::Participant::RelayFormat> AudioLeg::State::relay_format(Clock::time_point now) const noexcept {
-  if (stopped || failure || !receiving || !send_config() || !jb || !decoder) return std::nullopt;
+  // (A relaying leg has let its decoder go: relay_to.)
+  if (stopped || failure || !receiving || !send_config() || !jb || (!decoder && !relay_peer)) return std::nullopt;
   if ((dtmf_tx && !dtmf_tx->idle()) || (dtmf_inband && !dtmf_inband->idle())) return std::nullopt;  // ours play
   if (!last_audio || now - *last_audio > k_relay_idle) return std::nullopt;
   return receive_format();
@@ -723,7 +763,15 @@ void AudioLeg::State::relay_to(mix::Participant* peer) noexcept {
   if (peer == relay_peer) return;
   relay_peer = peer;
   relay_anchored = false;  // what we send for the peer re-anchors at its next packet
-  if (peer) stats.jitter_buffer_ms = 0;  // nothing is buffered: packets go through on arrival
+  if (peer) {
+    stats.jitter_buffer_ms = 0;  // nothing is buffered: packets go through on arrival
+    std::vector<std::int16_t>().swap(fifo);  // nor decoded: the mix's buffer and resamplers wait
+    fifo_n = 0;  // until it needs them again (made afresh then: their history is stale)
+    up.reset();
+    down.reset();
+    if (jb) jb->release();  // its slots' payloads too (50 × the packet size)
+    decoder.reset();        // made afresh on the way back (below), as it always was (Opus: 18 KiB)
+  }
   if (!peer && jb) {
     // Back to the mix: what the buffer held is from before the relay started. The mix starts
     // from the next packet (the listener hears the buffer's prefill as concealment once).
@@ -864,45 +912,13 @@ bool transient_receive_error(const boost::system::error_code& ec) {
          ec == e::interrupted || ec == e::would_block || ec == e::try_again || ec == e::message_size;
 }
 
-// One per socket. It ends only when the leg stops; any other end (a socket that can no longer
-// receive, a cancellation nobody asked for, an exception, see spawn_receive_loop) fails the leg
-// with a reason and a counter, so the call hangs up at once instead of keeping a leg that hears
-// nothing until the inactivity timer.
-asio::awaitable<void> receive_loop(std::shared_ptr<AudioLeg::State> st, bool rtcp_socket) {
-  std::array<std::uint8_t, k_max_datagram + srtp_max_trailer> buf;
-  udp::endpoint from;
-  auto& sock = rtcp_socket ? st->rtcp : st->rtp;
-  auto& injected = st->injected_error[rtcp_socket ? 1 : 0];
-  while (!st->stopped) {
-    // An injected error (test seam) stands for the next receive's result, pending or not.
-    boost::system::error_code ec = std::exchange(injected, {});
-    std::size_t n = 0;
-    if (!ec) {
-      auto [rec, rn] = co_await sock.async_receive_from(asio::buffer(buf.data(), k_max_datagram), from,
-                                                        asio::as_tuple(asio::use_awaitable));
-      if (st->stopped) break;
-      ec = injected ? std::exchange(injected, {}) : rec;
-      n = rn;
-    }
-    if (ec) {
-      if (transient_receive_error(ec)) {
-        ++st->stats.receive_errors;
-        continue;
-      }
-      ++st->stats.receive_failures;
-      st->fail_media(fmt::format("{} receive failed: {}", rtcp_socket ? "RTCP" : "RTP", ec.message()));
-      co_return;
-    }
-    st->on_datagram(buf, n, from, rtcp_socket);
-  }
-}
-
 asio::awaitable<void> rtcp_loop(std::shared_ptr<AudioLeg::State> st) {
-  std::mt19937 rng(random_u32());
-  std::uniform_real_distribution<double> spread(0.5, 1.5);  // RFC 3550 §6.3.1 randomisation
   double scale = 0.5;  // §6.2: the first report after half the minimum interval
   while (!st->stopped) {
-    st->rtcp_timer.expires_after(std::chrono::duration_cast<Clock::duration>(k_rtcp_interval * spread(rng) * scale));
+    // RFC 3550 §6.3.1: the interval times a random factor in [0.5, 1.5). (No generator kept on
+    // the frame: a std::mt19937 would cost every leg 5 KiB for one draw per report.)
+    const double spread = 0.5 + random_u32() / 4294967296.0;
+    st->rtcp_timer.expires_after(std::chrono::duration_cast<Clock::duration>(k_rtcp_interval * spread * scale));
     scale = 1.0;
     co_await st->rtcp_timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (st->stopped) break;
@@ -933,24 +949,32 @@ void spawn(asio::any_io_executor ex, asio::awaitable<void> task, const char* wha
   });
 }
 
-// A receive loop that throws (the packet path must not, so this is a bug) fails the leg like
-// any other end of the loop: counted, with the reason, and the call is told.
-void spawn_receive_loop(const std::shared_ptr<AudioLeg::State>& st, bool rtcp_socket) {
-  asio::co_spawn(st->ex, receive_loop(st, rtcp_socket), [st, rtcp_socket](std::exception_ptr e) {
-    if (!e) return;
-    std::string why = "unknown exception";
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-      why = x.what();
-    } catch (...) {
-    }
-    ++st->stats.receive_failures;
-    st->fail_media(fmt::format("{} receive loop ended: {}", rtcp_socket ? "RTCP" : "RTP", why));
-  });
+}  // namespace
+
+// A socket's receive error, judged here for the mux (its error policy is ours): passing ones are
+// counted and receiving carries on; any other fails the leg with a reason and a counter, so the
+// call hangs up at once instead of keeping a leg that hears nothing until the inactivity timer.
+bool AudioLeg::State::on_receive_error(int channel, const boost::system::error_code& ec) {
+  if (stopped) return false;
+  if (transient_receive_error(ec)) {
+    ++stats.receive_errors;
+    return true;
+  }
+  ++stats.receive_failures;
+  fail_media(fmt::format("{} receive failed: {}", channel == 1 ? "RTCP" : "RTP", ec.message()));
+  return false;
 }
 
-}  // namespace
+void AudioLeg::State::start_receiving(int channel) {
+  auto& sock = channel == 1 ? rtcp : rtp;
+  if (!sock.is_open() || rx[channel]) return;
+  boost::system::error_code ec;
+  rx[channel] = mux->add(sock.native_handle(), shared_from_this(), channel, ec);
+  if (ec) {
+    ++stats.receive_failures;
+    fail_media(fmt::format("{} socket cannot be watched: {}", channel == 1 ? "RTCP" : "RTP", ec.message()));
+  }
+}
 
 // ------------------------------------------------------------------------------------------
 // AudioLeg
@@ -969,15 +993,11 @@ std::unique_ptr<AudioLeg> AudioLeg::create(asio::any_io_executor ex, std::shared
     auto p = ports->acquire();
     if (!p) return nullptr;
     boost::system::error_code e1, e2;
-    st->rtp.open(address.is_v6() ? udp::v6() : udp::v4(), e1);
-    if (!e1) st->rtp.bind({address, *p}, e1);
-    if (!e1 && rtcp_now) {
-      st->rtcp.open(address.is_v6() ? udp::v6() : udp::v4(), e2);
-      if (!e2) st->rtcp.bind({address, static_cast<std::uint16_t>(*p + 1)}, e2);
-    }
+    st->rtp.open_bind({address, *p}, e1);
+    if (!e1 && rtcp_now) st->rtcp.open_bind({address, static_cast<std::uint16_t>(*p + 1)}, e2);
     if (e1 || e2) {
-      st->rtp.close(e1);
-      st->rtcp.close(e2);
+      st->rtp.close();
+      st->rtcp.close();
       ports->release(*p);
       continue;
     }
@@ -985,9 +1005,7 @@ std::unique_ptr<AudioLeg> AudioLeg::create(asio::any_io_executor ex, std::shared
   }
   if (st->port == 0) return nullptr;
   st->address = address;
-  boost::system::error_code ec;
-  st->rtp.non_blocking(true, ec);
-  if (st->rtcp.is_open()) st->rtcp.non_blocking(true, ec);
+  st->mux = &ReceiveMux::of(ex);
   st->secure = opt.secure;
   std::unique_ptr<AudioLeg> leg(new AudioLeg(st));
   leg->opt_ = opt;
@@ -1008,8 +1026,8 @@ std::unique_ptr<AudioLeg> AudioLeg::create(asio::any_io_executor ex, std::shared
     }
   }
   leg->prepare_local();
-  spawn_receive_loop(st, false);
-  if (st->rtcp.is_open()) spawn_receive_loop(st, true);
+  st->start_receiving(State::k_rtp);
+  st->start_receiving(State::k_rtcp);
   spawn(ex, rtcp_loop(st), "RTCP report loop");
   return leg;
 }
@@ -1139,8 +1157,8 @@ std::error_code AudioLeg::apply(const sdp::Negotiated& n) {
     st.decoder = std::move(dec);
     st.decode_rate = rate;
     st.rtp_clock = mix::rtp_clock_rate(id);
-    st.up = rate == mix::mix_rate ? nullptr : std::make_unique<mix::Resampler>(rate, mix::mix_rate, k_resampler_quality);
-    st.down = rate == mix::mix_rate ? nullptr : std::make_unique<mix::Resampler>(mix::mix_rate, rate, k_resampler_quality);
+    st.up.reset();  // made for the new rate when the mix first needs them (ensure_resampler)
+    st.down.reset();
     // What the far end sends is governed by *our* a=ptime (RFC 3264 §5.1: ptime is what the
     // sender of the attribute wants to receive), so the jitter buffer counts our frame length.
     st.ptime_ms = static_cast<int>(local_.ptime);
@@ -1303,24 +1321,18 @@ void AudioLeg::open_rtcp_socket() {
   auto& st = *st_;
   if (st.rtcp.is_open() || st.stopped) return;
   boost::system::error_code ec;
-  st.rtcp.open(st.address.is_v6() ? udp::v6() : udp::v4(), ec);
-  if (!ec) st.rtcp.bind({st.address, static_cast<std::uint16_t>(st.port + 1)}, ec);
+  st.rtcp.open_bind({st.address, static_cast<std::uint16_t>(st.port + 1)}, ec);
   if (ec) {
-    boost::system::error_code ignored;
-    st.rtcp.close(ignored);
     ++st.stats.rtcp_unavailable;
     log::warn("rtp", "leg :{} cannot bind its RTCP port {}: {} (no RTCP on this call)", st.port, st.port + 1,
               ec.message());
     return;
   }
-  st.rtcp.non_blocking(true, ec);
-  spawn_receive_loop(st_, true);
+  st.start_receiving(State::k_rtcp);
 }
 
 void AudioLeg::inject_receive_error(bool rtcp_socket, boost::system::error_code ec) {
-  st_->injected_error[rtcp_socket ? 1 : 0] = ec;
-  boost::system::error_code ignored;
-  (rtcp_socket ? st_->rtcp : st_->rtp).cancel(ignored);
+  st_->mux->inject_error(st_->rx[rtcp_socket ? 1 : 0], ec);
 }
 
 mix::Participant& AudioLeg::participant() { return *st_; }
@@ -1340,31 +1352,20 @@ void AudioLeg::stop() {
   st_->on_dtmf = nullptr;
   for (int ch : {State::k_rtp, State::k_rtcp})
     if (st_->dtls[ch]) st_->dtls[ch]->close(), st_->pump_dtls(ch);
-  boost::system::error_code ec;
   st_->rtcp_timer.cancel();
   for (auto& t : st_->dtls_timer) t.cancel();
-  st_->rtp.close(ec);
-  st_->rtcp.close(ec);
+  for (auto& h : st_->rx)
+    if (h) st_->mux->remove(std::exchange(h, 0));  // before the sockets close
+  st_->rtp.close();
+  st_->rtcp.close();
   st_->ports->release(st_->port);
 }
 
 std::uint16_t AudioLeg::rtp_port() const { return st_->port; }
 
-namespace {
-// Datagrams the kernel dropped for this socket (its receive buffer was full): Linux keeps the
-// count (SO_MEMINFO, SK_MEMINFO_DROPS), so the packet path pays nothing for it.
-std::uint64_t kernel_drops(udp::socket& s) {
-  if (!s.is_open()) return 0;
-  std::array<std::uint32_t, SK_MEMINFO_VARS> m{};
-  socklen_t len = sizeof m;
-  if (::getsockopt(s.native_handle(), SOL_SOCKET, SO_MEMINFO, m.data(), &len) != 0) return 0;
-  return m[SK_MEMINFO_DROPS];
-}
-}  // namespace
-
 LegStats AudioLeg::stats() const {
   LegStats s = st_->stats;
-  s.socket_drops = kernel_drops(st_->rtp) + kernel_drops(st_->rtcp);
+  s.socket_drops = st_->rtp.kernel_drops() + st_->rtcp.kernel_drops();
   if (st_->have_ssrc) {
     s.lost = st_->seq.lost();
     s.jitter_ms = st_->rtp_clock ? st_->jitter.jitter() * 1000 / static_cast<std::uint32_t>(st_->rtp_clock) : 0;
