@@ -183,6 +183,7 @@ struct AudioLeg::State final : mix::Participant,
   mix::CodecConfig send_cfg;
   std::unique_ptr<mix::Encoder> enc;
   std::unique_ptr<mix::Resampler> down;  // 48 kHz → the codec's rate; null when equal or not made yet
+  bool down_silent = false;  // the last frame encoded was silence (encode skipped `down`)
   // The mix's resamplers are made at the first tick that needs them: a relayed leg, or a listener
   // that adopts its output group's encoded frames, never does (6 KiB each for 8 kHz). False: no
   // memory (the tick goes without this leg).
@@ -586,7 +587,6 @@ void AudioLeg::State::fail_media(std::string why) {
 bool AudioLeg::State::pull(Clock::time_point now, mix::MixFrame& out) noexcept {
   dtmf_housekeeping(now);  // the conference tick is the leg's clock
   if (!receiving || !jb || !decoder) return false;
-  if (!ensure_resampler(up, decode_rate, mix::mix_rate)) return false;
   auto& pcm = pcm_scratch;
   auto& up_pcm = up_scratch;
   const int frame_samples = decode_rate / 1000 * ptime_ms;
@@ -606,6 +606,8 @@ bool AudioLeg::State::pull(Clock::time_point now, mix::MixFrame& out) noexcept {
       if (got < 0) break;
     }
     std::span<const std::int16_t> at48(pcm.data(), static_cast<std::size_t>(got));
+    // Made here, at the first frame: a far end that never sends costs no resampler or FIFO.
+    if (!ensure_resampler(up, decode_rate, mix::mix_rate)) break;
     if (up) {
       const int m = up->process(at48, up_pcm);
       if (m < 0) break;
@@ -629,13 +631,27 @@ bool AudioLeg::State::pull(Clock::time_point now, mix::MixFrame& out) noexcept {
 }
 
 int AudioLeg::State::encode(const mix::MixFrame& pcm, std::span<std::uint8_t> out) noexcept {
-  if (!enc || !ensure_resampler(down, mix::mix_rate, decode_rate)) return -1;
+  if (!enc) return -1;
   std::array<std::int16_t, mix::mix_frame> low;
   std::span<const std::int16_t> in(pcm.data(), pcm.size());
-  if (down) {
-    const int m = down->process(in, low);
-    if (m < 0) return -1;
-    in = std::span<const std::int16_t>(low.data(), static_cast<std::size_t>(m));
+  if (decode_rate != mix::mix_rate) {
+    // Silence (nobody else talks: a call being set up, on hold, alone in its session) is silence
+    // at any rate: no resampler is made or run for it. The filter's history is cleared on the way
+    // in, so the next word does not start with the end of the last one.
+    const bool silent = std::all_of(pcm.begin(), pcm.end(), [](std::int16_t v) { return v == 0; });
+    if (silent) {
+      if (down && !down_silent) down->reset();
+      down_silent = true;
+      const auto m = static_cast<std::size_t>(mix::mix_frame) * static_cast<std::size_t>(decode_rate) / mix::mix_rate;
+      std::fill_n(low.begin(), m, std::int16_t{0});
+      in = std::span<const std::int16_t>(low.data(), m);
+    } else {
+      if (!ensure_resampler(down, mix::mix_rate, decode_rate)) return -1;
+      down_silent = false;
+      const int m = down->process(in, low);
+      if (m < 0) return -1;
+      in = std::span<const std::int16_t>(low.data(), static_cast<std::size_t>(m));
+    }
   }
   const int n = enc->encode(in, out);
   if (n < 0) ++stats.encode_errors;

@@ -2,6 +2,8 @@
 #include "rtp/srtp.hpp"
 
 #include "base/encoding.hpp"
+#include "base/log.hpp"
+#include "rtp/srtp_hmac.hpp"
 
 #include <srtp2/srtp.h>
 
@@ -48,11 +50,16 @@ const SuiteInfo& info(SrtpSuite s) noexcept {
 
 
 /// srtp_init() must run once per process before any other call (libsrtp2 srtp.h); it sets up
-/// the crypto kernel, which is then read-only and shared by every context on every shard.
+/// the crypto kernel, which is then read-only and shared by every context on every shard. Our
+/// HMAC-SHA1 replaces libsrtp2's there (srtp_hmac.hpp: no allocation per packet); should
+/// libsrtp2 refuse it, its own stays and SRTP works as before, only slower.
 bool library_ready() noexcept {
   static std::once_flag once;
   static bool ok = false;
-  std::call_once(once, [] { ok = srtp_init() == srtp_err_status_ok; });
+  std::call_once(once, [] {
+    ok = srtp_init() == srtp_err_status_ok;
+    if (ok && !install_srtp_hmac()) log::warn("srtp", "own HMAC-SHA1 refused by libsrtp2: using its own");
+  });
   return ok;
 }
 
