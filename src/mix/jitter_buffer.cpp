@@ -137,6 +137,7 @@ push_result JitterBuffer::push(std::uint16_t seq, std::uint32_t timestamp,
     ++st_.too_large;
     return push_result::too_large;
   }
+  if (slots_.empty()) slots_.resize(cfg_.max_frames);  // given back by release()
   const auto n = static_cast<std::int64_t>(slots_.size());
 
   auto far = [&]() {
@@ -296,7 +297,9 @@ void JitterBuffer::reset() {
 
 void JitterBuffer::release() {
   reset();
-  for (auto& s : slots_) std::vector<std::uint8_t>().swap(s.data);
+  // The ring itself too: nothing is buffered (count_ 0, not started), so pop() returns `waiting`
+  // without touching a slot until push() makes the ring again.
+  std::vector<Slot>().swap(slots_);
   std::vector<std::uint8_t>().swap(out_);
 }
 

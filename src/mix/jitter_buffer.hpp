@@ -117,8 +117,9 @@ public:
 
   /// Forget everything buffered (e.g. the SSRC changed); statistics are kept.
   void reset();
-  /// reset(), and give back the payload memory the slots kept (a leg that stops using the buffer
-  /// for a while: a relayed call); slots grow again as frames come. Statistics are kept.
+  /// reset(), and give back the ring and the payload memory its slots kept (a leg that stops
+  /// using the buffer for a while: a relayed call); the next push() makes them again.
+  /// Statistics are kept.
   void release();
 
   [[nodiscard]] JitterStats stats() const;

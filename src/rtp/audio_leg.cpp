@@ -22,7 +22,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <deque>
 
 namespace sb::rtp {
 namespace asio = boost::asio;
@@ -137,7 +136,9 @@ struct AudioLeg::State final : mix::Participant,
     udp::endpoint from;
     std::vector<std::uint8_t> data;
   };
-  std::array<std::deque<EarlyDtls>, 2> early_dtls;  // DTLS that came before the answer (drop-oldest)
+  // DTLS that came before the answer (drop-oldest, at most k_early_dtls). Vectors, not deques:
+  // an empty std::deque allocates 0.6 KiB, and nearly every leg keeps these empty.
+  std::array<std::vector<EarlyDtls>, 2> early_dtls;
   std::unique_ptr<SrtpContext> srtcp_in, srtcp_out;  // from the RTCP association, when there is one
   std::optional<sdp::Negotiated> dtls_params;         // role and fingerprint, for the RTCP association
   // The identity whose fingerprint our SDP carries (prepare_local): every association of this leg
@@ -324,7 +325,7 @@ void AudioLeg::State::on_datagram(std::span<std::uint8_t> buf, std::size_t n, co
         // retransmission timeout (1 s of lost audio). Drop-oldest, so junk cannot crowd it out.
         auto& early = early_dtls[ch];
         if (early.size() == k_early_dtls) {
-          early.pop_front();
+          early.erase(early.begin());
           ++stats.malformed;
         }
         early.push_back({from, std::vector<std::uint8_t>(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n))});
@@ -785,7 +786,7 @@ void AudioLeg::State::relay_to(mix::Participant* peer) noexcept {
     fifo_n = 0;  // until it needs them again (made afresh then: their history is stale)
     up.reset();
     down.reset();
-    if (jb) jb->release();  // its slots' payloads too (50 × the packet size)
+    if (jb) jb->release();  // its ring too (50 slots and their payloads)
     decoder.reset();        // made afresh on the way back (below), as it always was (Opus: 18 KiB)
   }
   if (!peer && jb) {

@@ -15,6 +15,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <optional>
 
 namespace sb::rtp {
@@ -126,7 +127,16 @@ struct ReceiveMux::Impl {
         std::memcpy(from.data(), &addrs[i], len);
         from.resize(len);
         ++stats.datagrams;
-        sink->on_receive(std::span<std::uint8_t>(bufs.data() + i * k_slot, k_slot), msgs[i].msg_len, from, channel);
+        // A sink must not throw (the packet path never does by design); if one does anyway (no
+        // memory), only that socket stops: its sink hears why, the shard's other legs go on.
+        try {
+          sink->on_receive(std::span<std::uint8_t>(bufs.data() + i * k_slot, k_slot), msgs[i].msg_len, from, channel);
+        } catch (const std::exception& e) {
+          log::error("rtp", "media receive: a datagram's handler threw: {}", e.what());
+          sink->on_receive_error(channel, boost::system::errc::make_error_code(boost::system::errc::state_not_recoverable));
+          remove(h);
+          return true;
+        }
       }
       taken += static_cast<unsigned>(r);
       if (r < static_cast<int>(k_batch)) return true;  // fewer than asked: the socket is empty

@@ -23,6 +23,8 @@
 // Error policy: EAGAIN ends a drain. Any other error is the sink's to judge (on_receive_error):
 // it returns true to carry on (ICMP errors of earlier sends, no buffer for a moment), false to be
 // removed. A datagram longer than the buffer (MSG_TRUNC) is reported as message_size and dropped.
+// A sink that throws from on_receive (a bug, or no memory) is told state_not_recoverable and
+// removed; the shard's other sockets are not affected.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/ip/udp.hpp>

@@ -7,6 +7,7 @@
 
 #include <boost/asio.hpp>
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,9 +23,11 @@ struct Recorder final : rtp::ReceiveMux::Sink {
   std::vector<boost::system::error_code> errors;
   bool keep_on_error = true;
   std::function<void()> on_first;  // run inside the first delivery
+  bool throw_on_receive = false;
   udp::endpoint last_from;
   void on_receive(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from, int channel) override {
     CHECK(buf.size() >= rtp::ReceiveMux::k_max_datagram + rtp::ReceiveMux::k_headroom);
+    if (throw_on_receive) throw std::runtime_error("handler bug");
     got.emplace_back(reinterpret_cast<const char*>(buf.data()), n);
     if (log) log->push_back(std::to_string(channel) + ":" + got.back());
     last_from = from;
@@ -180,4 +183,24 @@ TEST_CASE("receive mux: an io_context that goes releases the sinks still registe
     CHECK_FALSE(weak.expired());
   }
   CHECK(weak.expired());
+}
+
+TEST_CASE("receive mux: a sink that throws loses its socket, not the shard's receive path") {
+  Rig r;
+  auto a = r.bound(), b = r.bound();
+  auto bad = std::make_shared<Recorder>(), good = std::make_shared<Recorder>();
+  bad->throw_on_receive = true;
+  boost::system::error_code ec;
+  r.mux.add(a.native_handle(), bad, 0, ec);
+  r.mux.add(b.native_handle(), good, 0, ec);
+  r.send(a, "boom");
+  r.send(a, "boom again");
+  r.settle();
+  REQUIRE(bad->errors.size() == 1);
+  CHECK(bad->errors[0] == boost::system::errc::state_not_recoverable);
+  CHECK(r.mux.stats().sockets == 1);
+  r.send(b, "still here");
+  r.settle();
+  REQUIRE(good->got.size() == 1);
+  CHECK(good->got[0] == "still here");
 }
