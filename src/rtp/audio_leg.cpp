@@ -66,6 +66,10 @@ constexpr auto k_relay_idle = 1s;
 constexpr int k_relay_max_dropout = 3000;
 // The largest datagram a leg receives (and so the largest packet it relays), before SRTP.
 constexpr std::size_t k_max_datagram = 2048;
+// The shard's receive path hands us datagrams in its own buffers: as large, with room after them
+// for an SRTP trailer (a relayed packet is re-protected in place).
+static_assert(ReceiveMux::k_max_datagram == k_max_datagram);
+static_assert(ReceiveMux::k_headroom >= srtp_max_trailer);
 
 std::int64_t steady_ms(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -423,7 +427,13 @@ void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const u
     seq = SequenceTracker{};
     jitter = JitterEstimator{};
     jb->reset();
-    if (auto d = mix::make_decoder(codec)) decoder = std::move(d);
+    if (!relay_peer) {  // a relaying leg has no decoder: the mix makes a fresh one when it resumes
+      try {
+        if (auto d = mix::make_decoder(codec)) decoder = std::move(d);
+      } catch (const std::exception&) {
+        decoder.reset();  // pull() tries again
+      }
+    }
     if (up) up->reset();
     fifo_n = 0;
   }
@@ -587,7 +597,15 @@ void AudioLeg::State::fail_media(std::string why) {
 
 bool AudioLeg::State::pull(Clock::time_point now, mix::MixFrame& out) noexcept {
   dtmf_housekeeping(now);  // the conference tick is the leg's clock
-  if (!receiving || !jb || !decoder) return false;
+  if (!receiving || !jb) return false;
+  if (!decoder) {
+    // Let go while relaying and made again on the way back (relay_to); made here if that failed.
+    try {
+      decoder = mix::make_decoder(codec);
+    } catch (const std::exception&) {
+    }
+    if (!decoder) return false;
+  }
   auto& pcm = pcm_scratch;
   auto& up_pcm = up_scratch;
   const int frame_samples = decode_rate / 1000 * ptime_ms;

@@ -33,11 +33,13 @@ struct ReceiveMux::Impl {
     int fd = -1;
     int channel = 0;
     std::uint32_t gen = 1;  // bumped on remove, so a stale handle or a ready event finds nothing
+    bool queued = false;    // in `again`: its next turn is booked (never twice)
   };
 
   int epfd = -1;
   std::optional<asio::posix::stream_descriptor> set;  // epfd as the io_context sees it
   bool started = false, stopping = false;
+  bool broken = false;  // the set can no longer be waited on: add() refuses, every sink was told
   std::vector<Slot> slots;
   std::vector<std::uint32_t> free_slots;
   std::vector<Handle> again, round;  // sockets that had more waiting than one turn takes
@@ -81,9 +83,23 @@ struct ReceiveMux::Impl {
     ::epoll_ctl(epfd, EPOLL_CTL_DEL, s->fd, nullptr);  // fails only if the fd is gone already
     auto sink = std::move(s->sink);  // released last: its destructor may remove other handles
     s->fd = -1;
+    s->queued = false;
     ++s->gen;
     free_slots.push_back(static_cast<std::uint32_t>(h & 0xffffffffu) - 1);
     --stats.sockets;
+  }
+
+  // Tells a sink about an error; false (and the socket removed) when it does not carry on, or
+  // throws: a sink's failure never reaches the loop, which serves the shard's other sockets.
+  bool report(Handle h, const std::shared_ptr<Sink>& sink, int channel, const boost::system::error_code& ec) noexcept {
+    bool carry_on = false;
+    try {
+      carry_on = sink->on_receive_error(channel, ec);
+    } catch (...) {
+      log::error("rtp", "media receive: an error handler threw");
+    }
+    if (!carry_on) remove(h);
+    return carry_on;
   }
 
   // Reads what `h` has waiting, at most k_max_per_wake datagrams. False when it may have more.
@@ -106,20 +122,14 @@ struct ReceiveMux::Impl {
         if (e == EAGAIN || e == EWOULDBLOCK) return true;
         if (e == EINTR) continue;
         ++taken;  // an error that repeats (ICMP reports) still ends the turn
-        if (!sink->on_receive_error(channel, boost::system::error_code(e, boost::system::system_category()))) {
-          remove(h);
-          return true;
-        }
+        if (!report(h, sink, channel, boost::system::error_code(e, boost::system::system_category()))) return true;
         continue;
       }
       for (int i = 0; i < r; ++i) {
         if (!find(h)) return true;  // the sink stopped on an earlier datagram: drop the rest
         const auto& hdr = msgs[i].msg_hdr;
         if (hdr.msg_flags & MSG_TRUNC) {
-          if (!sink->on_receive_error(channel, asio::error::message_size)) {
-            remove(h);
-            return true;
-          }
+          if (!report(h, sink, channel, asio::error::message_size)) return true;
           continue;
         }
         udp::endpoint from;
@@ -133,7 +143,12 @@ struct ReceiveMux::Impl {
           sink->on_receive(std::span<std::uint8_t>(bufs.data() + i * k_slot, k_slot), msgs[i].msg_len, from, channel);
         } catch (const std::exception& e) {
           log::error("rtp", "media receive: a datagram's handler threw: {}", e.what());
-          sink->on_receive_error(channel, boost::system::errc::make_error_code(boost::system::errc::state_not_recoverable));
+          report(h, sink, channel, boost::system::errc::make_error_code(boost::system::errc::state_not_recoverable));
+          remove(h);
+          return true;
+        } catch (...) {
+          log::error("rtp", "media receive: a datagram's handler threw");
+          report(h, sink, channel, boost::system::errc::make_error_code(boost::system::errc::state_not_recoverable));
           remove(h);
           return true;
         }
@@ -144,6 +159,17 @@ struct ReceiveMux::Impl {
     return false;
   }
 
+  // One turn for `h`; if it has more waiting it books its next turn (once) in `again`. A socket
+  // whose next turn is already booked waits for it.
+  void turn(Handle h) {
+    if (Slot* s = find(h); !s || s->queued) return;
+    if (drain(h)) return;
+    if (Slot* s = find(h)) {
+      s->queued = true;
+      again.push_back(h);
+    }
+  }
+
   // Every socket epoll reports ready, each once; those with more waiting go to `again`.
   void poll_ready() {
     std::array<epoll_event, k_events> ev;
@@ -151,8 +177,7 @@ struct ReceiveMux::Impl {
       const int n = ::epoll_wait(epfd, ev.data(), k_events, 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;
-      for (int i = 0; i < n; ++i)
-        if (!drain(ev[i].data.u64)) again.push_back(ev[i].data.u64);
+      for (int i = 0; i < n; ++i) turn(ev[i].data.u64);
       if (n < k_events) return;
     }
   }
@@ -165,23 +190,42 @@ struct ReceiveMux::Impl {
                                            asio::as_tuple(asio::use_awaitable));
       if (stopping) co_return;
       if (ec) {
-        log::warn("rtp", "media receive set failed: {}", ec.message());
+        fail_all(ec);
         co_return;
       }
       ++stats.wakeups;
       poll_ready();
       // A socket that had more than a turn's worth waits for the rest of the shard's work (SIP,
-      // timers, the mix tick) before its next turn.
+      // timers, the mix tick) and for every socket that turned ready meanwhile (polled first in
+      // each round), so one flooded socket delays the others by one turn at most.
       while (!again.empty() && !stopping) {
         co_await asio::post(ex, asio::use_awaitable);
+        if (stopping) co_return;
         round.swap(again);
+        for (Handle h : round)
+          if (Slot* s = find(h)) s->queued = false;
+        poll_ready();
         for (Handle h : round) {
           ++stats.requeued;
-          if (!drain(h)) again.push_back(h);
+          turn(h);
         }
         round.clear();
       }
     }
+  }
+
+  // The set cannot be waited on any more (never seen; the kernel would have to refuse epoll):
+  // every leg hears it as a receive failure (and ends its call) rather than going deaf.
+  void fail_all(const boost::system::error_code& ec) {
+    log::error("rtp", "media receive set failed: {}", ec.message());
+    broken = true;
+    for (std::uint32_t i = 0; i < slots.size(); ++i)
+      if (slots[i].sink) {
+        const Handle h = handle(i, slots[i].gen);
+        const auto sink = slots[i].sink;  // a copy: the callback may grow `slots`
+        report(h, sink, slots[i].channel, ec);
+        remove(h);
+      }
   }
 
   void start(const asio::any_io_executor& ex) {
@@ -220,7 +264,7 @@ ReceiveMux& ReceiveMux::of(const asio::any_io_executor& ex) {
 ReceiveMux::Handle ReceiveMux::add(int fd, std::shared_ptr<Sink> sink, int channel, boost::system::error_code& ec) {
   auto& m = *impl_;
   ec.clear();
-  if (m.epfd < 0 || !m.set || m.stopping) {
+  if (m.epfd < 0 || !m.set || m.stopping || m.broken) {
     ec = asio::error::bad_descriptor;
     return 0;
   }
@@ -260,7 +304,7 @@ void ReceiveMux::inject_error(Handle h, boost::system::error_code ec) {
     auto* s = m.find(h);
     if (!s) return;
     auto sink = s->sink;
-    if (!sink->on_receive_error(s->channel, ec)) m.remove(h);
+    m.report(h, sink, s->channel, ec);
   });
 }
 

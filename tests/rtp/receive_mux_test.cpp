@@ -24,6 +24,7 @@ struct Recorder final : rtp::ReceiveMux::Sink {
   bool keep_on_error = true;
   std::function<void()> on_first;  // run inside the first delivery
   bool throw_on_receive = false;
+  std::function<void(std::size_t)> on_each;  // run inside each delivery, with the count so far
   udp::endpoint last_from;
   void on_receive(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from, int channel) override {
     CHECK(buf.size() >= rtp::ReceiveMux::k_max_datagram + rtp::ReceiveMux::k_headroom);
@@ -32,6 +33,7 @@ struct Recorder final : rtp::ReceiveMux::Sink {
     if (log) log->push_back(std::to_string(channel) + ":" + got.back());
     last_from = from;
     if (got.size() == 1 && on_first) on_first();
+    if (on_each) on_each(got.size());
   }
   bool on_receive_error(int, const boost::system::error_code& ec) override {
     errors.push_back(ec);
@@ -115,6 +117,30 @@ TEST_CASE("receive mux: a flooded socket gives way to the others after a turn") 
   CHECK(at <= static_cast<std::ptrdiff_t>(rtp::ReceiveMux::k_max_per_wake));
   CHECK(r.mux.stats().requeued >= 2);
   for (unsigned i = 0; i < flood; ++i) CHECK(sa->got[i] == std::to_string(i));
+}
+
+TEST_CASE("receive mux: a socket that turns ready while another is flooded is served within a round") {
+  Rig r;
+  auto a = r.bound(), b = r.bound();
+  std::vector<std::string> order;
+  auto sa = std::make_shared<Recorder>(), sb_ = std::make_shared<Recorder>();
+  sa->log = sb_->log = &order;
+  boost::system::error_code ec;
+  r.mux.add(a.native_handle(), sa, 1, ec);
+  r.mux.add(b.native_handle(), sb_, 2, ec);
+  r.settle();
+  const unsigned flood = 3 * rtp::ReceiveMux::k_max_per_wake + 6;
+  for (unsigned i = 0; i < flood; ++i) r.send(a, std::to_string(i));
+  // b's datagram arrives in the middle of a's second turn, long after the set's wake-up.
+  sa->on_each = [&](std::size_t n) {
+    if (n == rtp::ReceiveMux::k_max_per_wake + 1) r.send(b, "b");
+  };
+  r.settle();
+  REQUIRE(sa->got.size() == flood);
+  REQUIRE(sb_->got.size() == 1);
+  const auto at = std::find(order.begin(), order.end(), "2:b") - order.begin();
+  // Served at the start of a's third turn, not after the whole flood.
+  CHECK(at <= static_cast<std::ptrdiff_t>(2 * rtp::ReceiveMux::k_max_per_wake));
 }
 
 TEST_CASE("receive mux: a sink that removes itself gets nothing more, and is released only then") {
