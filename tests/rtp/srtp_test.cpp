@@ -8,6 +8,7 @@
 
 #include "rtp/sdes.hpp"
 #include "rtp/srtp.hpp"
+#include "rtp/srtp_hmac.hpp"
 #include "sdp/sdp.hpp"
 
 using namespace sb::rtp;
@@ -325,4 +326,12 @@ TEST_CASE("SDES: a key with an MKI, another suite or a bad key gives no SRTP key
   c.suite = "AES_CM_128_HMAC_SHA1_32";
   c.key_params = "inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVB";  // bad base64 length
   CHECK_FALSE(sdes_key(c));
+}
+
+TEST_CASE("SRTP: libsrtp2 takes our HMAC-SHA1 (its self-tests and known answers pass against it)") {
+  // A context first: srtp_init() runs and installs it (srtp.cpp). Installing again runs
+  // libsrtp2's checks again and must succeed: a refusal would leave libsrtp2's own in place.
+  const std::array<std::uint8_t, 30> key{};
+  REQUIRE(SrtpContext::create(SrtpSuite::aes_cm_128_hmac_sha1_80, key, SrtpContext::Direction::outbound));
+  CHECK(install_srtp_hmac());
 }
