@@ -545,6 +545,9 @@ int main(int argc, char** argv) {
 
   // Did the server relay or mix? Ask it for the live calls' own statistics.
   std::uint64_t relay_yes = 0, relay_no = 0;
+  // And did the relay hold? Packets relayed vs received per leg: a relay that keeps stopping and
+  // starting (each start skips what the jitter buffer held) shows as a low share.
+  std::uint64_t relayed_in = 0, received_in = 0;
   if (!a.expect_relay.empty()) {
     std::vector<std::string> ids;
     for (auto& w : workers) {
@@ -557,7 +560,10 @@ int main(int argc, char** argv) {
                                      fmt::format("/v2/project/{}/call/{}/stats", a.opt.key, id));
       bool active = false;
       try {
-        active = json::parse(r.body).at("media").at("relay").at("active").as_bool();
+        const auto m = json::parse(r.body).at("media");
+        active = m.at("relay").at("active").as_bool();
+        relayed_in += m.at("relay").at("packetsIn").to_number<std::uint64_t>();
+        received_in += m.at("packetsReceived").to_number<std::uint64_t>();
       } catch (const std::exception&) {
       }
       ++(active ? relay_yes : relay_no);
@@ -591,7 +597,9 @@ int main(int argc, char** argv) {
   for (auto& [k, v] : t.v) tot[k] = v;
   result["totals"] = tot;
   result["loadgen_cpu_s"] = self_cpu_s() - cpu0_self;
-  if (!a.expect_relay.empty()) result["relay"] = json::object{{"active", relay_yes}, {"mixed", relay_no}};
+  if (!a.expect_relay.empty())
+    result["relay"] = json::object{{"active", relay_yes}, {"mixed", relay_no}, {"packets_relayed", relayed_in},
+                                   {"packets_received", received_in}};
 
   // --check: the smoke's assertions (counts, never times).
   std::vector<std::string> problems;
@@ -611,6 +619,10 @@ int main(int argc, char** argv) {
     }
     if (a.expect_relay == "yes" && (relay_no > 0 || relay_yes == 0))
       problems.push_back(fmt::format("expected relay: {} relayed, {} mixed", relay_yes, relay_no));
+    // The relay starts once both far ends have sent (well under a second): over a call of a few
+    // seconds most packets must have gone through it.
+    if (a.expect_relay == "yes" && relayed_in * 2 < received_in)
+      problems.push_back(fmt::format("the relay did not hold: {} of {} packets relayed", relayed_in, received_in));
     if (a.expect_relay == "no" && (relay_yes > 0 || relay_no == 0))
       problems.push_back(fmt::format("expected the mix: {} relayed, {} mixed", relay_yes, relay_no));
     result["check"] = problems.empty() ? "ok" : "failed";
