@@ -7,6 +7,7 @@
 
 #include <boost/asio.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -96,51 +97,58 @@ TEST_CASE("receive mux: every datagram once, in order, including those queued be
   CHECK(r.mux.stats().sockets == 0);
 }
 
-TEST_CASE("receive mux: a flooded socket gives way to the others after a turn") {
+namespace {
+
+// Two watched sockets, `a` to be flooded and `b`, both logging into one `order` ("1:…", "2:…").
+struct TwoSockets {
   Rig r;
-  auto a = r.bound(), b = r.bound();
+  rtp::UdpSocket a = r.bound(), b = r.bound();
   std::vector<std::string> order;
-  auto sa = std::make_shared<Recorder>(), sb_ = std::make_shared<Recorder>();
-  sa->log = sb_->log = &order;
-  boost::system::error_code ec;
-  r.mux.add(a.native_handle(), sa, 1, ec);
-  r.mux.add(b.native_handle(), sb_, 2, ec);
-  r.settle();
+  std::shared_ptr<Recorder> sa = std::make_shared<Recorder>(), sb = std::make_shared<Recorder>();
+  TwoSockets() {
+    sa->log = sb->log = &order;
+    boost::system::error_code ec;
+    r.mux.add(a.native_handle(), sa, 1, ec);
+    r.mux.add(b.native_handle(), sb, 2, ec);
+    r.settle();
+  }
+  void flood_a(unsigned n) {
+    for (unsigned i = 0; i < n; ++i) r.send(a, std::to_string(i));
+  }
+  std::ptrdiff_t position_of(const std::string& entry) const {
+    return std::find(order.begin(), order.end(), entry) - order.begin();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("receive mux: a flooded socket gives way to the others after a turn") {
+  TwoSockets t;
   const unsigned flood = 2 * rtp::ReceiveMux::k_max_per_wake + 6;
-  for (unsigned i = 0; i < flood; ++i) r.send(a, std::to_string(i));
-  r.send(b, "b");
-  r.settle();
-  REQUIRE(sa->got.size() == flood);
-  REQUIRE(sb_->got.size() == 1);
+  t.flood_a(flood);
+  t.r.send(t.b, "b");
+  t.r.settle();
+  REQUIRE(t.sa->got.size() == flood);
+  REQUIRE(t.sb->got.size() == 1);
   // b's datagram is served before a's second turn (it arrived last, after the whole flood).
-  const auto at = std::find(order.begin(), order.end(), "2:b") - order.begin();
-  CHECK(at <= static_cast<std::ptrdiff_t>(rtp::ReceiveMux::k_max_per_wake));
-  CHECK(r.mux.stats().requeued >= 2);
-  for (unsigned i = 0; i < flood; ++i) CHECK(sa->got[i] == std::to_string(i));
+  CHECK(t.position_of("2:b") <= static_cast<std::ptrdiff_t>(rtp::ReceiveMux::k_max_per_wake));
+  CHECK(t.r.mux.stats().requeued >= 2);
+  for (unsigned i = 0; i < flood; ++i) CHECK(t.sa->got[i] == std::to_string(i));
 }
 
 TEST_CASE("receive mux: a socket that turns ready while another is flooded is served within a round") {
-  Rig r;
-  auto a = r.bound(), b = r.bound();
-  std::vector<std::string> order;
-  auto sa = std::make_shared<Recorder>(), sb_ = std::make_shared<Recorder>();
-  sa->log = sb_->log = &order;
-  boost::system::error_code ec;
-  r.mux.add(a.native_handle(), sa, 1, ec);
-  r.mux.add(b.native_handle(), sb_, 2, ec);
-  r.settle();
+  TwoSockets t;
   const unsigned flood = 3 * rtp::ReceiveMux::k_max_per_wake + 6;
-  for (unsigned i = 0; i < flood; ++i) r.send(a, std::to_string(i));
+  t.flood_a(flood);
   // b's datagram arrives in the middle of a's second turn, long after the set's wake-up.
-  sa->on_each = [&](std::size_t n) {
-    if (n == rtp::ReceiveMux::k_max_per_wake + 1) r.send(b, "b");
+  t.sa->on_each = [&](std::size_t n) {
+    if (n == rtp::ReceiveMux::k_max_per_wake + 1) t.r.send(t.b, "b");
   };
-  r.settle();
-  REQUIRE(sa->got.size() == flood);
-  REQUIRE(sb_->got.size() == 1);
-  const auto at = std::find(order.begin(), order.end(), "2:b") - order.begin();
+  t.r.settle();
+  REQUIRE(t.sa->got.size() == flood);
+  REQUIRE(t.sb->got.size() == 1);
   // Served at the start of a's third turn, not after the whole flood.
-  CHECK(at <= static_cast<std::ptrdiff_t>(2 * rtp::ReceiveMux::k_max_per_wake));
+  CHECK(t.position_of("2:b") <= static_cast<std::ptrdiff_t>(2 * rtp::ReceiveMux::k_max_per_wake));
 }
 
 TEST_CASE("receive mux: a sink that removes itself gets nothing more, and is released only then") {
