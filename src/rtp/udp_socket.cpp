@@ -18,7 +18,8 @@ UdpSocket& UdpSocket::operator=(UdpSocket&& o) noexcept {
   return *this;
 }
 
-void UdpSocket::open_bind(const boost::asio::ip::udp::endpoint& at, boost::system::error_code& ec) noexcept {
+void UdpSocket::open_bind(const boost::asio::ip::udp::endpoint& at, const Options& opt,
+                          boost::system::error_code& ec) noexcept {
   close();
   ec.clear();
   const int fd = ::socket(at.protocol().family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -26,12 +27,27 @@ void UdpSocket::open_bind(const boost::asio::ip::udp::endpoint& at, boost::syste
     ec.assign(errno, boost::system::system_category());
     return;
   }
+  const int one = 1;
+  if (opt.reuse_address) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (opt.buffer_bytes > 0) {  // best effort, as the kernel's limits allow
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &opt.buffer_bytes, sizeof opt.buffer_bytes);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &opt.buffer_bytes, sizeof opt.buffer_bytes);
+  }
   if (::bind(fd, at.data(), static_cast<socklen_t>(at.size())) != 0) {
     ec.assign(errno, boost::system::system_category());
     ::close(fd);
     return;
   }
   fd_ = fd;
+}
+
+std::uint16_t UdpSocket::local_port() const noexcept {
+  if (fd_ < 0) return 0;
+  boost::asio::ip::udp::endpoint ep;
+  socklen_t len = static_cast<socklen_t>(ep.capacity());
+  if (::getsockname(fd_, ep.data(), &len) != 0) return 0;
+  ep.resize(len);
+  return ep.port();
 }
 
 void UdpSocket::close() noexcept {

@@ -21,9 +21,18 @@ class UdpSocket {
   UdpSocket(const UdpSocket&) = delete;
   UdpSocket& operator=(const UdpSocket&) = delete;
 
+  struct Options {
+    bool reuse_address = false;  ///< SO_REUSEADDR before bind
+    int buffer_bytes = 0;        ///< SO_RCVBUF and SO_SNDBUF when > 0 (the kernel may cap it)
+  };
   // Opens a non-blocking, close-on-exec socket of the endpoint's family bound to it. On error the
   // socket stays closed.
-  void open_bind(const boost::asio::ip::udp::endpoint& at, boost::system::error_code& ec) noexcept;
+  void open_bind(const boost::asio::ip::udp::endpoint& at, boost::system::error_code& ec) noexcept {
+    open_bind(at, {}, ec);
+  }
+  void open_bind(const boost::asio::ip::udp::endpoint& at, const Options& opt, boost::system::error_code& ec) noexcept;
+  // The bound port (0 if closed or unknown).
+  std::uint16_t local_port() const noexcept;
   void close() noexcept;
   bool is_open() const noexcept { return fd_ >= 0; }
   int native_handle() const noexcept { return fd_; }

@@ -170,18 +170,33 @@ Router::AddrKey Router::key_of(const StunAddress& a) {
   return k;
 }
 
+// Datagrams from the shard's receive path; every receive error is passed over (the loop this
+// replaced carried on after any), until the router stops.
+struct Router::ReceiveSink final : rtp::ReceiveMux::Sink {
+  Router* router;
+  explicit ReceiveSink(Router* r) : router(r) {}
+  void on_receive(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from, int) override {
+    if (!router || !router->running_) return;
+    ++router->stats_.datagrams_in;
+    router->on_datagram(buf.first(n), from);
+  }
+  bool on_receive_error(int, const boost::system::error_code&) override { return router && router->running_; }
+};
+
 void Router::start() {
-  socket_ = std::make_unique<udp::socket>(ex_);
   udp::endpoint ep(address_, port_);
-  socket_->open(ep.protocol());
-  socket_->set_option(asio::socket_base::reuse_address(true));
   // Bursts of video (a keyframe is dozens of packets) must not overflow the default buffer.
-  boost::system::error_code ignored;
-  socket_->set_option(asio::socket_base::receive_buffer_size(4 * 1024 * 1024), ignored);
-  socket_->set_option(asio::socket_base::send_buffer_size(4 * 1024 * 1024), ignored);
-  socket_->bind(ep);
-  socket_->non_blocking(true);
-  port_ = socket_->local_endpoint().port();
+  boost::system::error_code ec;
+  socket_.open_bind(ep, {.reuse_address = true, .buffer_bytes = 4 * 1024 * 1024}, ec);
+  if (ec) throw boost::system::system_error(ec, "WebRTC port");
+  port_ = socket_.local_port();
+  mux_ = &rtp::ReceiveMux::of(ex_);
+  sink_ = std::make_shared<ReceiveSink>(this);
+  rx_ = mux_->add(socket_.native_handle(), sink_, 0, ec);
+  if (ec) {
+    socket_.close();
+    throw boost::system::system_error(ec, "WebRTC port receive");
+  }
   timer_ = std::make_unique<asio::steady_timer>(ex_);
   running_ = true;
   auto log_end = [](std::exception_ptr e) {
@@ -189,32 +204,16 @@ void Router::start() {
         log::error("webrtc", "router loop ended: {}", x.what());
       }
   };
-  asio::co_spawn(ex_, receive_loop(), log_end);
   asio::co_spawn(ex_, timer_loop(), log_end);
 }
 
 void Router::stop() {
   if (!running_) return;
   running_ = false;
-  boost::system::error_code ec;
-  if (socket_) socket_->close(ec);
+  if (mux_ && rx_) mux_->remove(std::exchange(rx_, 0));  // before the socket closes
+  if (sink_) sink_->router = nullptr;
+  socket_.close();
   if (timer_) timer_->cancel();
-}
-
-asio::awaitable<void> Router::receive_loop() {
-  auto alive = alive_;
-  std::array<std::uint8_t, 2048> buf;
-  udp::endpoint from;
-  for (;;) {
-    auto [ec, n] = co_await socket_->async_receive_from(asio::buffer(buf), from, asio::as_tuple(asio::use_awaitable));
-    if (!*alive || !running_) co_return;
-    if (ec) {
-      if (ec == asio::error::operation_aborted) co_return;
-      continue;
-    }
-    ++stats_.datagrams_in;
-    on_datagram(std::span<std::uint8_t>(buf.data(), n), from);
-  }
 }
 
 // DTLS retransmissions and handshake deadlines, coarse-grained: one timer for the shard.
@@ -236,9 +235,9 @@ asio::awaitable<void> Router::timer_loop() {
 }
 
 void Router::send_to(const StunAddress& to, std::span<const std::uint8_t> bytes) {
-  if (!socket_) return;
+  if (!socket_.is_open()) return;
   boost::system::error_code ec;
-  socket_->send_to(asio::buffer(bytes.data(), bytes.size()), to_endpoint(to), 0, ec);
+  socket_.send_to(bytes, to_endpoint(to), ec);
   if (ec) ++stats_.send_errors;  // would_block included: media is dropped, never queued
   else ++stats_.datagrams_out;
 }

@@ -9,6 +9,8 @@
 //
 // Only the shard's thread touches a Router. Signaling (src/signaling/client.cpp) drives it.
 #pragma once
+#include "rtp/receive_mux.hpp"
+#include "rtp/udp_socket.hpp"
 #include "webrtc/peer.hpp"
 #include "webrtc/session_description.hpp"
 
@@ -102,7 +104,7 @@ class Router {
   using AddrKey = std::array<std::uint8_t, 19>;
   static AddrKey key_of(const StunAddress& a);
 
-  boost::asio::awaitable<void> receive_loop();
+  struct ReceiveSink;  // the shard's receive path (rtp::ReceiveMux) hands datagrams to on_datagram
   boost::asio::awaitable<void> timer_loop();
   void on_datagram(std::span<std::uint8_t> d, const boost::asio::ip::udp::endpoint& from);
   void send_to(const StunAddress& to, std::span<const std::uint8_t> bytes);
@@ -113,7 +115,10 @@ class Router {
   boost::asio::any_io_executor ex_;
   boost::asio::ip::address address_;
   std::uint16_t port_;
-  std::unique_ptr<boost::asio::ip::udp::socket> socket_;
+  rtp::UdpSocket socket_;  // drained with recvmmsg by the shard's rtp::ReceiveMux, like the SIP legs'
+  rtp::ReceiveMux* mux_ = nullptr;
+  rtp::ReceiveMux::Handle rx_ = 0;
+  std::shared_ptr<ReceiveSink> sink_;
   std::unique_ptr<boost::asio::steady_timer> timer_;
   bool running_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
