@@ -1022,7 +1022,7 @@ std::unique_ptr<AudioLeg> AudioLeg::create(asio::any_io_executor ex, std::shared
   // The pair is ours in the allocator; the RTCP port is bound now only when the offer is DTLS
   // (without rtcp-mux a far end may start a second association there as soon as it answers, RFC
   // 5764 §4.1), otherwise when an answer turns out not to mux (open_rtcp_socket): with rtcp-mux,
-  // the usual case, a leg holds one socket and one receive loop.
+  // the usual case, a leg holds one socket (drained by the shard's ReceiveMux).
   const bool rtcp_now = opt.secure && opt.keying == sdp::Keying::dtls;
   for (int attempt = 0; attempt < 8 && st->port == 0; ++attempt) {
     auto p = ports->acquire();

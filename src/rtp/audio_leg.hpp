@@ -47,7 +47,7 @@ struct LegStats {
   std::uint64_t decode_errors = 0, encode_errors = 0, send_errors = 0;
   std::uint64_t ssrc_changes = 0, latches = 0;
   std::uint64_t receive_errors = 0;    ///< transient socket errors (ICMP, no buffer): carried on
-  std::uint64_t receive_failures = 0;  ///< a receive loop that ended on its own: the leg failed
+  std::uint64_t receive_failures = 0;  ///< a socket that could no longer receive: the leg failed
   std::int64_t lost = 0;              ///< RFC 3550 A.3 cumulative
   std::uint32_t jitter_ms = 0;        ///< RFC 3550 A.8 interarrival jitter
   std::optional<std::uint32_t> rtt_ms;

@@ -70,7 +70,7 @@ class CallMedia {
   // return true: the call re-offers it by re-INVITE in the same dialog, before any media flows
   // (the phone has answered; a new INVITE would ring it again). False: nothing else to offer.
   virtual bool reoffer_after(std::error_code answer_error) { return false; }
-  // Set once media can no longer flow (DTLS handshake failed, a receive loop ended): the call
+  // Set once media can no longer flow (DTLS handshake failed, a socket that can no longer receive): the call
   // ends (BYE; 704 Media Timeout if no media ever arrived, else 703 Unexpected Clearing).
   virtual std::optional<std::string> failure() const { return std::nullopt; }
   // The call's wake-up: the media calls it (on the call's executor) when failure() becomes set,

@@ -160,7 +160,7 @@ TEST_CASE("audio leg: a refused re-offer leaves the call as it was; hold stops s
   CHECK(r.received_by_far_and_stranger(s) == 1);
 }
 
-TEST_CASE("audio leg: a receive loop that fails marks the leg failed with a reason and a counter, and wakes its call") {
+TEST_CASE("audio leg: a socket that fails to receive marks the leg failed with a reason and a counter, and wakes its call") {
   Rig r;
   int woken = 0;
   r.leg->on_failure([&] { ++woken; });

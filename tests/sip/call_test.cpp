@@ -96,7 +96,7 @@ TEST_CASE("interop: media that fails mid-call ends the call at once: BYE, 703, n
   REQUIRE(r.dial(uri_for(uas)));
   REQUIRE(r.run_until([&] { return !r.states.empty() && r.states.back() == sip::CallState::active; }, 10s));
   REQUIRE(r.media->on_failure);
-  // What rtp::AudioLeg does when its receive loop ends: set the reason, wake the call.
+  // What rtp::AudioLeg does when its socket can no longer receive: set the reason, wake the call.
   r.media->failure = "RTP receive failed: Bad file descriptor";
   const auto failed_at = std::chrono::steady_clock::now();
   r.media->on_failure();
