@@ -9,6 +9,7 @@
 #include "media/conference.hpp"
 #include "rtp/audio_leg.hpp"
 #include "rtp/dtls.hpp"
+#include "rtp/receive_mux.hpp"
 #include "runtime/runtime.hpp"
 #include "signaling/client_api.hpp"
 
@@ -21,13 +22,19 @@ namespace sb::app {
 namespace asio = boost::asio;
 
 namespace {
+// One Prometheus metric: HELP, TYPE and its value.
+void add_metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+                std::uint64_t v) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
+}
+
 // The signaling layer's counters as Prometheus text.
 asio::awaitable<std::string> client_metrics(signaling::ClientApi* c) {
   const auto s = co_await c->stats();
   const auto n = co_await c->client_count();
   std::string out;
   auto add = [&](std::string_view name, std::string_view type, std::string_view help, std::uint64_t v) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
+    add_metric(out, name, type, help, v);
   };
   add("switchboard_clients", "gauge", "Browser clients connected over WebSocket", n);
   add("switchboard_client_connects_total", "counter", "Browser clients that joined a session", s.connects);
@@ -57,6 +64,32 @@ asio::awaitable<std::string> client_metrics(signaling::ClientApi* c) {
   add("switchboard_sfu_audio_taps_total", "counter", "Browser audio packets handed to a session mix", r.audio_tapped);
   add("switchboard_sfu_remb_total", "counter", "Subscribers' REMB estimates relayed to publishers (lowest recent one)", r.remb);
   add("switchboard_sfu_consent_expired_total", "counter", "Browser legs whose ICE consent lapsed (30 s without a check, RFC 7675): sending to them stopped", r.consent_expired);
+  co_return out;
+}
+// The shards' media receive paths (rtp::ReceiveMux), read on each shard: how many datagrams each
+// wake-up and each recvmmsg served is what the lean receive path is about.
+asio::awaitable<rtp::ReceiveMux::Stats> receive_stats_here(asio::any_io_executor ex) {
+  co_return rtp::ReceiveMux::of(ex).stats();
+}
+asio::awaitable<std::string> receive_metrics(runtime::Runtime* rt) {
+  rtp::ReceiveMux::Stats t;
+  for (unsigned i = 0; i < rt->size(); ++i) {
+    auto& shard = rt->shard(i);
+    const auto s = co_await runtime::on_shard(shard, receive_stats_here(shard.executor()));
+    t.wakeups += s.wakeups, t.recv_calls += s.recv_calls, t.datagrams += s.datagrams;
+    t.requeued += s.requeued, t.sockets += s.sockets;
+  }
+  std::string out;
+  auto add = [&](std::string_view name, std::string_view type, std::string_view help, std::uint64_t v) {
+    add_metric(out, name, type, help, v);
+  };
+  add("switchboard_media_receive_sockets", "gauge", "Media sockets (SIP legs, WebRTC ports) the shards drain", t.sockets);
+  add("switchboard_media_receive_wakeups_total", "counter", "Times a shard's media receive set turned readable",
+      t.wakeups);
+  add("switchboard_media_receive_calls_total", "counter", "recvmmsg calls on media sockets", t.recv_calls);
+  add("switchboard_media_received_datagrams_total", "counter", "Datagrams received on media sockets", t.datagrams);
+  add("switchboard_media_receive_requeued_total", "counter",
+      "Turns a media socket waited for after more than 64 datagrams were waiting (a burst or a flood)", t.requeued);
   co_return out;
 }
 }  // namespace
@@ -198,6 +231,7 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
   copts.media_port_base = cfg_.clients.media_port_base;
   clients_ = std::make_unique<signaling::ClientApi>(*rt_, std::move(raw), copts);
   api_->add_metrics_source([c = clients_.get()] { return client_metrics(c); });
+  api_->add_metrics_source([rt = rt_.get()] { return receive_metrics(rt); });
   if ((cfg_.dev_project || cfg_.clients.demo) && !cfg_.projects.empty())
     demo_ = std::make_unique<Demo>(*rt_, *api_, DemoOptions{cfg_.projects[0].api_key, cfg_.projects[0].api_secret,
                                                            cfg_.clients.client_script});

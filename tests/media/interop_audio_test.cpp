@@ -159,6 +159,10 @@ void two_legs(const TwoLegCase& c) {
   CHECK(metrics.find("\nswitchboard_media_conferences 1\n") != std::string::npos);
   CHECK(metrics.find("switchboard_rtp_packets_total{direction=\"in\"} 0\n") == std::string::npos);
   CHECK(metrics.find("switchboard_rtp_packets_total{direction=\"out\"} 0\n") == std::string::npos);
+  // The shards' receive path (rtp::ReceiveMux) took them: its counters move.
+  CHECK(metrics.find("\nswitchboard_media_received_datagrams_total ") != std::string::npos);
+  CHECK(metrics.find("\nswitchboard_media_received_datagrams_total 0\n") == std::string::npos);
+  CHECK(metrics.find("\nswitchboard_media_receive_wakeups_total 0\n") == std::string::npos);
   // Two legs on one codec are relayed (no decode, mix or encode); two codecs are transcoded.
   const bool same_codec = std::string_view(c.codecs_a) == c.codecs_b;
   CHECK(m.at("relay").as_object().at("active").as_bool() == same_codec);
