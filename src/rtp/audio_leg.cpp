@@ -192,6 +192,15 @@ struct AudioLeg::State final : mix::Participant,
   // The mix's resamplers are made at the first tick that needs them: a relayed leg, or a listener
   // that adopts its output group's encoded frames, never does (6 KiB each for 8 kHz). False: no
   // memory (the tick goes without this leg).
+  // A fresh decoder for the leg's codec (its state is stale after a relay or a new source); on
+  // no memory the leg has none, and pull() tries again at the next tick.
+  void remake_decoder() noexcept {
+    try {
+      if (auto d = mix::make_decoder(codec)) decoder = std::move(d);
+    } catch (const std::exception&) {
+      decoder.reset();
+    }
+  }
   static bool ensure_resampler(std::unique_ptr<mix::Resampler>& r, int from, int to) noexcept {
     if (r || from == to) return true;
     try {
@@ -427,13 +436,7 @@ void AudioLeg::State::on_rtp(std::span<std::uint8_t> buf, std::size_t n, const u
     seq = SequenceTracker{};
     jitter = JitterEstimator{};
     jb->reset();
-    if (!relay_peer) {  // a relaying leg has no decoder: the mix makes a fresh one when it resumes
-      try {
-        if (auto d = mix::make_decoder(codec)) decoder = std::move(d);
-      } catch (const std::exception&) {
-        decoder.reset();  // pull() tries again
-      }
-    }
+    if (!relay_peer) remake_decoder();  // a relaying leg has none: the mix makes one when it resumes
     if (up) up->reset();
     fifo_n = 0;
   }
@@ -598,14 +601,8 @@ void AudioLeg::State::fail_media(std::string why) {
 bool AudioLeg::State::pull(Clock::time_point now, mix::MixFrame& out) noexcept {
   dtmf_housekeeping(now);  // the conference tick is the leg's clock
   if (!receiving || !jb) return false;
-  if (!decoder) {
-    // Let go while relaying and made again on the way back (relay_to); made here if that failed.
-    try {
-      decoder = mix::make_decoder(codec);
-    } catch (const std::exception&) {
-    }
-    if (!decoder) return false;
-  }
+  if (!decoder) remake_decoder();  // let go while relaying, made again on the way back; or here
+  if (!decoder) return false;
   auto& pcm = pcm_scratch;
   auto& up_pcm = up_scratch;
   const int frame_samples = decode_rate / 1000 * ptime_ms;
@@ -807,18 +804,10 @@ void AudioLeg::State::relay_to(mix::Participant* peer) noexcept {
     if (jb) jb->release();  // its ring too (50 slots and their payloads)
     decoder.reset();        // made afresh on the way back (below), as it always was (Opus: 18 KiB)
   }
-  if (!peer && jb) {
-    // Back to the mix: what the buffer held is from before the relay started. The mix starts
-    // from the next packet (the listener hears the buffer's prefill as concealment once).
-    jb->reset();
-    if (up) up->reset();
-    fifo_n = 0;
-    // And the decoder: its state (G.722's ADPCM predictor, Opus) is from before the relay.
-    try {
-      if (auto d = mix::make_decoder(codec)) decoder = std::move(d);
-    } catch (const std::exception&) {
-    }
-  }
+  // Back to the mix: the buffers were let go when the relay started and are made afresh as
+  // frames come; the decoder is made now (the listener hears the buffer's prefill as
+  // concealment once).
+  if (!peer && jb) remake_decoder();
 }
 
 void AudioLeg::State::relay(const RelayPacket& p) noexcept {

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <system_error>
 #include <optional>
+#include <string>
 
 namespace sb::rtp {
 
@@ -24,6 +25,19 @@ namespace asio = boost::asio;
 using udp = asio::ip::udp;
 
 asio::execution_context::id ReceiveMux::id;
+
+namespace {
+// What the exception being handled says (inside a catch block only).
+std::string current_exception_text() noexcept {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "not a std::exception";
+  }
+}
+}  // namespace
 
 struct ReceiveMux::Impl {
   static constexpr std::size_t k_slot = k_max_datagram + k_headroom;
@@ -141,15 +155,10 @@ struct ReceiveMux::Impl {
         // memory), only that socket stops: its sink hears why, the shard's other legs go on.
         try {
           sink->on_receive(std::span<std::uint8_t>(bufs.data() + i * k_slot, k_slot), msgs[i].msg_len, from, channel);
-        } catch (const std::exception& e) {
-          log::error("rtp", "media receive: a datagram's handler threw: {}", e.what());
-          report(h, sink, channel, boost::system::errc::make_error_code(boost::system::errc::state_not_recoverable));
-          remove(h);
-          return true;
         } catch (...) {
-          log::error("rtp", "media receive: a datagram's handler threw");
+          log::error("rtp", "media receive: a datagram's handler threw: {}", current_exception_text());
           report(h, sink, channel, boost::system::errc::make_error_code(boost::system::errc::state_not_recoverable));
-          remove(h);
+          remove(h);  // even if its error handler would carry on
           return true;
         }
       }
