@@ -694,9 +694,9 @@ asio::awaitable<std::string> RestApi::metrics_text() {
   add("switchboard_media_legs", "gauge", "SIP media legs open", m.legs);
   add("switchboard_media_conferences", "gauge", "Sessions with a running audio mixer", m.conferences);
   add("switchboard_mixer_skipped_ticks_total", "counter", "Mixer ticks skipped because a shard fell behind", m.skipped_ticks);
-  add("switchboard_media_relaying", "gauge", "Sessions in passthrough (two legs on one codec: no decode, mix or encode)",
+  add("switchboard_media_relaying", "gauge", "Sessions in passthrough (two SIP legs on one codec, or a SIP leg and a browser on Opus: no decode, mix or encode)",
       m.relaying);
-  add("switchboard_media_relayed_packets_total", "counter", "RTP packets forwarded leg to leg in passthrough", m.relayed);
+  add("switchboard_media_relayed_packets_total", "counter", "RTP packets sent by SIP legs in passthrough (from the other leg or a browser)", m.relayed);
   add("switchboard_media_socket_drops_total", "counter",
       "Datagrams the kernel dropped on media legs' sockets (receive buffer full)", m.socket_drops);
   out += "# HELP switchboard_rtp_packets_total RTP packets, by direction\n# TYPE switchboard_rtp_packets_total counter\n";

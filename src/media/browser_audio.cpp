@@ -2,6 +2,7 @@
 
 #include "base/crypto.hpp"
 #include "rtp/packet.hpp"
+#include "rtp/relay_renumber.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -22,6 +23,13 @@ mix::JitterConfig opus_jitter() {
 // completion on its shard's thread.
 thread_local std::array<std::int16_t, mix::max_frame_samples> decode_scratch;
 
+// Passthrough: a browser that has sent nothing for this long no longer relays (the SIP party
+// then hears the mix's encoded silence: carriers hang up on RTP that stops). As for a SIP leg
+// (rtp::AudioLeg's k_relay_idle).
+constexpr auto k_relay_idle = std::chrono::seconds(1);
+constexpr std::uint32_t k_opus_clock = 48000;
+constexpr std::uint32_t k_units = 960;  // 20 ms at the 48 kHz RTP clock (RFC 7587 §4.1)
+
 }  // namespace
 
 OpusInput::OpusInput(std::uint8_t payload_type, std::uint32_t ssrc)
@@ -39,8 +47,34 @@ void OpusInput::push(std::span<const std::uint8_t> rtp, Clock::time_point arriva
     ++stats_.foreign;
     return;
   }
+  last_packet_ = arrival;
+  if (relay_peer_) {
+    // Passthrough: to the SIP leg as it is (the leg renumbers and protects it).
+    ++stats_.relayed;
+    relay_peer_->relay({mix::RelayPacket::Kind::audio, v->ssrc, v->seq, v->timestamp, v->marker, 0,
+                        {mix::CodecId::opus, k_opus_clock}, v->payload});
+    return;
+  }
   const auto r = jb_.push(v->seq, v->timestamp, v->payload, arrival);
   if (r == mix::push_result::accepted || r == mix::push_result::reset) ++stats_.packets;
+}
+
+std::optional<mix::RelayFormat> OpusInput::relay_format(Clock::time_point now) const noexcept {
+  if (!last_packet_ || now - *last_packet_ > k_relay_idle) return std::nullopt;
+  return mix::RelayFormat{mix::CodecId::opus, k_opus_clock};
+}
+
+void OpusInput::relay_to(mix::RelaySink* peer) noexcept {
+  if (peer == relay_peer_) return;
+  relay_peer_ = peer;
+  // Nothing is buffered or decoded while relaying: the ring and the decoder (18 KiB) go, and are
+  // made afresh on the way back (their contents are stale by then anyway).
+  jb_.release();
+  fifo_n_ = 0;
+  if (peer)
+    dec_.reset();
+  else
+    dec_ = mix::make_decoder(mix::CodecId::opus);
 }
 
 bool OpusInput::pull(Clock::time_point now, mix::MixFrame& out) noexcept {
@@ -89,7 +123,7 @@ OpusStreamOutput::OpusStreamOutput(std::uint32_t ssrc, Send send)
 OpusStreamOutput::~OpusStreamOutput() = default;
 
 void OpusStreamOutput::on_frame(const mix::MixFrame* frame, bool wanted) noexcept {
-  constexpr std::uint32_t kUnits = 960;  // 20 ms at the 48 kHz RTP clock (RFC 7587 §4.1)
+  constexpr std::uint32_t kUnits = k_units;
   if (!wanted || !enc_) {
     ++stats_.skipped;
     ts_ += kUnits;
@@ -121,6 +155,33 @@ void OpusStreamOutput::on_frame(const mix::MixFrame* frame, bool wanted) noexcep
     return;
   }
   ++stats_.frames;
+  send_(std::span<const std::uint8_t>(out.data(), len));
+}
+
+void OpusStreamOutput::relay(const mix::RelayPacket& p, bool wanted) noexcept {
+  // Opus only (a re-INVITE may have changed the party's codec before the room noticed), and no
+  // RFC 4733 events: browsers are not offered telephone-event on this stream.
+  if (p.kind != mix::RelayPacket::Kind::audio || p.format.codec != mix::CodecId::opus || p.format.clock != k_opus_clock)
+    return;
+  if (!wanted) {
+    // Nobody to send to: the stream's clock is the party's, so the next packet sent maps on
+    // (or re-anchors) from here; it is marked as a new talkspurt.
+    marker_ = true;
+    return;
+  }
+  const auto m = renumber_.map(p.ssrc, p.seq, p.timestamp, true, k_units, seq_, ts_);
+  if (!m) return;
+  rtp::RtpHeader h;
+  h.payload_type = kPayloadType;
+  h.marker = p.marker || marker_ || m->anchored;
+  h.seq = m->seq;
+  h.timestamp = m->timestamp;
+  h.ssrc = ssrc_;
+  marker_ = false;
+  std::array<std::uint8_t, 12 + mix::max_encoded_bytes> out;
+  const auto len = rtp::write_rtp(out, h, p.payload);
+  if (len == 0) return;  // larger than any Opus packet (1275 bytes of payload) can be
+  ++stats_.relayed;
   send_(std::span<const std::uint8_t>(out.data(), len));
 }
 

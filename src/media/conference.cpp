@@ -19,7 +19,7 @@ std::uint32_t Conference::join(mix::Participant* p, std::string key, bool anchor
   const std::uint32_t id = next_id_++;
   if (stream.empty()) stream = key;
   end_relay();  // a third voice needs the mix (re-checked at the next tick)
-  parts_.push_back(Part{id, p, std::move(key), anchor, {}, std::move(stream)});
+  parts_.push_back(Part{id, p, std::move(key), anchor, {}, nullptr, std::move(stream)});
   hears_stale_ = true;
   return id;
 }
@@ -52,11 +52,12 @@ const Conference::Part* Conference::find(std::string_view key) const {
   return it == parts_.end() ? nullptr : &*it;
 }
 
-bool Conference::set_tap(std::string_view key, Tap tap) {
+bool Conference::set_tap(std::string_view key, Tap tap, mix::RelaySink* relay_sink) {
   auto* p = find(key);
   if (!p) return false;
-  if (tap) end_relay();  // a tap needs the decoded audio
+  end_relay();  // the tap needs the decoded audio, or its sink takes over (re-checked next tick)
   p->tap = std::move(tap);
+  p->tap_sink = p->tap ? relay_sink : nullptr;
   return true;
 }
 
@@ -114,12 +115,39 @@ std::uint32_t Conference::codec_key(const mix::CodecConfig& c) {
   return static_cast<std::uint32_t>(configs_.size());
 }
 
-bool Conference::relay_possible(Clock::time_point now) const {
-  if (!opt_.relay || parts_.size() != 2) return false;
+Conference::Pairing Conference::relay_possible(Clock::time_point now) const {
+  if (!opt_.relay || parts_.size() != 2) return Pairing::none;
   for (const auto& part : parts_)
-    if (!part.anchor || part.muted || part.subset != 0 || part.tap) return false;
+    if (part.muted || part.subset != 0) return Pairing::none;
   const auto a = parts_[0].p->relay_format(now), b = parts_[1].p->relay_format(now);
-  return a && b && *a == *b;
+  if (!a || !b || *a != *b) return Pairing::none;
+  const auto& x = parts_[0];
+  const auto& y = parts_[1];
+  if (x.anchor && y.anchor) return x.tap || y.tap ? Pairing::none : Pairing::sip_sip;
+  if (x.anchor == y.anchor) return Pairing::none;  // two browsers: they hear each other through the SFU
+  // A SIP leg and a browser: the browser sends 20 ms Opus packets (WebRTC's default ptime), so
+  // the leg must send Opus at 20 ms too; what the leg receives goes to its tap's sink as it is.
+  const auto& sip = x.anchor ? x : y;
+  const auto* cfg = sip.p->send_config();
+  if (a->codec != mix::CodecId::opus || !cfg || cfg->id != mix::CodecId::opus || cfg->frame_ms != 20)
+    return Pairing::none;
+  if (sip.tap && !sip.tap_sink) return Pairing::none;
+  return Pairing::sip_browser;
+}
+
+void Conference::start_relay(Pairing how) {
+  relaying_ = true;
+  ++stats_.relay_starts;
+  if (how == Pairing::sip_sip) {
+    parts_[0].p->relay_to(parts_[1].p);
+    parts_[1].p->relay_to(parts_[0].p);
+    return;
+  }
+  auto& sip = parts_[0].anchor ? parts_[0] : parts_[1];
+  auto& browser = parts_[0].anchor ? parts_[1] : parts_[0];
+  browser.p->relay_to(sip.p);
+  if (sip.tap_sink) sip.tap_sink->relay_begin();
+  sip.p->relay_to(sip.tap_sink ? sip.tap_sink : &discard_);
 }
 
 void Conference::end_relay() {
@@ -138,13 +166,8 @@ void Conference::on_clock(Clock::time_point now) {
 void Conference::tick(Clock::time_point now) {
   const auto cpu0 = Clock::now();
   ++stats_.ticks;
-  if (relay_possible(now)) {
-    if (!relaying_) {
-      relaying_ = true;
-      ++stats_.relay_starts;
-      parts_[0].p->relay_to(parts_[1].p);
-      parts_[1].p->relay_to(parts_[0].p);
-    }
+  if (const auto how = relay_possible(now); how != Pairing::none) {
+    if (!relaying_) start_relay(how);
     ++stats_.relay_ticks;
     for (auto& part : parts_) part.p->relay_tick(now);
     last_listeners_ = parts_.size();

@@ -2,13 +2,17 @@
 // session's shard (every participant lives there too, so nothing here is shared or locked). The
 // clock is one timer per shard (ConferenceTable), not one per room.
 //
-// Passthrough: while the room holds exactly two participants, both anchors (SIP legs), on the
-// same codec both ways, neither muted, subset-listening or tapped (no browser hears them), and
-// both far ends sending, the two legs are paired and forward each other's packets on arrival
-// (mix::Participant's relay); the tick then only re-checks those conditions. When one stops
-// holding (a third joins, a re-INVITE changes a codec or holds, REST plays DTMF, a far end goes
-// quiet) the room mixes again from the next tick; each leg's own sequence numbers and
-// timestamps run on across every switch.
+// Passthrough: while the room holds exactly two participants that can carry each other's
+// packets as they are, both sending, neither muted or subset-listening, they are paired and
+// forward each other's packets on arrival (mix::Participant's relay); the tick then only
+// re-checks the conditions. Two pairings:
+//   - two SIP legs (anchors) on the same codec both ways, neither tapped (no browser hears them);
+//   - one SIP leg on Opus (20 ms, both ways) and one browser's audio (a contributor): the
+//     browser's packets go to the leg, and the leg's go to its tap's relay sink (the party's
+//     stream to the browsers) — or nowhere while no browser subscribes.
+// When one stops holding (a third joins, a re-INVITE changes a codec or holds, REST plays DTMF,
+// a far end goes quiet) the room mixes again from the next tick; every sender's own sequence
+// numbers and timestamps run on across every switch.
 //
 // Each tick (the table's drift-free schedule, start + k·20 ms):
 //   1. pull every participant's decoded 48 kHz frame; a talker gate (level above gate_dbfs, held
@@ -88,8 +92,10 @@ class Conference : public std::enable_shared_from_this<Conference> {
   /// when it had none this tick): how a SIP party's audio reaches browser subscribers, encoded
   /// once per stream (src/signaling/session_audio). The tap is destroyed when the participant
   /// leaves. False when no participant has that key.
+  /// `relay_sink` (optional, owned by the tap: it must live as long as the tap does) takes the
+  /// participant's received packets as they are while it relays with a browser (see above).
   using Tap = std::function<void(const mix::MixFrame* frame)>;
-  bool set_tap(std::string_view key, Tap tap);
+  bool set_tap(std::string_view key, Tap tap, mix::RelaySink* relay_sink = nullptr);
   bool has_tap(std::string_view key) const;
   /// Participants that received the mix in the last tick (SIP legs with media up). Inputs that
   /// only contribute (browser publications) feed the mix only while someone listens.
@@ -115,6 +121,7 @@ class Conference : public std::enable_shared_from_this<Conference> {
     std::string key;
     bool anchor = true;
     Tap tap;
+    mix::RelaySink* tap_sink = nullptr;        ///< the tap's passthrough (set_tap)
     std::string stream;
     bool muted = false;
     std::uint32_t subset = 0;                  ///< 0: hears everyone
@@ -127,7 +134,9 @@ class Conference : public std::enable_shared_from_this<Conference> {
   Part* find(std::string_view key);
   const Part* find(std::string_view key) const;
   void resolve_subsets();
-  bool relay_possible(mix::Participant::Clock::time_point now) const;
+  enum class Pairing { none, sip_sip, sip_browser };
+  Pairing relay_possible(mix::Participant::Clock::time_point now) const;
+  void start_relay(Pairing how);
   void end_relay();
 
   boost::asio::any_io_executor ex_;
@@ -145,6 +154,10 @@ class Conference : public std::enable_shared_from_this<Conference> {
   bool hears_stale_ = false;  ///< membership or a subset changed since resolve_subsets
   bool relaying_ = false;
   mix::Participant::Clock::time_point next_relay_check_{};
+  // Where a SIP leg paired with a browser relays while no browser hears it: nowhere.
+  struct Discard final : mix::RelaySink {
+    void relay(const mix::RelayPacket&) noexcept override {}
+  } discard_;
   ConferenceStats stats_;
 };
 

@@ -14,7 +14,43 @@
 
 namespace sb::mix {
 
-class Participant {
+// ---- Passthrough (relay) -----------------------------------------------------------------------
+// When a room holds exactly two voices that can carry each other's packets as they are (two SIP
+// legs on one codec, or a SIP leg and a browser both on Opus), the conference pairs them and each
+// forwards what it receives straight to the other: no jitter buffer, decode, mix or encode. The
+// sender numbers the packets in its own sequence and timestamp space, so its far end sees one
+// continuous stream across every switch between relaying and mixing.
+struct RelayFormat {
+  CodecId codec = CodecId::pcmu;
+  std::uint32_t clock = 8000;
+  bool operator==(const RelayFormat&) const = default;
+};
+struct RelayPacket {
+  enum class Kind : std::uint8_t { audio, event };  ///< event: RFC 4733 telephone-event
+  Kind kind = Kind::audio;
+  std::uint32_t ssrc = 0;
+  std::uint16_t seq = 0;
+  std::uint32_t timestamp = 0;
+  bool marker = false;
+  std::uint32_t event_clock = 0;  ///< kind event: the telephone-event clock it was sent with
+  RelayFormat format;             ///< what the receiving side decodes it as (a re-INVITE may
+                                  ///< change it before the room notices: the sender drops it)
+  std::span<const std::uint8_t> payload;
+};
+
+/// Where a relaying participant's packets go: its peer in the room, or (SIP party ↔ browser) the
+/// party's stream to the browsers (src/media/browser_audio's OpusStreamOutput).
+class RelaySink {
+ public:
+  virtual ~RelaySink() = default;
+  /// Sends one packet the relaying side received (already authenticated and parsed).
+  virtual void relay(const RelayPacket&) noexcept = 0;
+  /// A relay into it is starting: the next packet re-anchors its numbering (a participant does
+  /// this in relay_to, which the room calls on both of a pair).
+  virtual void relay_begin() noexcept {}
+};
+
+class Participant : public RelaySink {
  public:
   using Clock = std::chrono::steady_clock;
   virtual ~Participant() = default;
@@ -34,37 +70,19 @@ class Participant {
   /// Sends one encoded frame (packetize, protect, transmit).
   virtual void send(std::span<const std::uint8_t> payload) noexcept = 0;
 
-  // ---- Passthrough (relay) -------------------------------------------------------------------
-  // When a room holds exactly two participants that receive and send the same codec, the
-  // conference pairs them (relay_to) and each forwards what it receives straight to the other
-  // (relay): no jitter buffer, decode, mix or encode. The sender numbers the packets in its own
-  // sequence and timestamp space, so its far end sees one continuous stream across every switch
-  // between relaying and mixing. Participants that cannot relay keep the defaults.
-  struct RelayFormat {
-    CodecId codec = CodecId::pcmu;
-    std::uint32_t clock = 8000;
-    bool operator==(const RelayFormat&) const = default;
-  };
-  struct RelayPacket {
-    enum class Kind : std::uint8_t { audio, event };  ///< event: RFC 4733 telephone-event
-    Kind kind = Kind::audio;
-    std::uint32_t ssrc = 0;
-    std::uint16_t seq = 0;
-    std::uint32_t timestamp = 0;
-    bool marker = false;
-    std::uint32_t event_clock = 0;  ///< kind event: the telephone-event clock it was sent with
-    RelayFormat format;             ///< what the receiving side decodes it as (a re-INVITE may
-                                    ///< change it before the room notices: the sender drops it)
-    std::span<const std::uint8_t> payload;
-  };
+  // ---- Passthrough (relay): see RelayPacket above. Participants that cannot relay keep the
+  // defaults.
+  using RelayFormat = mix::RelayFormat;
+  using RelayPacket = mix::RelayPacket;
   /// The codec it would relay now, or nullopt when it cannot (not sending or receiving, keys not
   /// ready, DTMF of its own playing, the far end quiet for a while).
   virtual std::optional<RelayFormat> relay_format(Clock::time_point) const noexcept { return std::nullopt; }
   /// Starts (peer) or ends (nullptr) relaying what it receives to `peer`; each start re-anchors
   /// the sequence/timestamp mapping of what it sends.
-  virtual void relay_to(Participant*) noexcept {}
-  /// Sends one packet its relay peer received (already authenticated and parsed).
-  virtual void relay(const RelayPacket&) noexcept {}
+  virtual void relay_to(RelaySink*) noexcept {}
+  /// Sends one packet its relay peer received (RelaySink); a participant that only contributes
+  /// (a browser's input) is never relayed to and drops it.
+  void relay(const RelayPacket&) noexcept override {}
   /// The tick's housekeeping while relaying (pull() is not called then).
   virtual void relay_tick(Clock::time_point) noexcept {}
 };

@@ -10,6 +10,7 @@
 #include "rtp/dtmf.hpp"
 #include "rtp/packet.hpp"
 #include "rtp/receive_mux.hpp"
+#include "rtp/relay_renumber.hpp"
 #include "rtp/rtcp.hpp"
 #include "rtp/sdes.hpp"
 #include "rtp/seq.hpp"
@@ -61,9 +62,6 @@ constexpr std::size_t k_inband_frame_max = 120 * k_inband_rate / 1000;
 // pauses pass through as they are; long enough that speech pauses do not flip the room (each
 // start of a relay skips what the jitter buffer held: up to its depth of audio).
 constexpr auto k_relay_idle = 1s;
-// RFC 3550 A.1's MAX_DROPOUT: a relayed source whose numbering moves further than this (a reset
-// without a new SSRC) is re-anchored like a new source instead of mapped straight through.
-constexpr int k_relay_max_dropout = 3000;
 // The largest datagram a leg receives (and so the largest packet it relays), before SRTP.
 constexpr std::size_t k_max_datagram = 2048;
 // The shard's receive path hands us datagrams in its own buffers: as large, with room after them
@@ -255,7 +253,7 @@ struct AudioLeg::State final : mix::Participant,
 
   // ---- passthrough (mix::Participant's relay; src/media/conference pairs two legs) ----------
   std::optional<RelayFormat> relay_format(Clock::time_point now) const noexcept override;
-  void relay_to(mix::Participant* peer) noexcept override;
+  void relay_to(mix::RelaySink* peer) noexcept override;
   void relay(const RelayPacket& p) noexcept override;
   void relay_tick(Clock::time_point now) noexcept override { dtmf_housekeeping(now); }
   RelayFormat receive_format() const noexcept { return {codec, static_cast<std::uint32_t>(rtp_clock)}; }
@@ -264,17 +262,11 @@ struct AudioLeg::State final : mix::Participant,
   void dtmf_housekeeping(Clock::time_point now) noexcept {
     if (const auto d = dtmf_rx.on_timer(steady_ms(now))) report_dtmf(*d, sip::DtmfMethod::rfc4733);
   }
-  mix::Participant* relay_peer = nullptr;  // while relaying: where what we receive goes
+  mix::RelaySink* relay_peer = nullptr;  // while relaying: where what we receive goes
   // What we send for the peer: its sequence numbers and timestamps shifted into ours, anchored
   // at the first packet after each start (or after its source changed SSRC), so our far end
   // sees our numbering run on: a gap or reordering in its stream stays one in ours.
-  bool relay_anchored = false;
-  std::uint32_t relay_src_ssrc = 0;
-  std::uint16_t relay_seq_off = 0;
-  std::uint32_t relay_ts_off = 0;
-  std::uint16_t relay_anchor_seq = 0;               // source numbering at the anchor
-  std::uint16_t relay_last_seq = 0;                 // newest source audio packet relayed
-  std::uint32_t relay_last_ts = 0;
+  rtp::RelayRenumber relay_numbers;  // the peer's packets in our SSRC/sequence/timestamp space
 
   // ---- receive --------------------------------------------------------------------------
   void on_datagram(std::span<std::uint8_t> buf, std::size_t n, const udp::endpoint& from, bool rtcp_socket);
@@ -791,10 +783,10 @@ std::optional<mix::Participant::RelayFormat> AudioLeg::State::relay_format(Clock
   return receive_format();
 }
 
-void AudioLeg::State::relay_to(mix::Participant* peer) noexcept {
+void AudioLeg::State::relay_to(mix::RelaySink* peer) noexcept {
   if (peer == relay_peer) return;
   relay_peer = peer;
-  relay_anchored = false;  // what we send for the peer re-anchors at its next packet
+  relay_numbers.reset();  // what we send for the peer re-anchors at its next packet
   if (peer) {
     stats.jitter_buffer_ms = 0;  // nothing is buffered: packets go through on arrival
     std::vector<std::int16_t>().swap(fifo);  // nor decoded: the mix's buffer and resamplers wait
@@ -827,45 +819,16 @@ void AudioLeg::State::relay(const RelayPacket& p) noexcept {
   } else {
     h.payload_type = static_cast<std::uint8_t>(send_pt);
   }
-  const auto since_anchor = seq_diff(p.seq, relay_anchor_seq);
-  const auto since_last = seq_diff(p.seq, relay_last_seq);
-  if (!relay_anchored || p.ssrc != relay_src_ssrc || since_last > k_relay_max_dropout ||
-      since_last < -k_relay_max_dropout) {
-    // The first packet continues our stream: the next sequence number and timestamp we would
-    // have sent from the mix. A new source (its far end restarted), or one whose numbering
-    // jumped, re-anchors the same way.
-    relay_anchored = true;
-    relay_src_ssrc = p.ssrc;
-    relay_anchor_seq = relay_last_seq = p.seq;
-    relay_last_ts = p.timestamp;
-    relay_seq_off = static_cast<std::uint16_t>(out_seq - p.seq);
-    relay_ts_off = out_ts - p.timestamp;
-    h.marker = true;  // RFC 3551 §4.1: a new talkspurt as far as the far end can tell
-  } else if (since_anchor < 0) {
-    return;  // from before the anchor (reordered): its numbers are ones the mix already used
-  }
-  h.seq = static_cast<std::uint16_t>(p.seq + relay_seq_off);
-  h.timestamp = p.timestamp + relay_ts_off;
+  const bool audio = p.kind == RelayPacket::Kind::audio;
+  const auto m = relay_numbers.map(p.ssrc, p.seq, p.timestamp, audio,
+                                   static_cast<std::uint32_t>(mix::frame_timestamp_units(send_cfg)), out_seq, out_ts);
+  if (!m) return;  // from before the anchor (reordered): its numbers are ones the mix already used
+  h.seq = m->seq;
+  h.timestamp = m->timestamp;
+  if (m->anchored) h.marker = true;  // RFC 3551 §4.1: a new talkspurt as far as the far end can tell
+  if (m->advanced_ts) last_ts = h.timestamp;
+  if (audio) first_packet = false;
   const auto now = Clock::now();
-  // Keep the mix's numbering just past the newest packet relayed (a late one does not move it
-  // back), so a switch back to mixing runs on without a jump.
-  if (seq_diff(h.seq, out_seq) >= 0)
-    out_seq = static_cast<std::uint16_t>(h.seq + 1);
-  if (p.kind == RelayPacket::Kind::audio) {
-    // The packet's duration: the source's timestamp step from its previous packet when they are
-    // consecutive (a 30 or 60 ms far end), else our frame. The mix resumes after it.
-    auto units = static_cast<std::uint32_t>(mix::frame_timestamp_units(send_cfg));
-    if (since_last == 1) {
-      const auto step = p.timestamp - relay_last_ts;
-      if (step > 0 && step <= 8 * units) units = step;
-    }
-    if (since_last > 0) relay_last_seq = p.seq, relay_last_ts = p.timestamp;
-    if (ts_diff(h.timestamp + units, out_ts) >= 0) {
-      out_ts = h.timestamp + units;
-      last_ts = h.timestamp;
-    }
-    first_packet = false;
-  }
   const auto sent_before = stats.sent_packets;
   transmit(h, p.payload, now);
   if (stats.sent_packets != sent_before) ++stats.relayed_out;

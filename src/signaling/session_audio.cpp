@@ -19,8 +19,9 @@ struct Member {
 };
 
 // A SIP party's stream as the SFU's local publication, for as long as the conference
-// participant's tap holds it.
-struct LocalStream {
+// participant's tap holds it. Also the tap's relay sink: while the party's leg relays with a
+// browser, its Opus packets come here as they are.
+struct LocalStream final : mix::RelaySink {
   webrtc::Router* router;
   std::weak_ptr<bool> router_alive;
   std::string key;
@@ -32,9 +33,14 @@ struct LocalStream {
     auto a = router_alive.lock();
     return a && *a;
   }
-  ~LocalStream() {
+  ~LocalStream() override {
     if (router_up()) router->unpublish(key);
   }
+  bool wanted() const { return router->subscriber_count(key) > 0; }
+  void relay(const mix::RelayPacket& p) noexcept override {
+    if (router_up()) out.relay(p, wanted());
+  }
+  void relay_begin() noexcept override { out.relay_begin(); }
 };
 
 }  // namespace
@@ -162,10 +168,12 @@ bool SessionAudio::ensure_sip_stream(const std::string& session_id, const std::s
   }
   auto ls = std::make_shared<LocalStream>(router_, router_key, ssrc);
   // When the participant is unknown, set_tap drops the tap at once: that ends the publication.
-  const bool tapped = room->set_tap(call_id, [ls](const mix::MixFrame* frame) {
-    if (!ls->router_up()) return;
-    ls->out.on_frame(frame, ls->router->subscriber_count(ls->key) > 0);
-  });
+  const bool tapped = room->set_tap(
+      call_id,
+      [ls](const mix::MixFrame* frame) {
+        if (ls->router_up()) ls->out.on_frame(frame, ls->wanted());
+      },
+      ls.get());
   if (!tapped) {
     if (why) *why = "The SIP party has no media in this session (not connected yet, or the call is over)";
     return false;

@@ -10,6 +10,10 @@
 //     publication* of the SFU (our SSRC, Opus PT 111); the conference hands the party's decoded
 //     frame to a media::OpusStreamOutput each tick, encoded once however many subscribe, and the
 //     SFU protects and sends the packet to every subscriber.
+//   passthrough: when the room relays a SIP party on Opus with one browser (media::Conference),
+//     the browser's packets go to the leg as they are and the party's packets to the local
+//     publication as they are (the LocalStream is the tap's relay sink): nothing decoded or
+//     encoded either way.
 //
 // Lifetimes follow the things they serve, so no path has to remember to clean up: a browser
 // input lives in the SFU publication's tap (unpublish destroys it, which leaves the mix) and its

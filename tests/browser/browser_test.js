@@ -638,9 +638,10 @@ async function scenarios() {
   });
   await closeParticipants();
 
-  // n. A real SIP phone (baresip, sending 880 Hz) dialed into a routed session where A publishes
-  //    440 Hz: A hears baresip through the SIP party's stream, and baresip's recording of what
-  //    it received is A's tone (and not its own: mix-minus); force-disconnect ends it.
+  // n. A real SIP phone (baresip, sending 880 Hz, Opus) dialed into a routed session where A
+  //    publishes 440 Hz: the room relays (SIP ↔ browser Opus passthrough); A hears baresip
+  //    through the SIP party's stream, and baresip's recording of what it received is A's tone
+  //    (and not its own); force-disconnect ends it.
   await check('n. baresip UAS: the browser hears it, and its recording is the browser\'s tone', async () => {
     const sid = await newSession('routed');
     const A = await participant('A');
@@ -657,7 +658,16 @@ async function scenarios() {
       st = await A.call('inboundStats', call.streamId);
     }
     assert.ok(st.audioEnergy - e0 > MIN_AUDIO_ENERGY, `A hears baresip (${JSON.stringify(st)})`);
+    // Both sides speak Opus at 20 ms: the room relays (no decode, mix or encode), A's packets to
+    // baresip and baresip's to A's subscription, as they are.
+    let relaying = 0;
+    for (let i = 0; i < 20 && relaying < 1; i++) { relaying = await metric('switchboard_media_relaying'); if (!relaying) await sleep(250); }
+    assert.strictEqual(relaying, 1, 'the browser and the Opus SIP party are in passthrough');
+    const relayed0 = await metric('switchboard_media_relayed_packets_total');
     await sleep(3000);  // seconds of A's tone in baresip's recording
+    const relayed = await metric('switchboard_media_relayed_packets_total') - relayed0;
+    assert.ok(relayed > 100, `A's packets went to baresip as they are (${relayed} in 3 s)`);
+    assert.strictEqual(await metric('switchboard_media_relaying'), 1, 'and the room stayed in passthrough');
     await restForceDisconnect(sid, call.connectionId);
     for (let i = 0; i < 100 && !b.log().includes('terminated (duration'); i++) await sleep(100);
     const m = b.log().match(/sndfile: dumping decode audio to (\S+)/);

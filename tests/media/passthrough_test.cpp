@@ -3,7 +3,9 @@
 // other far end's payload byte for byte while the room relays, and one continuous stream (its
 // sequence numbers +1 and timestamps +160 per packet) across every switch between relaying and
 // mixing.
+#include "media/browser_audio.hpp"
 #include "media/conference.hpp"
+#include "mix/codec.hpp"
 #include "rtp/audio_leg.hpp"
 #include "rtp/packet.hpp"
 #include "rtp/sdes.hpp"
@@ -15,6 +17,7 @@
 
 #include <boost/asio.hpp>
 
+#include <cmath>
 #include <map>
 #include <vector>
 
@@ -34,6 +37,18 @@ struct Got {
   std::vector<std::uint8_t> payload;
 };
 
+// 20 ms of a tone as Opus, its pitch set by `k`.
+std::vector<std::uint8_t> opus_packet(mix::Encoder& enc, std::uint32_t k) {
+  std::array<std::int16_t, 960> pcm;
+  const double f = 200.0 + (k % 40) * 20.0;
+  for (std::size_t i = 0; i < pcm.size(); ++i)
+    pcm[i] = static_cast<std::int16_t>(6000 * std::sin(2 * M_PI * f * double(i) / 48000.0));
+  std::array<std::uint8_t, mix::max_encoded_bytes> out;
+  const int n = enc.encode(pcm, out);
+  REQUIRE(n > 0);
+  return {out.begin(), out.begin() + n};
+}
+
 // A leg and the socket that plays its far end.
 struct End {
   std::unique_ptr<rtp::AudioLeg> leg;
@@ -46,6 +61,7 @@ struct End {
   std::uint32_t id = 0;  // in the room
 
   std::unique_ptr<rtp::SrtpContext> srtp;  // the far end's outbound SRTP (SDES legs)
+  std::unique_ptr<mix::Encoder> enc;        // Opus far ends: real Opus (the mix decodes it)
 
   // `secure`: SDES-SRTP, the far end answering our line of `suite` with a key of its own.
   End(asio::io_context& io, std::shared_ptr<rtp::PortAllocator> ports, std::string_view codec, std::uint32_t ssrc,
@@ -70,27 +86,38 @@ struct End {
       srtp = rtp::make_sdes_context(c, rtp::SrtpContext::Direction::outbound);
       REQUIRE(srtp);
     }
-    const int pt = codec == "PCMA" ? 8 : 0;
+    const bool opus = codec == "opus";
+    const int pt = opus ? 111 : codec == "PCMA" ? 8 : 0;
+    if (opus) {
+      mix::CodecConfig cfg;
+      cfg.id = mix::CodecId::opus;
+      enc = mix::make_encoder(cfg);
+      REQUIRE(enc);
+    }
     const auto sdp = fmt::format(
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} {} {} 96\r\n"
-        "a=rtpmap:{} {}/8000\r\na=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-16\r\na=sendrecv\r\n{}",
-        far.local_endpoint().port(), secure ? "RTP/SAVP" : "RTP/AVP", pt, pt, codec, crypto);
+        "a=rtpmap:{} {}\r\na=rtpmap:96 telephone-event/{}\r\na=fmtp:96 0-16\r\na=sendrecv\r\n{}",
+        far.local_endpoint().port(), secure ? "RTP/SAVP" : "RTP/AVP", pt, pt, opus ? "opus/48000/2" : fmt::format("{}/8000", codec),
+        opus ? 48000 : 8000, crypto);
     REQUIRE_FALSE(leg->apply_answer(sdp));
   }
   udp::endpoint gateway() const { return {asio::ip::make_address("127.0.0.1"), leg->rtp_port()}; }
-  // One 20 ms packet of noise-like PCMU/PCMA (a decode/mix/encode would not give it back).
+  // One 20 ms packet of noise-like PCMU/PCMA (a decode/mix/encode would not give it back), or
+  // of Opus (a tone whose pitch follows the sequence number: no two packets alike).
   void talk(std::uint8_t pt = 0) {
+    if (enc && pt == 0) pt = 111;
     rtp::RtpHeader h;
     h.payload_type = pt;
     h.seq = seq++;
     h.timestamp = ts;
-    ts += 160;
+    ts += enc ? 960 : 160;
     h.ssrc = ssrc;
     std::vector<std::uint8_t> payload(160);
     for (std::size_t k = 0; k < payload.size(); ++k)
       payload[k] = static_cast<std::uint8_t>((h.seq * 31u + k * 97u + ssrc) % 251u);
+    if (pt == 111) payload = opus_packet(*enc, h.seq);
     if (pt == 101) payload = {5, 0x0a, 0x00, 0xa0};  // RFC 4733: digit 5, volume 10, 160 units
-    std::array<std::uint8_t, 256 + rtp::srtp_max_trailer> buf;
+    std::array<std::uint8_t, 1500 + rtp::srtp_max_trailer> buf;
     auto n = rtp::write_rtp(buf, h, payload);
     REQUIRE(n > 0);
     if (srtp) {
@@ -163,13 +190,13 @@ struct Room {
 // or, after a pause of whole frames (a tick the shard skipped under load), a timestamp that
 // follows the clock on a packet marked as a new talkspurt. A mapping off by anything else (the
 // far end's own numbering leaking through) fails.
-void check_continuous(const std::vector<Got>& got, std::uint8_t audio_pt) {
+void check_continuous(const std::vector<Got>& got, std::uint8_t audio_pt, std::uint32_t units = 160) {
   REQUIRE(got.size() > 2);
   int jumps = 0;
   for (std::size_t i = 1; i < got.size(); ++i) {
     if (got[i].pt != audio_pt || got[i - 1].pt != audio_pt) continue;
     const auto dts = got[i].ts - got[i - 1].ts;
-    const bool ts_ok = dts == 160 || (got[i].marker && dts % 160 == 0 && dts <= 160u * 50);
+    const bool ts_ok = dts == units || (got[i].marker && dts % units == 0 && dts <= units * 50);
     const bool ok = got[i].ssrc == got[0].ssrc && got[i].seq == static_cast<std::uint16_t>(got[i - 1].seq + 1) && ts_ok;
     if (!ok) {
       ++jumps;
@@ -192,7 +219,113 @@ std::size_t verbatim(const std::vector<Got>& got, const std::vector<std::vector<
   return n;
 }
 
+// A browser in the room as signaling::SessionAudio puts it there: its Opus track enters as a
+// contributor (media::OpusInput, fed what the SFU would tap), and as the SIP party's subscriber
+// it gets the party's stream (a media::OpusStreamOutput, the tap's relay sink).
+struct Browser final : mix::RelaySink {
+  media::OpusInput input{111, 0xB0B0};
+  std::vector<Got> heard;  // the SIP party's stream, as the SFU would send it to subscribers
+  media::OpusStreamOutput out{0x5151, [this](std::span<const std::uint8_t> p) {
+                                auto v = rtp::parse_rtp(p);
+                                REQUIRE(v);
+                                heard.push_back({v->payload_type, v->seq, v->timestamp, v->ssrc, v->marker,
+                                                 {v->payload.begin(), v->payload.end()}});
+                              }};
+  std::unique_ptr<mix::Encoder> enc = [] {
+    mix::CodecConfig c;
+    c.id = mix::CodecId::opus;
+    return mix::make_encoder(c);
+  }();
+  std::uint16_t seq = 7000;
+  std::uint32_t ts = 90000;
+  std::vector<std::vector<std::uint8_t>> sent_payloads;
+
+  void relay(const mix::RelayPacket& p) noexcept override { out.relay(p, true); }
+  void relay_begin() noexcept override { out.relay_begin(); }
+  void talk() {
+    rtp::RtpHeader h;
+    h.payload_type = 111;
+    h.seq = seq++;
+    h.timestamp = ts;
+    ts += 960;
+    h.ssrc = 0xB0B0;
+    auto payload = opus_packet(*enc, h.seq + 7u);
+    std::array<std::uint8_t, 1500> buf;
+    const auto n = rtp::write_rtp(buf, h, payload);
+    REQUIRE(n > 0);
+    input.push(std::span<const std::uint8_t>(buf.data(), n), mix::Participant::Clock::now());
+    sent_payloads.push_back(std::move(payload));
+  }
+};
+
 }  // namespace
+
+TEST_CASE("passthrough: a SIP leg on Opus and a browser relay each other's packets (also before any browser subscribes); a tap, a mute and an unmute switch to the mix and back, one continuous stream at both ends") {
+  Browser br;  // outlives the room
+  Room r;
+  auto& s = r.add("opus");
+  const auto browser_id = r.conf->join(&br.input, "stream-b", /*anchor=*/false);
+  auto step = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      br.talk();
+      r.step();
+    }
+  };
+  // No browser subscribes to the SIP party yet: the browser's packets still reach it as they are.
+  step(20);
+  CHECK(r.conf->relaying());
+  CHECK(verbatim(s.got, br.sent_payloads) >= 10);
+  CHECK(br.input.stats().relayed >= 10);
+
+  // The browser subscribes to the party (the tap, with its relay sink): mixed for a tick, then
+  // relayed again, now also towards the browser.
+  REQUIRE(r.conf->set_tap(
+      "call1", [&](const mix::MixFrame* f) { br.out.on_frame(f, true); }, &br));
+  CHECK_FALSE(r.conf->relaying());
+  step(20);
+  CHECK(r.conf->relaying());
+  CHECK(r.conf->stats().relay_starts == 2);
+  CHECK(verbatim(br.heard, s.sent_payloads) >= 10);
+  CHECK(br.out.stats().relayed >= 10);
+
+  // Force mute of the browser: the mix (the party hears silence, encoded by us: nothing verbatim).
+  REQUIRE(r.conf->set_muted("stream-b", true));
+  CHECK_FALSE(r.conf->relaying());
+  const auto s_before = s.got.size();
+  step(10);
+  CHECK_FALSE(r.conf->relaying());
+  std::vector<Got> while_mixing(s.got.begin() + static_cast<std::ptrdiff_t>(s_before), s.got.end());
+  CHECK(while_mixing.size() >= 5);
+  CHECK(verbatim(while_mixing, br.sent_payloads) == 0);
+  CHECK(br.out.stats().frames > 0);  // the party's stream came from the mix's tap meanwhile
+
+  // Unmuted: passthrough again.
+  REQUIRE(r.conf->set_muted("stream-b", false));
+  step(15);
+  CHECK(r.conf->relaying());
+  CHECK(r.conf->stats().relay_starts == 3);
+
+  // Across every switch, the SIP far end and the browsers each saw one stream with no jump.
+  check_continuous(s.got, 111, 960);
+  check_continuous(br.heard, 111, 960);
+  r.conf->leave(browser_id);
+}
+
+TEST_CASE("passthrough: a browser and a SIP leg on PCMU are mixed, never relayed") {
+  Browser br;
+  Room r;
+  r.add("PCMU");
+  const auto id = r.conf->join(&br.input, "stream-b", /*anchor=*/false);
+  for (int i = 0; i < 20; ++i) {
+    br.talk();
+    r.step();
+  }
+  CHECK_FALSE(r.conf->relaying());
+  CHECK(r.conf->stats().relay_starts == 0);
+  CHECK(br.input.stats().relayed == 0);
+  CHECK(br.input.stats().frames > 5);  // decoded into the mix
+  r.conf->leave(id);
+}
 
 TEST_CASE("passthrough: two PCMU legs forward each other's payloads unchanged; a third leg switches the room to the mix and back, one continuous stream at each far end") {
   Room r;
