@@ -632,6 +632,10 @@ asio::awaitable<std::string> RestApi::metrics_text() {
     total.transport.too_large += x.transport.too_large;
     total.transport.rate_limited += x.transport.rate_limited;
     total.transport.send_errors += x.transport.send_errors;
+    total.transport.connections_opened += x.transport.connections_opened;
+    total.transport.connections_closed += x.transport.connections_closed;
+    total.transport.connections_refused += x.transport.connections_refused;
+    total.transport.connections_evicted += x.transport.connections_evicted;
     for (int i = 0; i < 3; ++i) total.rest.calls_by_outcome[i] += x.rest.calls_by_outcome[i];
   }
   std::string out;
@@ -679,6 +683,15 @@ asio::awaitable<std::string> RestApi::metrics_text() {
   add("switchboard_sip_messages_received_total", "counter", "SIP messages received", total.transport.received);
   add("switchboard_sip_messages_sent_total", "counter", "SIP messages sent", total.transport.sent);
   add("switchboard_sip_send_errors_total", "counter", "SIP sends that failed", total.transport.send_errors);
+  add("switchboard_sip_connections", "gauge", "SIP TCP/TLS connections open (accepted and ours)",
+      total.transport.connections_opened - total.transport.connections_closed);
+  add("switchboard_sip_connections_opened_total", "counter", "SIP TCP/TLS connections accepted or opened",
+      total.transport.connections_opened);
+  add("switchboard_sip_connections_refused_total", "counter",
+      "SIP TCP/TLS connections refused at the connection limit (every candidate busy)", total.transport.connections_refused);
+  add("switchboard_sip_connections_evicted_total", "counter",
+      "SIP TCP/TLS connections closed to make room (silent strangers first, then the idle)",
+      total.transport.connections_evicted);
   out += "# HELP switchboard_sip_dropped_total SIP input dropped, by reason\n# TYPE switchboard_sip_dropped_total counter\n";
   auto drop = [&](std::string_view reason, std::uint64_t v) {
     out += fmt::format("switchboard_sip_dropped_total{{reason=\"{}\"}} {}\n", reason, v);

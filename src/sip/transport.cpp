@@ -274,6 +274,7 @@ struct Connection {
   Clock::time_point message_started; ///< the current message's first byte; + read_timeout
   Clock::time_point write_started;   ///< the write in flight; + read_timeout
   bool mid_message = false;          ///< part of a message is buffered
+  std::uint64_t delivered = 0;       ///< whole messages received (make_room spares proven ones)
 
   PeerKey key() const { return {kind, remote.address(), remote.port()}; }
 };
@@ -402,18 +403,34 @@ void register_connection(State& st, const std::shared_ptr<Connection>& c) {
   ++st.stats.connections_opened;
 }
 
-/// Makes room for one more connection: below max_connections, or by closing the connection idle
-/// the longest (nothing queued, nothing half-read). False when every connection is busy.
-bool make_room(State& st) {
-  if (st.conns.size() < st.opts.max_connections) return true;
+/// Makes room for one more connection (`outgoing`: ours, else one a far end opened to us).
+/// Accepted connections may hold at most three quarters of max_connections, so strangers can
+/// never take the room our own calls' connections need. When one must go, the victim is an
+/// accepted connection that has not delivered one whole message yet (a scanner's or a slowloris's:
+/// even mid-message or mid-handshake, it has given us nothing), the oldest first; else the
+/// connection idle the longest (nothing queued, nothing half-read) — an accepted one when it is
+/// the accepted share that is full. False when every candidate is busy.
+bool make_room(State& st, bool outgoing) {
+  std::size_t inbound = 0;
+  for (const auto& [id, c] : st.conns) inbound += !c->outgoing;
+  const std::size_t inbound_cap = std::max<std::size_t>(1, st.opts.max_connections - st.opts.max_connections / 4);
+  const bool full = st.conns.size() >= st.opts.max_connections;
+  const bool inbound_full = !outgoing && inbound >= inbound_cap;
+  if (!full && !inbound_full) return true;
   std::shared_ptr<Connection> victim;
   for (const auto& [id, c] : st.conns)
-    if (c->state == ConnState::open && c->queue.empty() && !c->writing && !c->mid_message &&
-        (!victim || c->last_activity < victim->last_activity))
+    if (!c->outgoing && c->delivered == 0 && c->state != ConnState::closed && (!victim || c->id < victim->id))
       victim = c;
+  if (!victim)
+    for (const auto& [id, c] : st.conns)
+      if (c->state == ConnState::open && c->queue.empty() && !c->writing && !c->mid_message &&
+          (!inbound_full || !c->outgoing) && (!victim || c->last_activity < victim->last_activity))
+        victim = c;
   if (!victim) return false;
-  log::info("sip", "closing idle {} connection {} to {} (max_connections {})", to_string(victim->kind),
-            victim->id, victim->remote.address().to_string(), st.opts.max_connections);
+  ++st.stats.connections_evicted;
+  log::info("sip", "closing {} {} connection {} to {} (max_connections {}{})", victim->delivered ? "idle" : "silent",
+            to_string(victim->kind), victim->id, victim->remote.address().to_string(), st.opts.max_connections,
+            inbound_full ? ", accepted share full" : "");
   close_connection(st, victim, make_error_code(transport_error::too_many_connections));
   return true;
 }
@@ -597,6 +614,7 @@ bool consume_input(State& st, const std::shared_ptr<Connection>& c, std::string&
     if (r.status == parse_status::need_more) break;
     if (r.status == parse_status::ok) {
       c->mid_message = false;
+      ++c->delivered;
       deliver(st, msg, src);
       pos += r.consumed;
       continue;
@@ -773,7 +791,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> st, Transport kind) {
       ++st->stats.rate_limited;
       continue;
     }
-    if (!make_room(*st)) {
+    if (!make_room(*st, false)) {
       ++st->stats.connections_refused;
       log::warn("sip", "{} connection from {} refused: {} connections busy", to_string(kind),
                 remote.address().to_string(), st->conns.size());
@@ -859,7 +877,7 @@ asio::awaitable<std::error_code> send_to_target(std::shared_ptr<State> st, Targe
 
   std::shared_ptr<Connection> c = find_connection(*st, t);
   if (!c) {
-    if (!make_room(*st)) {
+    if (!make_room(*st, true)) {
       ++st->stats.connections_refused;
       co_return fail(make_error_code(transport_error::too_many_connections));
     }

@@ -34,7 +34,12 @@
 // Timeouts (every read has a deadline)
 //   connect + TLS handshake: connect_timeout. A connection with no bytes in either direction for
 //   idle_timeout is closed. A message that has started to arrive must be complete within
-//   read_timeout (slowloris); a write must finish within read_timeout.
+//   read_timeout (30 s: slowloris); a write must finish within read_timeout.
+//
+// Connection limit: max_connections per shard, of which accepted connections hold at most three
+// quarters (the rest is for our own). At the limit an accepted connection that never delivered a
+// whole message (a scanner's, a half-sent message held open, a TLS handshake that never ends) is
+// closed first, then the one idle the longest.
 //
 // Shutdown
 //   stop() closes the sockets and connections; pending sends complete with operation_aborted; the
@@ -96,7 +101,7 @@ struct TransportOptions {
   bool tls_verify = true;
   std::size_t max_message = 65535;
   std::size_t max_connections = 1024; ///< open TCP/TLS connections per shard, in and out
-  std::chrono::milliseconds connect_timeout{4000}, idle_timeout{120000}, read_timeout{32000};
+  std::chrono::milliseconds connect_timeout{4000}, idle_timeout{120000}, read_timeout{30000};
   /// Malformed messages per second per source IP before its traffic is dropped unparsed.
   /// 0 disables the limit.
   std::size_t malformed_per_second_per_source = 20;
@@ -121,6 +126,7 @@ struct TransportStats {
   std::uint64_t connections_opened = 0; ///< TCP/TLS accepted, or opened by us (failed connects too)
   std::uint64_t connections_closed = 0;
   std::uint64_t connections_refused = 0; ///< max_connections reached: accept closed / send failed
+  std::uint64_t connections_evicted = 0; ///< closed to make room for another (make_room)
   std::uint64_t keepalives = 0;          ///< CRLF keep-alives received (pings answered on streams)
   std::uint64_t misrouted = 0;           ///< responses whose top Via is not ours (RFC 3261 §18.1.2)
   std::uint64_t task_failures = 0;       ///< child coroutines that ended with an exception

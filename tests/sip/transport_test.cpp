@@ -576,6 +576,45 @@ asio::awaitable<void> connection_limit(Peer* b) {
   CHECK(got);
 }
 
+// A stranger's connections that never delivered a whole message go first at the limit, even
+// one in the middle of a message (held open, slowloris-style), before a proven idle one.
+asio::awaitable<void> unproven_connections_go_first(Peer* b) {
+  tcp::socket proven = co_await raw_connect(b->t.port(Transport::tcp));
+  co_await asio::async_write(proven, asio::buffer(request("proven")), asio::use_awaitable);
+  bool got = co_await eventually([&] { return b->inbox.size() == 1; });
+  REQUIRE(got);
+  co_await sleep_for(5ms);  // `proven` is now the one idle the longest
+  tcp::socket half = co_await raw_connect(b->t.port(Transport::tcp));
+  const std::string wire = request("half");
+  co_await asio::async_write(half, asio::buffer(wire.data(), 40), asio::use_awaitable);  // then nothing
+  got = co_await eventually([&] { return b->t.open_connections() == 2; });
+  REQUIRE(got);
+  tcp::socket third = co_await raw_connect(b->t.port(Transport::tcp));
+  auto r = co_await read_n(&half, 1, 1000ms);
+  CHECK(r.ec == asio::error::eof);
+  CHECK(b->t.open_connections() == 2);
+  CHECK(b->t.stats().connections_evicted == 1);
+  co_await asio::async_write(proven, asio::buffer(request("again")), asio::use_awaitable);
+  got = co_await eventually([&] { return b->inbox.size() == 2; });
+  CHECK(got);
+}
+
+// Accepted connections hold at most three quarters of max_connections: the fourth of four is
+// refused room (the oldest silent one goes), and our own send still finds room.
+asio::awaitable<void> accepted_share(Peer* a, Peer* b) {
+  std::vector<tcp::socket> held;
+  for (int i = 0; i < 4; ++i) held.push_back(co_await raw_connect(b->t.port(Transport::tcp)));
+  bool got = co_await eventually([&] { return b->t.stats().connections_evicted == 1; });
+  CHECK(got);
+  CHECK(b->t.open_connections() == 3);
+  auto r = co_await read_n(&held[0], 1, 1000ms);
+  CHECK(r.ec == asio::error::eof);  // the oldest stranger
+  const auto ec = co_await b->t.send(a->target(Transport::tcp), request("ours"));
+  CHECK_FALSE(ec);
+  CHECK(b->t.open_connections() == 4);
+  CHECK(b->t.stats().connections_refused == 0);
+}
+
 asio::awaitable<void> record_send(SipTransport* t, Target target, std::string wire, std::error_code* out, bool* done) {
   *out = co_await t->send(std::move(target), std::move(wire));
   *done = true;
@@ -775,6 +814,25 @@ TEST_CASE("TCP: at max_connections the connection idle the longest is closed for
   Peer b(io, o);
   run(io, connection_limit(&b));
   stop_all(io, {&b.t});
+}
+
+TEST_CASE("TCP: at max_connections a stranger's connection that never delivered a message goes first, even mid-message") {
+  asio::io_context io;
+  auto o = server_options();
+  o.max_connections = 2;
+  Peer b(io, o);
+  run(io, unproven_connections_go_first(&b));
+  stop_all(io, {&b.t});
+}
+
+TEST_CASE("TCP: accepted connections hold at most three quarters of max_connections; ours always find room") {
+  asio::io_context io;
+  auto o = server_options();
+  o.max_connections = 4;
+  Peer a(io, server_options());
+  Peer b(io, o);
+  run(io, accepted_share(&a, &b));
+  stop_all(io, {&a.t, &b.t});
 }
 
 TEST_CASE("stop() with connections open and a send in flight completes it with operation_aborted") {
