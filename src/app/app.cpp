@@ -105,6 +105,7 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
   http::WebhookOptions wopts;
   wopts.queue_limit = cfg_.webhooks.queue_limit;
   wopts.max_attempts = cfg_.webhooks.max_attempts;
+  wopts.retry_window = cfg_.webhooks.retry_window;
   wopts.request_timeout = cfg_.webhooks.request_timeout;
   wopts.backoff_initial = cfg_.webhooks.backoff_initial;
   wopts.backoff_max = cfg_.webhooks.backoff_max;

@@ -140,6 +140,7 @@ boost::system::result<Config> parse_config(std::string_view text, std::string* w
     auto& W = c.webhooks;
     if (!read_uint(wo, "queueLimit", W.queue_limit, &err, 10'000'000) ||
         !read_uint(wo, "maxAttempts", W.max_attempts, &err, 100) ||
+        !read_ms(wo, "retryWindowMs", W.retry_window, &err) ||
         !read_ms(wo, "requestTimeoutMs", W.request_timeout, &err) ||
         !read_ms(wo, "backoffInitialMs", W.backoff_initial, &err) ||
         !read_ms(wo, "backoffMaxMs", W.backoff_max, &err) || !read_bool(wo, "verifyTls", W.verify_tls, &err) ||

@@ -41,6 +41,7 @@ struct Config {
   struct Webhooks {
     std::size_t queue_limit = 10000;
     int max_attempts = 6;
+    std::chrono::milliseconds retry_window{600000};
     std::chrono::milliseconds request_timeout{5000};
     std::chrono::milliseconds backoff_initial{250};
     std::chrono::milliseconds backoff_max{8000};

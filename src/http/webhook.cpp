@@ -434,7 +434,7 @@ asio::awaitable<void> WebhookSender::Impl::run_destination(std::shared_ptr<Desti
     switch (v) {
       case Verdict::delivered: ++stats_.delivered; break;
       case Verdict::rejected: ++stats_.dropped_rejected; break;
-      case Verdict::retry: ++stats_.dropped_exhausted; break;  // still failing after max_attempts
+      case Verdict::retry: ++stats_.dropped_exhausted; break;  // still failing: attempts and window used up
     }
     --stats_.backlog;
     d->queue.pop_front();
@@ -445,6 +445,7 @@ asio::awaitable<void> WebhookSender::Impl::run_destination(std::shared_ptr<Desti
 asio::awaitable<Verdict> WebhookSender::Impl::deliver(std::shared_ptr<Destination> d) {
   const Queued& ev = d->queue.front();
   const int max_attempts = std::max(1, opts_.max_attempts);
+  const auto first_attempt = Clock::now();
   for (int attempt = 1;; ++attempt) {
     if (attempt > 1) ++stats_.retried;
     AttemptResult r = co_await attempt_once(d);
@@ -458,9 +459,10 @@ asio::awaitable<Verdict> WebhookSender::Impl::deliver(std::shared_ptr<Destinatio
                d->target.host, why);
       co_return Verdict::rejected;
     }
-    if (attempt >= max_attempts) {
-      log_line("dropping event {} (key {}) for {} after {} attempts: {}", ev.event_id, ev.ordering_key,
-               d->target.host, attempt, why);
+    if (attempt >= max_attempts && Clock::now() - first_attempt >= opts_.retry_window) {
+      log_line("dropping event {} (key {}) for {} after {} attempts in {} s: {}", ev.event_id, ev.ordering_key,
+               d->target.host, attempt,
+               std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - first_attempt).count(), why);
       co_return Verdict::retry;
     }
 

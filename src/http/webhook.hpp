@@ -27,7 +27,11 @@ namespace sb::http {
 
 struct WebhookOptions {
   std::size_t queue_limit = 10000;  // events accepted and not yet finished, all destinations of the shard
-  int max_attempts = 6;             // first try + retries (values below 1 mean 1)
+  int max_attempts = 6;             // first try + retries (values below 1 mean 1)...
+  // ...and, whatever max_attempts says, an event failing with retryable errors is retried until
+  // this long after its first attempt: a receiver down for minutes loses nothing (its events wait,
+  // in order, within queue_limit). 0: max_attempts alone.
+  std::chrono::milliseconds retry_window{600000};
   std::chrono::milliseconds request_timeout{5000};  // one deadline for connect+TLS+write+read of an attempt
   std::chrono::milliseconds backoff_initial{250};   // delay before the first retry, doubled per retry...
   std::chrono::milliseconds backoff_max{8000};      // ...up to this cap; jitter picks from [d/2, d]
@@ -52,7 +56,7 @@ struct WebhookStats {
   std::uint64_t retried = 0;            // attempts after an event's first
   std::uint64_t dropped_overflow = 0;   // refused: queue_limit reached
   std::uint64_t dropped_invalid = 0;    // refused: not an http(s) URL with a host
-  std::uint64_t dropped_exhausted = 0;  // max_attempts used up on retryable failures
+  std::uint64_t dropped_exhausted = 0;  // max_attempts and retry_window used up on retryable failures
   std::uint64_t dropped_rejected = 0;   // final answer: 4xx other than 408/429, 1xx/3xx, or TLS verification failed
   std::uint64_t dropped_shutdown = 0;   // queued or in flight at stop(), or offered after it
   std::uint64_t task_failures = 0;      // a worker coroutine ended with an exception (a bug; logged)

@@ -275,6 +275,7 @@ struct Connection {
   Clock::time_point write_started;   ///< the write in flight; + read_timeout
   bool mid_message = false;          ///< part of a message is buffered
   std::uint64_t delivered = 0;       ///< whole messages received (make_room spares proven ones)
+  Clock::time_point opened;          ///< accepted: its first whole message is due by + read_timeout
 
   PeerKey key() const { return {kind, remote.address(), remote.port()}; }
 };
@@ -388,6 +389,9 @@ Clock::time_point deadline_of(const State& st, const Connection& c) {
     case ConnState::accepting: return c.phase_deadline;
     case ConnState::open: {
       auto d = c.last_activity + st.opts.idle_timeout;
+      // A far end opens a connection to us only to send a request at once (one of our dialogs'):
+      // one that has delivered nothing by read_timeout is a scanner's or a slowloris's.
+      if (!c.outgoing && c.delivered == 0) d = std::min(d, c.opened + st.opts.read_timeout);
       if (c.mid_message) d = std::min(d, c.message_started + st.opts.read_timeout);
       if (c.writing) d = std::min(d, c.write_started + st.opts.read_timeout);
       return d;
@@ -761,7 +765,7 @@ std::shared_ptr<Connection> new_connection(const std::shared_ptr<State>& st, Tra
   if (kind == Transport::tls) c->tls.emplace(c->socket, outgoing ? *st->tls_client : *st->tls_server);
   c->state = outgoing ? ConnState::connecting : (c->tls ? ConnState::accepting : ConnState::open);
   c->phase_deadline = Clock::now() + st->opts.connect_timeout;
-  c->last_activity = Clock::now();
+  c->last_activity = c->opened = Clock::now();
   return c;
 }
 

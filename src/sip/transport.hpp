@@ -34,7 +34,9 @@
 // Timeouts (every read has a deadline)
 //   connect + TLS handshake: connect_timeout. A connection with no bytes in either direction for
 //   idle_timeout is closed. A message that has started to arrive must be complete within
-//   read_timeout (30 s: slowloris); a write must finish within read_timeout.
+//   read_timeout (30 s: slowloris), and an accepted connection must deliver its first whole
+//   message within read_timeout of being accepted (a silent stranger does not get idle_timeout);
+//   a write must finish within read_timeout.
 //
 // Connection limit: max_connections per shard, of which accepted connections hold at most three
 // quarters (the rest is for our own). At the limit an accepted connection that never delivered a

@@ -245,6 +245,7 @@ WebhookOptions fast_options() {
   o.request_timeout = 2s;
   o.backoff_initial = 10ms;
   o.backoff_max = 40ms;
+  o.retry_window = 0ms;  // max_attempts alone (the window has tests of its own)
   return o;
 }
 
@@ -508,6 +509,52 @@ TEST_CASE("webhook: 5xx is retried with backoff and the same event id while late
   CHECK(s.backlog == 0);
   tx.stop();
   rx.stop();
+  CHECK(settles(ioc));
+}
+
+TEST_CASE("webhook: a receiver down past max_attempts gets every event, in order, once it is back within retry_window") {
+  asio::io_context ioc;
+  const auto down_until = Clock::now() + 600ms;  // 503 and refused-like failures for 0.6 s
+  std::vector<unsigned> answered;  // per request, in arrival order
+  Receiver rx(ioc, [&](std::size_t) {
+    answered.push_back(Clock::now() < down_until ? 503 : 200);
+    return always(answered.back());
+  });
+  auto o = fast_options();
+  o.max_attempts = 2;  // alone, it would drop event 1 after ~20 ms
+  o.retry_window = 5s;
+  WebhookSender tx(ioc.get_executor(), o);
+  for (int n = 1; n <= 5; ++n) REQUIRE(tx.enqueue(event(rx.url(), n, fmt::format("call-{}", n % 2))));
+  CHECK(tx.stats().backlog == 5);  // waiting, visible (switchboard_webhook_backlog)
+  REQUIRE(run_until(ioc, [&] { return tx.stats().delivered == 5; }));
+  std::vector<std::string> delivered;
+  REQUIRE(answered.size() == rx.requests().size());
+  for (std::size_t i = 0; i < answered.size(); ++i)
+    if (answered[i] == 200) delivered.push_back(rx.requests()[i].body);
+  REQUIRE(delivered.size() == 5);
+  for (int n = 1; n <= 5; ++n) CHECK(delivered[n - 1] == body_of(n));  // in enqueue order
+  const auto& s = tx.stats();
+  CHECK(s.retried > 2);
+  CHECK(s.dropped_exhausted == 0);
+  CHECK(s.backlog == 0);
+  tx.stop();
+  rx.stop();
+  CHECK(settles(ioc));
+}
+
+TEST_CASE("webhook: past retry_window (and max_attempts) an event is dropped and counted, and the next one goes") {
+  asio::io_context ioc;
+  auto o = fast_options();
+  o.max_attempts = 1;
+  o.retry_window = 300ms;
+  WebhookSender tx(ioc.get_executor(), o);
+  const std::string url = fmt::format("http://127.0.0.1:{}/hook", closed_port(ioc));
+  const auto start = Clock::now();
+  REQUIRE(tx.enqueue(event(url, 1)));
+  REQUIRE(run_until(ioc, [&] { return tx.stats().dropped_exhausted == 1; }));
+  CHECK(Clock::now() - start >= 300ms);
+  CHECK(tx.stats().retried >= 3);  // retried through the window, though max_attempts is 1
+  tx.stop();
   CHECK(settles(ioc));
 }
 

@@ -533,6 +533,21 @@ asio::awaitable<void> idle_connection_closes(Peer* b) {
   CHECK(b->t.stats().connections_closed == 1);
 }
 
+// A stranger that connects and says nothing is closed at read_timeout, though idle_timeout is
+// longer; a connection that delivered a message may then stay idle.
+asio::awaitable<void> silent_stranger_closes(Peer* b) {
+  tcp::socket proven = co_await raw_connect(b->t.port(Transport::tcp));
+  co_await asio::async_write(proven, asio::buffer(request("proven")), asio::use_awaitable);
+  tcp::socket s = co_await raw_connect(b->t.port(Transport::tcp));
+  const auto start = Clock::now();
+  auto r = co_await read_n(&s, 1, 2000ms);
+  CHECK(r.ec == asio::error::eof);
+  CHECK(Clock::now() - start >= 150ms);
+  CHECK(Clock::now() - start < 1500ms);
+  CHECK(b->inbox.size() == 1);
+  CHECK(b->t.open_connections() == 1);  // the proven one, idle as long as the stranger was
+}
+
 asio::awaitable<void> slow_message_closes(Peer* b) {
   tcp::socket s = co_await raw_connect(b->t.port(Transport::tcp));
   const std::string wire = request("slow");
@@ -784,6 +799,16 @@ TEST_CASE("TCP: a connection silent for idle_timeout is closed") {
   o.idle_timeout = 200ms;
   Peer b(io, o);
   run(io, idle_connection_closes(&b));
+  stop_all(io, {&b.t});
+}
+
+TEST_CASE("TCP: an accepted connection that delivers nothing is closed at read_timeout, not idle_timeout") {
+  asio::io_context io;
+  auto o = server_options();
+  o.read_timeout = 200ms;
+  o.idle_timeout = 10s;
+  Peer b(io, o);
+  run(io, silent_stranger_closes(&b));
   stop_all(io, {&b.t});
 }
 
