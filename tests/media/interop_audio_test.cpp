@@ -351,3 +351,49 @@ TEST_CASE("media: 5% loss and 0-60 ms jitter both ways between the gateway and o
   CHECK(b_a.segmental > 0.7);
   CHECK(a_a.segmental < 0.5);
 }
+
+// The impairment sweep behind docs/robustness.md "Packet loss and jitter": the same two-leg call
+// (a clean PCMU leg, and an impaired leg of each codec) at 1 %, 5 % and 10 % loss with 0–100 ms of
+// jitter both ways (reordering included: jitter delays each packet on its own). Skipped in the
+// suite (≈ 2 minutes); run it with
+//   build/asan/tests/switchboard_tests -tc="media sweep*" --no-skip
+// Each level prints how well each side heard the other (segmental envelope correlation: 1 =
+// identical speech envelope, < 0.5 = not the same talker) and the impaired leg's loss and
+// concealment; the checks are the floor below which speech is not intelligible.
+TEST_CASE("media sweep: speech through loss and jitter, per level and codec" * doctest::skip()) {
+  struct Level {
+    double loss;
+    int jitter_ms;
+  };
+  const Level levels[] = {{0.01, 20}, {0.05, 60}, {0.10, 100}, {0.0, 100}};
+  std::string table = "| impaired leg | path | loss | jitter | A heard B | B heard A | lost | concealed | FEC | JB target |\n"
+                      "|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const std::string codec : {"opus/48000/2", "pcmu"}) {
+    for (const auto& lv : levels) {
+      SdpRelay::Options impair{.to_callee = {.loss = lv.loss, .jitter_ms = lv.jitter_ms},
+                               .to_caller = {.loss = lv.loss, .jitter_ms = lv.jitter_ms},
+                               .seed = 11};
+      std::vector<std::unique_ptr<Leg>> legs;
+      legs.push_back(std::make_unique<Leg>(0, "pcmu", ""));
+      legs.push_back(std::make_unique<Leg>(1, codec, "", "udp", impair));
+      Fixture f;
+      dial_all(f, legs, false);
+      REQUIRE(f.wait_state("ACTIVE", 10s));
+      std::this_thread::sleep_for(8s);
+      auto st = call_stats(f, legs[1]->call).at("media").as_object();
+      wait_all_ended(f, legs);
+      const auto a_b = au::compare(legs[0]->heard(), talker(1));
+      const auto b_a = au::compare(legs[1]->heard(), talker(0));
+      // PCMU both ways relays (A's baresip conceals B's losses); Opus ↔ PCMU goes through our
+      // jitter buffer, FEC/PLC and the mix.
+      const bool relayed = st.at("relay").as_object().at("active").as_bool() || st.at("relay").as_object().at("packetsIn").as_int64() > 0;
+      table += fmt::format("| {} | {} | {:.0f} % | 0–{} ms | {:.3f} | {:.3f} | {} | {} | {} | {} ms |\n",
+                           codec == "pcmu" ? "PCMU" : "Opus", relayed ? "relay" : "mix", lv.loss * 100, lv.jitter_ms, a_b.segmental, b_a.segmental, st.at("packetsLost").as_int64(),
+                           st.at("concealedFrames").as_int64(), st.at("fecRecovered").as_int64(),
+                           st.at("jitterBufferTargetMs").as_int64());
+      CHECK(a_b.segmental > 0.6);
+      CHECK(b_a.segmental > 0.5);
+    }
+  }
+  MESSAGE("\n" << table);
+}

@@ -286,6 +286,35 @@ TEST_CASE("sip call (in memory): as refresher (Session-Expires: 90;refresher=uac
   CHECK_FALSE(r.end);
 }
 
+TEST_CASE("sip call (in memory): a far end that answered, then stops answering: the refresh re-INVITE runs out Timer B, a BYE goes (also unanswered) and the call ends 408") {
+  Rig r;
+  answered(r, "Require: timer\r\nSession-Expires: 90;refresher=uac\r\n");
+  r.take();
+  r.step(45100ms, 100ms);
+  auto re = r.take_one("INVITE");  // never answered from here on
+  const auto sent_at = r.elapsed(SipClock::now());
+  int resends = 0;
+  std::optional<std::chrono::milliseconds> bye_at;
+  for (int i = 0; i < 8000 && !r.end; ++i) {
+    for (auto& w : r.take()) {
+      if (w->method() == "INVITE") ++resends;
+      if (w->method() == "BYE" && !bye_at) bye_at = r.elapsed(SipClock::now()) - sent_at;
+    }
+    r.step(10ms);
+  }
+  REQUIRE(r.end);
+  CHECK(r.end->code == 408);  // RFC 3261 §12.2.1.2: a 408 in the dialog ends it
+  CHECK(resends == 6);        // Timer A: T1, 2T1 … within 64·T1
+  // Timer B = 64·T1 = 32 s, then the BYE (the far end may only have lost our direction), which
+  // gets its own Timer F (32 s) before the call is over.
+  REQUIRE(bye_at);
+  CHECK(*bye_at >= 31900ms);
+  CHECK(*bye_at <= 32600ms);
+  const auto took = r.elapsed(r.ended_at) - sent_at;
+  CHECK(took >= 63900ms);
+  CHECK(took <= 65000ms);
+}
+
 TEST_CASE("sip call (in memory): a 2xx that cannot be keyed: ACK, re-offer by re-INVITE in the dialog, ACTIVE on its answer") {
   Rig r;
   r.media->refuse_answers = 1;
