@@ -19,6 +19,9 @@ TEST_PKGS="curl python3 sip-tester baresip kamailio kamailio-sqlite-modules
 # (its userspace daemon alone: the metapackage would pull a kernel module) and gnuplot for the plots.
 BENCH_PKGS=""
 [ "${1:-}" = "--bench" ] && BENCH_PKGS="rtpengine-daemon gnuplot-nox"
+# Only for the robustness scripts (`scripts/setup.sh --robustness`; docs/robustness.md): the SIP
+# scanners an attacker would use.
+[ "${1:-}" = "--robustness" ] && BENCH_PKGS="sipvicious sipsak"
 
 missing=""
 for p in $BUILD_PKGS $TEST_PKGS $BENCH_PKGS; do
