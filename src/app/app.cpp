@@ -115,7 +115,8 @@ App::App(Config cfg) : cfg_(std::move(cfg)) {
   std::vector<http::ShardServices*> raw;
   for (unsigned i = 0; i < rt_->size(); ++i) {
     services_.push_back(std::make_unique<http::ShardServices>(rt_->shard(i), projects,
-                                                              cfg_.limits.sessions_per_shard, wopts));
+                                                              cfg_.limits.sessions_per_shard, wopts,
+                                                              cfg_.limits.sessions_per_project));
     raw.push_back(services_.back().get());
   }
   for (unsigned i = 0; i < rt_->size(); ++i) {

@@ -130,6 +130,7 @@ boost::system::result<Config> parse_config(std::string_view text, std::string* w
         !read_ms(lo, "httpIdleTimeoutMs", L.http_idle_timeout, &err) ||
         !read_uint(lo, "httpConnectionsPerShard", L.http_connections_per_shard, &err, 1 << 20) ||
         !read_uint(lo, "sessionsPerShard", L.sessions_per_shard, &err, 10'000'000) ||
+        !read_uint(lo, "sessionsPerProject", L.sessions_per_project, &err, 10'000'000) ||
         !read_uint(lo, "shardBusyPercent", L.shard_busy_percent, &err, 100) ||
         !read_uint(lo, "jwtSkewSeconds", L.jwt_skew_s, &err, 3600))
       return fail(err);

@@ -32,6 +32,7 @@ struct Config {
     std::chrono::milliseconds http_idle_timeout{30000};
     std::size_t http_connections_per_shard = 4096;
     std::size_t sessions_per_shard = 100000;
+    std::size_t sessions_per_project = 0;  // per shard; 0: no cap of its own
     // New dials are refused (503) while their shard's thread used this share of a core over the
     // last second (overload protection; 0 = off).
     std::uint64_t shard_busy_percent = 95;

@@ -192,23 +192,55 @@ void Session::emit(const SessionEvent& ev) const {
   for (const auto& [h, l] : snapshot) (*l)(*this, ev);
 }
 
+std::size_t SessionTable::project_sessions(std::string_view api_key) const {
+  auto it = per_project_.find(api_key);
+  return it == per_project_.end() ? 0 : it->second;
+}
+
+bool SessionTable::evict_idle(std::string_view api_key) {
+  auto victim = std::find_if(order_.begin(), order_.end(), [&](const std::string& sid) {
+    auto it = sessions_.find(sid);
+    return it != sessions_.end() && it->second->connection_count() == 0 &&
+           (api_key.empty() || it->second->api_key() == api_key);
+  });
+  if (victim == order_.end()) return false;
+  auto it = sessions_.find(*victim);
+  auto pp = per_project_.find(it->second->api_key());
+  if (pp != per_project_.end() && --pp->second == 0) per_project_.erase(pp);
+  sessions_.erase(it);
+  order_.erase(victim);
+  ++evicted_;
+  return true;
+}
+
 Session* SessionTable::create(std::string id, std::string api_key, MediaMode mode, ArchiveMode archive,
                               std::string location, std::int64_t created_ms) {
-  if (sessions_.size() >= limit_) {
-    // Evict the oldest idle session; sessions with connections are never evicted.
-    auto victim = std::find_if(order_.begin(), order_.end(), [&](const std::string& sid) {
-      auto it = sessions_.find(sid);
-      return it == sessions_.end() || it->second->connection_count() == 0;
-    });
-    if (victim == order_.end()) return nullptr;
-    sessions_.erase(*victim);
-    order_.erase(victim);
-    ++evicted_;
+  refusal_ = Refusal::none;
+  if (project_limit_ != 0 && project_sessions(api_key) >= project_limit_) {
+    if (!evict_idle(api_key)) {
+      refusal_ = Refusal::project_full;
+      return nullptr;
+    }
+  } else if (sessions_.size() >= limit_) {
+    // The heaviest project gives up its oldest idle session; sessions with connections are
+    // never evicted.
+    std::string_view heaviest;
+    std::size_t most = 0;
+    for (const auto& [key, n] : per_project_)
+      if (n > most) most = n, heaviest = key;
+    if (!evict_idle(heaviest) && !evict_idle({})) {
+      refusal_ = Refusal::full;
+      return nullptr;
+    }
   }
-  auto s = std::make_unique<Session>(id, std::move(api_key), mode, archive, std::move(location), created_ms);
+  auto s = std::make_unique<Session>(id, api_key, mode, archive, std::move(location), created_ms);
   auto* raw = s.get();
-  if (!sessions_.emplace(id, std::move(s)).second) return nullptr;
+  if (!sessions_.emplace(id, std::move(s)).second) {
+    refusal_ = Refusal::full;
+    return nullptr;
+  }
   order_.push_back(std::move(id));
+  ++per_project_[std::move(api_key)];
   return raw;
 }
 

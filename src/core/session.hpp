@@ -160,14 +160,22 @@ class Session {
   bool mute_on_entry_ = false;
 };
 
-// The sessions of one shard. Bounded: when full, the oldest session without connections is
-// evicted; if every session is in use, creation is refused.
+// The sessions of one shard. Bounded: when full, an idle session (no connections) is evicted —
+// the oldest of the project that holds the most sessions, so a project creating sessions in a
+// loop evicts its own, never another project's while it has idle ones of its own; if every
+// session is in use, creation is refused. `project_limit` (0: none) caps one project's sessions
+// on the shard: at the cap its own oldest idle session goes, or creation is refused.
 class SessionTable {
  public:
-  explicit SessionTable(std::size_t limit = 100000) : limit_(limit) {}
-  // nullptr when the table is full of sessions in use.
+  explicit SessionTable(std::size_t limit = 100000, std::size_t project_limit = 0)
+      : limit_(limit), project_limit_(project_limit) {}
+  enum class Refusal { none, full, project_full };
+  // nullptr when the table (or the project's share) is full of sessions in use; refusal() says
+  // which.
   Session* create(std::string id, std::string api_key, MediaMode mode, ArchiveMode archive, std::string location,
                   std::int64_t created_ms);
+  Refusal refusal() const { return refusal_; }
+  std::size_t project_sessions(std::string_view api_key) const;
   Session* find(std::string_view id);
   std::size_t size() const { return sessions_.size(); }
   std::size_t evicted() const { return evicted_; }
@@ -177,10 +185,15 @@ class SessionTable {
   }
 
  private:
-  std::size_t limit_;
+  // Evicts the oldest idle session of `api_key` (any project when empty); false if none.
+  bool evict_idle(std::string_view api_key);
+
+  std::size_t limit_, project_limit_;
   std::size_t evicted_ = 0;
+  Refusal refusal_ = Refusal::none;
   std::map<std::string, std::unique_ptr<Session>, std::less<>> sessions_;
   std::vector<std::string> order_;  // creation order, for eviction
+  std::map<std::string, std::size_t, std::less<>> per_project_;  // api key → sessions held
 };
 
 }  // namespace sb::core

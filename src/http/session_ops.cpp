@@ -106,6 +106,9 @@ OpResult create_session(ShardServices& svc, std::string id, std::string key, cor
   ShardServices* s = &svc;
   if (s->draining) return fail(503, "Server is shutting down");
   auto* session = s->sessions.create(id, key, mode, archive, location, now_ms);
+  if (!session && s->sessions.refusal() == core::SessionTable::Refusal::project_full)
+    return fail(429, "Session limit reached for this project",
+                "Every session this project may hold on this server is in use (limits.sessionsPerProject)");
   if (!session) return fail(503, "Session limit reached", "Every session slot on this server is in use");
   // Session monitoring (SPEC §4.7): connection/stream events go to the project's callbacks of
   // those groups, as OpenTok's session-monitoring webhooks shape them.

@@ -65,8 +65,9 @@ struct MediaTotals {
 using MediaFactory = std::function<std::unique_ptr<sip::CallMedia>(const MediaRequest&)>;
 
 struct ShardServices {
-  ShardServices(runtime::Shard& s, core::ProjectTable projects, std::size_t session_limit, WebhookOptions wopts)
-      : shard(s), projects(std::move(projects)), sessions(session_limit),
+  ShardServices(runtime::Shard& s, core::ProjectTable projects, std::size_t session_limit, WebhookOptions wopts,
+                std::size_t project_session_limit = 0)
+      : shard(s), projects(std::move(projects)), sessions(session_limit, project_session_limit),
         webhooks(s.executor(), std::move(wopts)) {}
   runtime::Shard& shard;
   core::ProjectTable projects;
