@@ -86,7 +86,7 @@ for i in "${!udp_ports[@]}"; do
     echo "== svcrack -u100 -r1000-1299 -p $u"; timeout 60 svcrack -b 127.0.0.10 -u100 -r1000-1299 -p "$u" 127.0.0.1 2>&1 || true
     # sipsak exits 3 when nothing answered (timeout's 124 when it was still waiting).
     for tr in udp tcp tls; do
-      case $tr in udp) p=$u uri="sip:100@127.0.0.1:$u" ;; tcp) p=$t uri="sip:100@127.0.0.1:$t" ;; tls) p=$tl uri="sips:100@127.0.0.1:$tl" ;; esac
+      case $tr in udp) p=$u uri="sip:100@127.0.0.1:$u" ;; tcp) p=$t uri="sip:100@127.0.0.1:$t" ;; tls) p=$tl uri="sip:100@127.0.0.1:$tl" ;; esac
       [ "$p" != 0 ] || continue
       echo "== sipsak $tr $p"; rc=0; timeout 12 sipsak -E "$tr" -s "$uri" 2>&1 || rc=$?; echo "sipsak exit $rc"
     done
