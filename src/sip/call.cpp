@@ -828,7 +828,9 @@ asio::awaitable<CallEnd> Call::dialog_phase() {
     }
 
     SipTime deadline = std::min(max_deadline, inactivity_check);
-    if (session_at) deadline = std::min(deadline, *session_at);
+    // While the keying re-offer is out the session timer waits for it (above), so its time must
+    // not wake us: a deadline already past would spin this loop until the re-INVITE ends.
+    if (session_at && !keying_reoffer_) deadline = std::min(deadline, *session_at);
     if (pending_2xx_) deadline = std::min({deadline, pending_2xx_->next, pending_2xx_->give_up});
     if (refresh && refresh->tx->next_deadline()) deadline = std::min(deadline, *refresh->tx->next_deadline());
     co_await wait_input(deadline);

@@ -194,6 +194,9 @@ TEST_CASE("callbacks can be registered, listed on every shard and deleted") {
     CHECK(json::parse(l.body).as_array().size() == 1);
   }
   CHECK(s.call(verb::post, path, R"({"group":"sip","url":"ftp://x"})").status == 400);
+  // What the webhook sender would later drop as invalid is refused now (userinfo, a bad port).
+  CHECK(s.call(verb::post, path, R"({"group":"sip","event":"all","url":"http://user@x/hook"})").status == 400);
+  CHECK(s.call(verb::post, path, R"({"group":"sip","event":"all","url":"http://x:99999/hook"})").status == 400);
   CHECK(s.call(verb::post, path, R"({"group":"nope","event":"x","url":"http://x"})").status == 400);
   CHECK(s.call(verb::delete_, path + "/" + id).status == 204);
   CHECK(s.call(verb::delete_, path + "/" + id).status == 404);
