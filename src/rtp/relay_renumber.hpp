@@ -17,6 +17,7 @@ class RelayRenumber {
   // RFC 3550 A.1's MAX_DROPOUT: a relayed source whose numbering moves further than this (a reset
   // without a new SSRC) is re-anchored like a new source instead of mapped straight through.
   static constexpr int k_max_dropout = 3000;
+  static constexpr int k_anchor_trail = 16384;
 
   struct Mapped {
     std::uint16_t seq = 0;
@@ -60,7 +61,14 @@ class RelayRenumber {
         const auto step = ts - last_ts_;
         if (step > 0 && step <= 8 * frame_units) units = step;
       }
-      if (since_last > 0) last_seq_ = seq, last_ts_ = ts;
+      if (since_last > 0) {
+        last_seq_ = seq, last_ts_ = ts;
+        // The anchor trails the newest packet by at most a quarter of the sequence space: the
+        // "before the anchor" test compares on the 16-bit circle, and after 32,768 packets
+        // (11 minutes at 50/s) every new one would otherwise look older than the anchor.
+        if (seq_diff(last_seq_, anchor_seq_) > k_anchor_trail)
+          anchor_seq_ = static_cast<std::uint16_t>(last_seq_ - k_anchor_trail);
+      }
       if (ts_diff(m.timestamp + units, next_ts) >= 0) {
         next_ts = m.timestamp + units;
         m.advanced_ts = true;

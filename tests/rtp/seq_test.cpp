@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 
+#include "rtp/relay_renumber.hpp"
 #include "rtp/seq.hpp"
 
 using namespace sb::rtp;
@@ -176,4 +178,31 @@ TEST_CASE("jitter grows with varying delay and converges near the mean deviation
   CHECK(k.jitter() == 10);
   k.update(320, 320 + 160); // same delay again: decays
   CHECK(k.jitter() < 10);
+}
+
+// Found by a soak: a relayed call stopped after 32,768 packets (11 minutes at 50 packets/s), when
+// the source's numbering was half the sequence space past the relay's anchor and every packet
+// looked "older than the anchor".
+TEST_CASE("relay renumbering: hours of packets through every sequence wrap, none dropped, one continuous stream") {
+  sb::rtp::RelayRenumber r;
+  std::uint16_t next_seq = 100;
+  std::uint32_t next_ts = 5000;
+  std::uint16_t src_seq = 65000;  // wraps early
+  std::uint32_t src_ts = 7;
+  std::optional<std::uint16_t> prev;
+  for (int i = 0; i < 200000; ++i) {  // > 3 wraps, ≈ 67 minutes at 50 packets/s
+    const auto m = r.map(0xabc, src_seq, src_ts, true, 160, next_seq, next_ts);
+    REQUIRE(m);
+    if (prev) REQUIRE(m->seq == static_cast<std::uint16_t>(*prev + 1));
+    prev = m->seq;
+    ++src_seq;
+    src_ts += 160;
+  }
+  // A packet reordered just behind the newest still maps; one from before the anchor does not.
+  CHECK(r.map(0xabc, static_cast<std::uint16_t>(src_seq - 3), src_ts - 480, true, 160, next_seq, next_ts));
+  sb::rtp::RelayRenumber fresh;
+  std::uint16_t s2 = 0;
+  std::uint32_t t2 = 0;
+  REQUIRE(fresh.map(1, 1000, 0, true, 160, s2, t2));
+  CHECK_FALSE(fresh.map(1, 999, 0, true, 160, s2, t2));
 }
