@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -63,6 +64,12 @@ struct Options {
   int opus_complexity = 5;
   bool opus_fec = true;
   bool verbose = false;
+  /// Sessions as rooms (`--reuse-sessions`): a session whose call has ended goes back to a pool
+  /// and a later call dials into it instead of creating one, as apps do that reuse one session per
+  /// room ("create one session and reuse it", OpenTok's session guide). Sessions never expire on
+  /// the server, so a churn that creates one per call also measures the session store (≈ 0.7 KiB
+  /// each, bounded by limits.sessionsPerShard); with reuse it measures the calls alone.
+  bool reuse_sessions = false;
   /// Media through rtpengine instead of Switchboard (the side-by-side run): its ng control
   /// address ("127.0.0.1:2223"); empty = Switchboard.
   std::string rtpengine;
@@ -218,6 +225,7 @@ class Worker {
   std::map<std::string, std::shared_ptr<Leg>> by_call_id_;  ///< SIP Call-ID → leg (after INVITE)
   std::vector<std::shared_ptr<Leg>> slots_[20];             ///< media legs by send phase (ms)
   std::vector<std::shared_ptr<SessionRun>> presessions_;
+  std::deque<std::string> free_sessions_;  ///< --reuse-sessions: ended calls' sessions, oldest first
   std::vector<std::function<void()>> all_ended_waiters_;
 
   std::vector<std::unique_ptr<Conn>> idle_;

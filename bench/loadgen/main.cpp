@@ -14,6 +14,9 @@
 //              with --target sip:… the far end is external (bench/loadgen/setup_vs_sipp.sh: a sipp UAS
 //              that holds and hangs up) and the server's /metrics say how the calls ended
 //
+// --reuse-sessions: a call dials into a session whose earlier call has ended (rooms) instead of
+// creating one; the soak uses it so that its RSS measures calls, not the session store.
+//
 // Concurrency scenarios hold --calls sessions (or ramp --ramp START:STEP:MAX, --step-seconds each)
 // and measure each step after the calls are up: far-end loss, late frames, probe latency, the
 // server's CPU per call (from /proc/<--server-pid>/stat) and our own CPU apart. The knee is the
@@ -134,6 +137,7 @@ Args parse(int argc, char** argv) {
     else if (f == "--no-media") a.media = false;
     else if (f == "--hold") a.hold = true;
     else if (f == "--presession") a.presession = true;
+    else if (f == "--reuse-sessions") a.opt.reuse_sessions = true;
     else if (f == "--calls") a.calls = std::stoi(val()), a.rate = 0;
     else if (f == "--ramp") {
       auto p = split(val(), ':');

@@ -300,6 +300,12 @@ asio::awaitable<void> Worker::run_session(CallPlan plan, Clock::time_point inten
   if (plan.presession && !presessions_.empty()) {
     run = std::move(presessions_.back());
     presessions_.pop_back();
+  } else if (opt_.reuse_sessions && !free_sessions_.empty()) {
+    // Oldest first: the server has long finished tearing down the previous call's connections,
+    // so the new call meets an empty room (and relays) rather than the last one's leftovers.
+    run = std::make_shared<SessionRun>();
+    run->session_id = std::move(free_sessions_.front());
+    free_sessions_.pop_front();
   } else {
     run = co_await create_session();
     if (!run) co_return;
@@ -616,7 +622,10 @@ void Worker::end_leg(const std::shared_ptr<Leg>& leg, bool failed) {
   }
   by_user_.erase(leg->user);
   if (!leg->call_id.empty()) by_call_id_.erase(leg->call_id);
-  if (leg->run && ++leg->run->ended == leg->run->legs) c_.calls_done.fetch_add(1, std::memory_order_relaxed);
+  if (leg->run && ++leg->run->ended == leg->run->legs) {
+    c_.calls_done.fetch_add(1, std::memory_order_relaxed);
+    if (opt_.reuse_sessions && !leg->run->session_id.empty()) free_sessions_.push_back(leg->run->session_id);
+  }
   leg->run.reset();
   if (by_user_.empty() && !all_ended_waiters_.empty())
     for (auto& w : std::exchange(all_ended_waiters_, {})) w();

@@ -7,7 +7,10 @@
 # env: MINUTES (default 30), CALLS (relayed sessions held, default 400: 80 % of the 2-vCPU build
 # machine's one-shard figure in docs/benchmarks.md; set it from your own capacity), SHARDS
 # (default 1), SCENARIO (relay, srtp or transcode; default relay), CHURN_RATE (sessions/s of
-# extra dial→5 s→BYE churn on top, default 2: so that call setup and teardown run the whole time).
+# extra dial→5 s→BYE churn on top, default 2: so that call setup and teardown run the whole time),
+# CHURN_SESSIONS (reuse, default: churned calls dial into sessions whose earlier call has ended,
+# as apps reuse a session per room — so RSS measures calls; new: one new session per call, which
+# also grows the session store by ≈ 0.7 KiB per session, since sessions never expire).
 # Checks and records: 0 failed calls (held and churned), late frames at the far ends within
 # LATE_PCT (default 0.1 %), RSS and file descriptors flat (last sample within 5 % / 8 fds of the
 # sample after the first five minutes), plotted to soak.png when gnuplot is installed.
@@ -17,7 +20,9 @@ sb_bin=${1:-$here/build/release/switchboard}
 lg_bin=${2:-$here/build/release/bench/bench_loadgen}
 out=${3:-$here/docs/bench/robustness/soak-$(date +%F)}
 minutes=${MINUTES:-30} calls=${CALLS:-400} shards=${SHARDS:-1} scenario=${SCENARIO:-relay}
-churn=${CHURN_RATE:-2} late_max=${LATE_PCT:-0.1}
+churn=${CHURN_RATE:-2} late_max=${LATE_PCT:-0.1} churn_sessions=${CHURN_SESSIONS:-reuse}
+reuse_flag=""
+[ "$churn_sessions" = reuse ] && reuse_flag=--reuse-sessions
 mkdir -p "$out"
 . "$here/bench/loadgen/server.sh"
 sampler="" churn_pid=""
@@ -35,11 +40,11 @@ secs=$((minutes * 60))
  done) >"$out/resources.csv" &
 sampler=$!
 if [ "$churn" != 0 ]; then
-  "$lg_bin" --url "$SB_URL" --scenario churn --rate "$churn" --seconds "$((secs - 10))" --lifetime-ms 5000 --check \
+  "$lg_bin" --url "$SB_URL" --scenario churn --rate "$churn" --seconds "$((secs - 10))" --lifetime-ms 5000 $reuse_flag --check \
     --json "$out/churn.json" >"$out/churn.out" 2>"$out/churn.err" &
   churn_pid=$!
 fi
-echo "soak: $calls $scenario sessions on $shards shard(s) for $minutes min, churn $churn/s"
+echo "soak: $calls $scenario sessions on $shards shard(s) for $minutes min, churn $churn/s ($churn_sessions sessions)"
 lg_rc=0
 "$lg_bin" --url "$SB_URL" --server-pid "$SB_PID" --scenario "$scenario" --calls "$calls" --seconds "$secs" \
   --settle-seconds 5 --check --json "$out/loadgen.json" >"$out/loadgen.out" 2>"$out/loadgen.err" || lg_rc=$?
@@ -60,14 +65,15 @@ set y2tics
 set ytics nomirror
 set yrange [0:*]
 set y2range [0:*]
-set title "Soak: $calls $scenario sessions on $shards shard(s), churn $churn/s"
+set title "Soak: $calls $scenario sessions on $shards shard(s), churn $churn/s ($churn_sessions sessions)"
 plot "$out/resources.csv" every ::1 using (\$1/60):(\$3/1024) with lines lw 2 title "RSS", \
      "" every ::1 using (\$1/60):2 axes x1y2 with lines lw 2 title "fds"
 EOF
 fi
-python3 - "$out" "$lg_rc" "$churn_rc" "$late_max" <<'EOF'
+python3 - "$out" "$lg_rc" "$churn_rc" "$late_max" "$churn_sessions" "$minutes" <<'EOF'
 import json, os, sys
 out, lg_rc, churn_rc, late_max = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+churn_sessions, minutes = sys.argv[5], sys.argv[6]
 rows = [l.strip().split(",") for l in list(open(out + "/resources.csv"))[1:] if l.count(",") == 3]
 rows = [(int(t), int(f), int(r)) for t, f, r, _ in rows if f and r]
 lg = json.load(open(out + "/loadgen.json"))
@@ -82,11 +88,12 @@ if rows and last[2] > ref[2] * 1.05: fails.append("RSS grew %d -> %d KiB after m
 if rows and last[1] > ref[1] + 8: fails.append("fds grew %d -> %d after minute 5" % (ref[1], last[1]))
 churn = json.load(open(out + "/churn.json"))["totals"] if os.path.exists(out + "/churn.json") else {}
 summary = "\n".join([
-    "# Soak", "", "Verdict: **%s**" % ("pass" if not fails else "FAIL"), *["- " + f for f in fails],
+    "# Soak (%s minutes)" % minutes, "", "Verdict: **%s**" % ("pass" if not fails else "FAIL"), *["- " + f for f in fails],
     "- held: %s calls for %.0f s: loss %.3f %%, late %.3f %%, probe latency p50 %.2f ms p99 %.2f ms, server %.1f µs per call per 20 ms" % (
         step["calls_active"], step["seconds"], step["loss_pct"], step["late_pct"], step["latency_ms"]["p50"], step["latency_ms"]["p99"],
         step["server_us_per_call_per_20ms"]),
-    "- churn: %s sessions dialed, %s dial failures, %s failed legs" % (churn.get("sessions", "-"), churn.get("dial_failures", "-"), churn.get("legs_failed", "-")),
+    "- churn: %s calls dialed (%s sessions), %s dial failures, %s failed legs" % (
+        churn.get("sessions", "-"), churn_sessions, churn.get("dial_failures", "-"), churn.get("legs_failed", "-")),
     "- RSS: %d KiB at minute 5, %d KiB at the end (max %d); fds: %d at minute 5, %d at the end (max %d)" % (
         ref[2], last[2], max(r[2] for r in rows) if rows else 0, ref[1], last[1], max(r[1] for r in rows) if rows else 0),
     ""])
