@@ -1,6 +1,9 @@
 // REST load harness: starts Switchboard in-process (N shards) on a loopback port, then drives it
 // from one client thread with C keep-alive connections for S seconds per scenario, and prints
 // throughput and latency percentiles. Usage: bench_rest_load [shards=1] [connections=16] [seconds=3]
+// The last scenarios are hostile (docs/robustness.md "Hostile REST"): JWTs that must be refused
+// 403 (signed with another secret, malformed) at the client's full rate, then good requests on
+// half the connections while the other half floods forged JWTs — what a flood costs the others.
 #include "app/app.hpp"
 #include "base/clock.hpp"
 #include "core/client_token.hpp"
@@ -29,6 +32,7 @@ struct Scenario {
   http::verb method;
   std::string target, body, content_type, accept;
   unsigned expect;
+  std::string token;  // X-OPENTOK-AUTH; empty: a valid project JWT
 };
 
 asio::awaitable<void> client(std::uint16_t port, const Scenario* sc, steady_clock::time_point until,
@@ -37,7 +41,7 @@ asio::awaitable<void> client(std::uint16_t port, const Scenario* sc, steady_cloc
   beast::tcp_stream s(ex);
   co_await s.async_connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), asio::use_awaitable);
   beast::flat_buffer buf;
-  const std::string token = auth();
+  const std::string token = sc->token.empty() ? auth() : sc->token;
   while (steady_clock::now() < until) {
     http::request<http::string_body> req{sc->method, sc->target, 11};
     req.set(http::field::host, "127.0.0.1");
@@ -107,29 +111,53 @@ int main(int argc, char** argv) {
        fmt::format(R"({{"sessionId":"{}","token":"{}","sip":{{"uri":"sip:alice@127.0.0.1:5060","secure":true}}}})", relayed, tok_relayed),
        "application/json", "", 409},
   };
-  std::printf("| scenario | shards | conns | req/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|---|\n");
-  for (auto& sc : scenarios) {
+  // Hostile: a JWT signed with another secret (the shape an attacker guessing secrets sends) and
+  // one that is not a JWT at all; both must be answered 403 and counted, at full rate.
+  const auto forged = sb::core::jwt_encode_hs256(
+      boost::json::object{{"iss", kKey}, {"ist", "project"}, {"iat", now}, {"exp", now + 300}},
+      "not-the-secret-not-the-secret-not-the-secret");
+  const Scenario forged_list{"forged JWT (→403)", http::verb::get, fmt::format("/v2/project/{}/session/{}/stream", kKey, sid),
+                             "", "", "", 403, forged};
+  scenarios.push_back(forged_list);
+  scenarios.push_back({"malformed JWT (→403)", http::verb::get, fmt::format("/v2/project/{}/session/{}/stream", kKey, sid),
+                       "", "", "", 403, "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln"});
+  const auto good_list = scenarios[1];
+
+  // Runs each connection's scenario (`per_conn[i]`) for `secs` and prints one row per distinct
+  // scenario, its rate and latency measured over its own connections.
+  auto run = [&](const std::vector<const Scenario*>& per_conn, const char* suffix) {
     asio::io_context io(1);
-    std::vector<std::vector<double>> lats(static_cast<std::size_t>(conns));
-    std::vector<std::size_t> errs(static_cast<std::size_t>(conns), 0);
+    const auto n = per_conn.size();
+    std::vector<std::vector<double>> lats(n);
+    std::vector<std::size_t> errs(n, 0);
     auto until = steady_clock::now() + seconds(secs);
-    for (int i = 0; i < conns; ++i)
-      asio::co_spawn(io, client(port, &sc, until, &lats[static_cast<std::size_t>(i)], &errs[static_cast<std::size_t>(i)]),
-                     [](std::exception_ptr e) {
-                       if (e) try { std::rethrow_exception(e); } catch (const std::exception& x) {
-                           std::fprintf(stderr, "client: %s\n", x.what());
-                         }
-                     });
+    for (std::size_t i = 0; i < n; ++i)
+      asio::co_spawn(io, client(port, per_conn[i], until, &lats[i], &errs[i]), [](std::exception_ptr e) {
+        if (e) try { std::rethrow_exception(e); } catch (const std::exception& x) {
+            std::fprintf(stderr, "client: %s\n", x.what());
+          }
+      });
     auto t0 = steady_clock::now();
     io.run();
     double el = duration<double>(steady_clock::now() - t0).count();
-    std::vector<double> all;
-    std::size_t e = 0;
-    for (auto& l : lats) all.insert(all.end(), l.begin(), l.end());
-    for (auto x : errs) e += x;
-    std::printf("| %s | %u | %d | %.0f | %.0f | %.0f | %zu |\n", sc.name, shards, conns,
-                static_cast<double>(all.size()) / el, pct(all, 0.5), pct(all, 0.99), e);
-  }
+    std::vector<const Scenario*> seen;
+    for (auto* sc : per_conn)
+      if (std::find(seen.begin(), seen.end(), sc) == seen.end()) seen.push_back(sc);
+    for (auto* sc : seen) {
+      std::vector<double> all;
+      std::size_t e = 0, c = 0;
+      for (std::size_t i = 0; i < n; ++i)
+        if (per_conn[i] == sc) all.insert(all.end(), lats[i].begin(), lats[i].end()), e += errs[i], ++c;
+      std::printf("| %s%s | %u | %zu | %.0f | %.0f | %.0f | %zu |\n", sc->name, suffix, shards, c,
+                  static_cast<double>(all.size()) / el, pct(all, 0.5), pct(all, 0.99), e);
+    }
+  };
+  std::printf("| scenario | shards | conns | req/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|---|\n");
+  for (auto& sc : scenarios) run(std::vector<const Scenario*>(static_cast<std::size_t>(conns), &sc), "");
+  // Half the connections good, half flooding forged JWTs, interleaved.
+  std::vector<const Scenario*> mixed;
+  for (int i = 0; i < std::max(2, conns); ++i) mixed.push_back(i % 2 ? &forged_list : &good_list);
+  run(mixed, " [half the conns good, half forged]");
   app.drain(milliseconds(1000));
   return 0;
 }

@@ -4,6 +4,9 @@
 #include "rtp/dtls.hpp"
 #include "rtp/dtmf.hpp"
 #include "rtp/packet.hpp"
+#include "rtp/sdes.hpp"
+#include "rtp/srtp.hpp"
+#include "sdp/sdp.hpp"
 #include "mix/codec.hpp"
 #include "support/goertzel.hpp"
 
@@ -131,6 +134,103 @@ TEST_CASE("audio leg: a packet of another payload type never latches") {
   CHECK(r.leg->stats().foreign_source == 5);
   int s = 0;
   CHECK(r.received_by_far_and_stranger(s) == 1);
+}
+
+TEST_CASE("audio leg (SDES) under attack: replays, forgeries and plain RTP are dropped and counted; the call goes on") {
+  // docs/robustness.md "Hostile RTP": an attacker who captured the far end's SRTP replays it, from
+  // the far end's address and from its own, sends packets with a forged tag and plain RTP. None
+  // of it is played, none of it moves the media (the latch believes only authenticated packets)
+  // and the far end's own packets keep arriving and counting in between.
+  asio::io_context io;
+  auto ports = std::make_shared<rtp::PortAllocator>(rtp::PortRange{41000, 41999});
+  rtp::AudioLeg::Options o;
+  o.secure = true;
+  auto leg = rtp::AudioLeg::create(io.get_executor(), ports, asio::ip::make_address("127.0.0.1"), o);
+  REQUIRE(leg);
+  udp::socket far(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  udp::socket attacker(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  far.non_blocking(true);
+  attacker.non_blocking(true);
+  // The far end answers our AES_CM_128_HMAC_SHA1_80 line with a key of its own.
+  const std::string offer = leg->offer();
+  const auto at = offer.find(" AES_CM_128_HMAC_SHA1_80 ");
+  REQUIRE(at != std::string::npos);
+  const auto tag_at = offer.rfind("a=crypto:", at) + 9;
+  const auto c = sdp::make_crypto(static_cast<std::uint32_t>(std::stoul(offer.substr(tag_at, at - tag_at))),
+                                  "AES_CM_128_HMAC_SHA1_80", std::string(30, 'k'));
+  auto out = rtp::make_sdes_context(c, rtp::SrtpContext::Direction::outbound);
+  REQUIRE(out);
+  REQUIRE_FALSE(leg->apply_answer(fmt::format(
+      "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/SAVP 0\r\n"
+      "a=rtpmap:0 PCMU/8000\r\na=crypto:{} {} {}\r\na=sendrecv\r\n",
+      far.local_endpoint().port(), c.tag, c.suite, c.key_params)));
+  const udp::endpoint gateway(asio::ip::make_address("127.0.0.1"), leg->rtp_port());
+  auto settle = [&] {
+    for (int i = 0; i < 5; ++i) {
+      io.run_for(5ms);
+      io.restart();
+    }
+  };
+  std::uint16_t seq = 100;
+  std::vector<std::uint8_t> last;  // the far end's last packet on the wire, as an attacker captures it
+  auto plain = [&](std::uint16_t sq) {
+    rtp::RtpHeader h;
+    h.seq = sq;
+    h.timestamp = sq * 160u;
+    h.ssrc = 0xA11CE;
+    std::array<std::uint8_t, 160> payload;
+    payload.fill(0x7F);
+    std::vector<std::uint8_t> buf(256 + rtp::srtp_max_trailer);
+    buf.resize(rtp::write_rtp(buf, h, payload));
+    return buf;
+  };
+  auto talk = [&] {
+    auto buf = plain(seq++);
+    const auto n = buf.size();
+    buf.resize(n + rtp::srtp_max_trailer);
+    const int m = out->protect_rtp(buf, n);
+    REQUIRE(m > 0);
+    buf.resize(static_cast<std::size_t>(m));
+    far.send_to(asio::buffer(buf), gateway);
+    last = buf;
+  };
+  // Which of the two sockets gets what the gateway sends now.
+  auto where = [&](int& to_attacker) {
+    std::array<std::uint8_t, 160> payload{};
+    leg->participant().send(payload);
+    settle();
+    std::array<std::uint8_t, 2048> buf;
+    udp::endpoint from;
+    boost::system::error_code ec;
+    int to_far = 0;
+    to_attacker = 0;
+    while (far.receive_from(asio::buffer(buf), from, 0, ec) > 0 && !ec) ++to_far;
+    while (attacker.receive_from(asio::buffer(buf), from, 0, ec) > 0 && !ec) ++to_attacker;
+    return to_far;
+  };
+
+  for (int i = 0; i < 5; ++i) talk();
+  settle();
+  REQUIRE(leg->stats().rtp_packets == 5);
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 4; ++i) far.send_to(asio::buffer(last), gateway);       // replay, far end's address
+    for (int i = 0; i < 4; ++i) attacker.send_to(asio::buffer(last), gateway);  // replay, another address
+    auto forged = last;
+    forged.back() ^= 0x5A;  // the auth tag
+    forged[2] ^= 0x01;      // a sequence number never seen, so not a replay: the tag must catch it
+    attacker.send_to(asio::buffer(forged), gateway);
+    for (int i = 0; i < 3; ++i) attacker.send_to(asio::buffer(plain(static_cast<std::uint16_t>(seq + 1000 + i))), gateway);
+    talk();
+    settle();
+  }
+  const auto st = leg->stats();
+  CHECK(st.rtp_packets == 8);            // the far end's 5 + 3, nothing else
+  CHECK(st.srtp_failures == 3 * 12);     // 8 replays + 1 forgery + 3 plain per round
+  CHECK(st.latches == 0);                // the media never moved
+  int a = 0;
+  CHECK(where(a) == 1);
+  CHECK(a == 0);
+  leg->stop();
 }
 
 TEST_CASE("audio leg: a refused re-offer leaves the call as it was; hold stops sending, resume restarts it") {
