@@ -5,8 +5,11 @@
 #   bench/robustness/webhook_outage.sh [SWITCHBOARD] [BENCH_LOADGEN] [OUT_DIR]
 #
 # env: OUTAGE (seconds the receiver stays down, default 300), MODE (refuse: nothing listens, the
-# connection is refused; 500: a receiver answers 500 to everything), RATE (calls/s, default 2),
-# CHURN (seconds of call arrivals, default 60; each call lasts 5 s).
+# connection is refused; 500: a receiver answers 500 to everything; slow: a receiver that takes
+# SLOW_MS (default 2000) to answer each event — it processes them, slowly, and with SLOW_MS over
+# the sender's 5 s request timeout every event times out and is sent again), RATE (calls/s,
+# default 2), CHURN (seconds of call arrivals, default 60; each call lasts 5 s), MEDIA (1; 0 dials
+# the calls without RTP, for a run beside a soak).
 # The project's callbackUrl points at a port where, for OUTAGE seconds, nothing (or a 500-only
 # receiver) listens; calls are dialed, answered, talk and hang up meanwhile (bench_loadgen churn).
 # Then the real receiver starts, and the script waits for the backlog to drain. It checks and
@@ -20,7 +23,9 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 sb_bin=${1:-$here/build/release/switchboard}
 lg_bin=${2:-$here/build/release/bench/bench_loadgen}
 out=${3:-$here/docs/bench/robustness/webhook-outage-$(date +%F)}
-outage=${OUTAGE:-300} mode=${MODE:-refuse} rate=${RATE:-2} churn=${CHURN:-60}
+outage=${OUTAGE:-300} mode=${MODE:-refuse} rate=${RATE:-2} churn=${CHURN:-60} slow_ms=${SLOW_MS:-2000}
+media_flag=""
+[ "${MEDIA:-1}" = 0 ] && media_flag=--no-media
 mkdir -p "$out"
 . "$here/bench/loadgen/server.sh"
 work=$(mktemp -d /tmp/sb-webhook.XXXXXX)
@@ -47,11 +52,14 @@ metric() { curl -s "$SB_URL/metrics" | sed -n "s/^$1 \([0-9.e+]*\)$/\1/p" | head
 sampler=$!
 if [ "$mode" = 500 ]; then
   python3 "$here/bench/robustness/webhook_receiver.py" "$port" 500 /dev/null & down_pid=$!
+elif [ "$mode" = slow ]; then
+  python3 "$here/bench/robustness/webhook_receiver.py" "$port" 200 "$out/received.jsonl" "$slow_ms" & down_pid=$!
+  mode="slow $slow_ms ms"
 fi
 start=$(date +%s)
 echo "receiver down ($mode) for $outage s; churn: $rate calls/s for $churn s"
 "$lg_bin" --url "$SB_URL" --server-pid "$SB_PID" --scenario churn --rate "$rate" --seconds "$churn" \
-  --lifetime-ms 5000 --check --json "$out/loadgen.json" >"$out/loadgen.out" 2>"$out/loadgen.err"
+  --lifetime-ms 5000 $media_flag --check --json "$out/loadgen.json" >"$out/loadgen.out" 2>"$out/loadgen.err"
 left=$((outage - ($(date +%s) - start)))
 [ "$left" -gt 0 ] && sleep "$left"
 [ -n "$down_pid" ] && { kill "$down_pid"; wait "$down_pid" 2>/dev/null || true; down_pid=""; }
@@ -101,6 +109,7 @@ summary = "\n".join([
     "- events queued %d, delivered %d, distinct at the receiver %d (%d deliveries incl. repeats), dropped %d, retries %d" % (
         enq, dlv, len(uniq), len(rows), dropped, m.get("switchboard_webhook_retries_total", 0)),
     "- backlog when the receiver returned: %d (queued by then: %d); peak backlog %d (queue limit 10000 per shard)" % (backlog_ret, enq_ret, peak),
+    "- distinct events received before the receiver returned (slow mode: those it processed slowly): %d" % len({r["id"] for r in rows if r["t"] < back}),
     "- drained %.1f s after the receiver returned" % (drained - back), ""])
 open(out + "/summary.md", "w").write(summary)
 print(summary)

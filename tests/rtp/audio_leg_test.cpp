@@ -579,6 +579,35 @@ TEST_CASE("audio leg: one socket with rtcp-mux; the RTCP port is bound only when
   }
 }
 
+TEST_CASE("audio leg: a block of ports taken by another process is skipped, not reported as an exhausted range") {
+  // Another process holds the first 40 even ports of our slice (a second media server on the same
+  // range): the leg walks past them and gets a port; the next leg starts after the block.
+  asio::io_context io;
+  auto ports = std::make_shared<rtp::PortAllocator>(rtp::PortRange{43000, 43199});
+  std::vector<std::unique_ptr<udp::socket>> foreign;
+  for (std::uint16_t p = 43000; p < 43080; p += 2) {
+    foreign.push_back(std::make_unique<udp::socket>(io));
+    foreign.back()->open(udp::v4());
+    boost::system::error_code ec;
+    foreign.back()->bind(udp::endpoint(asio::ip::make_address("127.0.0.1"), p), ec);
+    if (ec) foreign.pop_back();  // already in use by someone else: just as good
+  }
+  REQUIRE(foreign.size() >= 20);
+  auto a = rtp::AudioLeg::create(io.get_executor(), ports, asio::ip::make_address("127.0.0.1"), {});
+  REQUIRE(a);
+  CHECK(a->rtp_port() >= 43080);
+  auto b = rtp::AudioLeg::create(io.get_executor(), ports, asio::ip::make_address("127.0.0.1"), {});
+  REQUIRE(b);
+  CHECK(b->rtp_port() == a->rtp_port() + 2);
+  CHECK(ports->in_use() == 2);  // the foreign ports were given back, not leaked
+  // A slice wholly taken by others is refused (nullptr → 503), after one walk.
+  auto tiny = std::make_shared<rtp::PortAllocator>(rtp::PortRange{43000, 43009});
+  CHECK_FALSE(rtp::AudioLeg::create(io.get_executor(), tiny, asio::ip::make_address("127.0.0.1"), {}));
+  CHECK(tiny->in_use() == 0);
+  a->stop();
+  b->stop();
+}
+
 TEST_CASE("audio leg: an RTCP port taken by another process leaves the call without RTCP, not without audio") {
   asio::io_context io;
   auto ports = std::make_shared<rtp::PortAllocator>(rtp::PortRange{43100, 43199});
