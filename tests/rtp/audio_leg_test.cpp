@@ -209,8 +209,14 @@ TEST_CASE("audio leg (SDES) under attack: replays, forgeries and plain RTP are d
     return to_far;
   };
 
+  // Every datagram sent is counted one way or the other; wait (bounded) until all were seen, so a
+  // slow machine cannot make the counts below flaky.
+  auto seen = [&] { return leg->stats().rtp_packets + leg->stats().srtp_failures; };
+  auto settle_until = [&](std::uint64_t n) {
+    for (int i = 0; i < 80 && seen() < n; ++i) settle();
+  };
   for (int i = 0; i < 5; ++i) talk();
-  settle();
+  settle_until(5);
   REQUIRE(leg->stats().rtp_packets == 5);
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 4; ++i) far.send_to(asio::buffer(last), gateway);       // replay, far end's address
@@ -223,6 +229,7 @@ TEST_CASE("audio leg (SDES) under attack: replays, forgeries and plain RTP are d
     talk();
     settle();
   }
+  settle_until(5 + 3 * 13);
   const auto st = leg->stats();
   CHECK(st.rtp_packets == 8);            // the far end's 5 + 3, nothing else
   CHECK(st.srtp_failures == 3 * 12);     // 8 replays + 1 forgery + 3 plain per round
