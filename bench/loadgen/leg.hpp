@@ -22,6 +22,7 @@ struct SessionRun {
   CallPlan plan;
   std::string session_id, token;
   std::size_t legs = 0, ended = 0;
+  bool failed = false;  ///< a leg failed: the session may still hold a connection (never reused)
 };
 
 // One dialed SIP leg, seen from its far end: the UAS dialog and the media it sends and checks.

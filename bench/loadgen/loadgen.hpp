@@ -69,7 +69,7 @@ struct Options {
   /// room ("create one session and reuse it", OpenTok's session guide). Sessions never expire on
   /// the server, so a churn that creates one per call also measures the session store (≈ 0.7 KiB
   /// each, bounded by limits.sessionsPerShard); with reuse it measures the calls alone.
-  bool reuse_sessions = false;
+  bool reuse_sessions = false;  ///< not with --target (the external call outlives our part of it)
   /// Media through rtpengine instead of Switchboard (the side-by-side run): its ng control
   /// address ("127.0.0.1:2223"); empty = Switchboard.
   std::string rtpengine;
@@ -225,7 +225,8 @@ class Worker {
   std::map<std::string, std::shared_ptr<Leg>> by_call_id_;  ///< SIP Call-ID → leg (after INVITE)
   std::vector<std::shared_ptr<Leg>> slots_[20];             ///< media legs by send phase (ms)
   std::vector<std::shared_ptr<SessionRun>> presessions_;
-  std::deque<std::string> free_sessions_;  ///< --reuse-sessions: ended calls' sessions, oldest first
+  /// --reuse-sessions: sessions whose call ended cleanly, with when, oldest first.
+  std::deque<std::pair<std::string, Clock::time_point>> free_sessions_;
   std::vector<std::function<void()>> all_ended_waiters_;
 
   std::vector<std::unique_ptr<Conn>> idle_;

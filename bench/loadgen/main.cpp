@@ -168,6 +168,8 @@ Args parse(int argc, char** argv) {
   for (auto& c : a.codecs)
     if (!codec_by_name(c)) usage("--codecs: pcmu, pcma, g722 or opus");
   if (a.legs < 1 || a.codecs.empty()) usage("--legs ≥ 1");
+  // An external far end's call outlives our part of it: its session must not take another call.
+  if (a.opt.reuse_sessions && !a.target.empty()) usage("--reuse-sessions cannot be used with --target");
   return a;
 }
 

@@ -300,11 +300,12 @@ asio::awaitable<void> Worker::run_session(CallPlan plan, Clock::time_point inten
   if (plan.presession && !presessions_.empty()) {
     run = std::move(presessions_.back());
     presessions_.pop_back();
-  } else if (opt_.reuse_sessions && !free_sessions_.empty()) {
-    // Oldest first: the server has long finished tearing down the previous call's connections,
-    // so the new call meets an empty room (and relays) rather than the last one's leftovers.
+  } else if (opt_.reuse_sessions && !free_sessions_.empty() && Clock::now() - free_sessions_.front().second > 2s) {
+    // Only a session whose call ended cleanly more than 2 s ago: the server has finished tearing
+    // down that call's connections, so the new call meets an empty room (and relays) rather than
+    // the last one's leftovers. Otherwise a new session, which joins the pool when its call ends.
     run = std::make_shared<SessionRun>();
-    run->session_id = std::move(free_sessions_.front());
+    run->session_id = std::move(free_sessions_.front().first);
     free_sessions_.pop_front();
   } else {
     run = co_await create_session();
@@ -359,6 +360,7 @@ asio::awaitable<void> Worker::run_session(CallPlan plan, Clock::time_point inten
       if (opt_.verbose) std::fprintf(stderr, "dial failed: %d %s\n", r.status, r.body.c_str());
       // A 503 is the server shedding load (limits.shardBusyPercent): counted apart from failures.
       (r.status == 503 ? c_.dials_refused : c_.dial_failures).fetch_add(1, std::memory_order_relaxed);
+      run->failed = true;   // e.g. 404: the session is gone; never reused
       end_leg(leg, false);  // counted once, as a dial failure
       continue;
     }
@@ -609,6 +611,7 @@ void Worker::end_leg(const std::shared_ptr<Leg>& leg, bool failed) {
   leg->st = Leg::St::ended;
   leg->pending.clear();
   if (failed) c_.legs_failed.fetch_add(1, std::memory_order_relaxed);
+  if (failed && leg->run) leg->run->failed = true;
   if (leg->was_active && leg->media && leg->corpus) {
     (leg->received >= 50 ? c_.legs_heard : c_.legs_deaf).fetch_add(1, std::memory_order_relaxed);
     if (leg->probes_found > 0) c_.legs_probed.fetch_add(1, std::memory_order_relaxed);
@@ -624,7 +627,8 @@ void Worker::end_leg(const std::shared_ptr<Leg>& leg, bool failed) {
   if (!leg->call_id.empty()) by_call_id_.erase(leg->call_id);
   if (leg->run && ++leg->run->ended == leg->run->legs) {
     c_.calls_done.fetch_add(1, std::memory_order_relaxed);
-    if (opt_.reuse_sessions && !leg->run->session_id.empty()) free_sessions_.push_back(leg->run->session_id);
+    if (opt_.reuse_sessions && !leg->run->failed && !leg->run->session_id.empty())
+      free_sessions_.emplace_back(leg->run->session_id, Clock::now());
   }
   leg->run.reset();
   if (by_user_.empty() && !all_ended_waiters_.empty())

@@ -344,9 +344,17 @@ asio::awaitable<Response> RestApi::handle(Request req) {
                                 [&](std::string_view k) { return here.projects.secret_of(k); }, ctx.now_ms / 1000,
                                 opts_.jwt_skew_s);
     if (!r) {
-      ++here.counters.auth_failures;
-      log::info("rest", "auth rejected: {} {} ({})", std::string_view(req.method_string()),
-                ctx.parts.empty() ? "/" : ctx.parts[0], r.error().message());
+      auto& c = here.counters;
+      ++c.auth_failures;
+      if (ctx.now_ms - c.auth_logged_ms >= 1000) {
+        log::info("rest", "auth rejected: {} {} ({}){}", std::string_view(req.method_string()),
+                  ctx.parts.empty() ? "/" : ctx.parts[0], r.error().message(),
+                  c.auth_unlogged ? fmt::format("; {} more since the last line, not logged", c.auth_unlogged) : "");
+        c.auth_logged_ms = ctx.now_ms;
+        c.auth_unlogged = 0;
+      } else {
+        ++c.auth_unlogged;
+      }
       co_return finish(error_response(403, "Authentication failed", r.error().message()));
     }
     ctx.key = std::move(*r);

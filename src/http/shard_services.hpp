@@ -21,6 +21,10 @@ struct RestCounters {
   std::uint64_t requests = 0;
   std::uint64_t by_class[6] = {};  // 1xx..5xx answers, index = status / 100
   std::uint64_t auth_failures = 0;
+  // The "auth rejected" log line is written at most once a second per shard (a flood of bad JWTs
+  // must not become a flood of log lines); the next one says how many went unlogged.
+  std::int64_t auth_logged_ms = -1000000;
+  std::uint64_t auth_unlogged = 0;
   std::uint64_t sessions_created = 0;
   std::uint64_t dial_requests = 0;
   std::uint64_t dial_rejected = 0;

@@ -975,14 +975,15 @@ std::unique_ptr<AudioLeg> AudioLeg::create(asio::any_io_executor ex, std::shared
   // allocator is round robin, so the walk past a block of foreign ports is paid once per wrap,
   // not once per call; giving up after a few (as this did, 8) refused calls with "range
   // exhausted" while most of the range was free — found running two servers on one range
-  // (docs/robustness.md). Bounded by the slice (a bind is a few µs; a slice wholly taken by others
-  // is a misconfiguration, answered 503 after one walk).
+  // (docs/robustness.md). Bounded by the entries free now (a bind is a few µs; a slice whose free
+  // ports are all taken by others is a misconfiguration, answered 503 after one walk).
   // The pair is ours in the allocator; the RTCP port is bound now only when the offer is DTLS
   // (without rtcp-mux a far end may start a second association there as soon as it answers, RFC
   // 5764 §4.1), otherwise when an answer turns out not to mux (open_rtcp_socket): with rtcp-mux,
   // the usual case, a leg holds one socket (drained by the shard's ReceiveMux).
   const bool rtcp_now = opt.secure && opt.keying == sdp::Keying::dtls;
-  for (std::size_t attempt = 0; attempt < ports->capacity() && st->port == 0; ++attempt) {
+  const std::size_t free_entries = ports->capacity() - ports->in_use();  // one walk over them at most
+  for (std::size_t attempt = 0; attempt < free_entries && st->port == 0; ++attempt) {
     auto p = ports->acquire();
     if (!p) return nullptr;
     boost::system::error_code e1, e2;

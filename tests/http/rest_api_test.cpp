@@ -5,7 +5,10 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
+#include <cstdio>
 #include <thread>
+#include <unistd.h>
 
 using namespace sb;
 using namespace sb::test;
@@ -84,6 +87,39 @@ TEST_CASE("REST auth refuses missing, forged, expired and mismatched JWTs with t
   check403(s.call(verb::post, dial_path("654321"), body, {}, rest_jwt()));                  // iss != path key
   check403(s.call(verb::post, dial_path("999999"), body, {}, rest_jwt("999999", kSecret))); // unknown project
   check403(s.call(verb::post, "/session/create", "", {}, "not.a.jwt"));
+}
+
+TEST_CASE("a flood of bad JWTs is refused and counted, but logged at most once a second per shard") {
+  // docs/robustness.md "Hostile REST": refusing a forged JWT costs what serving a request does;
+  // it must not also cost a log line each (a flood would become a flood of log writes).
+  auto cfg = test_config();
+  cfg.log_level = "info";  // the line is an info line: at warn the test could not fail
+  TestServer s(cfg);
+  const int kBad = 300;
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  std::FILE* capture = std::tmpfile();
+  REQUIRE(capture);
+  ::dup2(::fileno(capture), 2);
+  int refused = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kBad; ++i)
+    refused += s.call(verb::get, "/v2/project/123456/session/x/stream", {}, {}, rest_jwt(kKey, "wrong-secret-0000000000")).status == 403;
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::rewind(capture);
+  int lines = 0;
+  std::array<char, 4096> buf;
+  while (std::fgets(buf.data(), buf.size(), capture))
+    if (std::string_view(buf.data()).find("auth rejected") != std::string_view::npos) ++lines;
+  std::fclose(capture);
+  CHECK(refused == kBad);
+  // Two shards, one line a second each at most (+1 each for the second boundaries crossed).
+  CHECK(lines >= 1);
+  CHECK(lines <= 2 * (static_cast<int>(secs) + 2));
+  auto m = s.call(verb::get, "/metrics", {}, {}, "");
+  CHECK(m.body.find(fmt::format("switchboard_rest_auth_failures_total {}", kBad)) != std::string::npos);
 }
 
 TEST_CASE("dial validates its body with 400 and never pretends a call was placed") {

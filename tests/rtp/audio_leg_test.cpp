@@ -22,6 +22,8 @@ using udp = asio::ip::udp;
 
 namespace {
 
+int drain_both(udp::socket& a, udp::socket& b, int& b_count);
+
 struct Rig {
   asio::io_context io;
   std::shared_ptr<rtp::PortAllocator> ports = std::make_shared<rtp::PortAllocator>(rtp::PortRange{41000, 41999});
@@ -64,19 +66,23 @@ struct Rig {
   }
   // The gateway sends one frame; which socket gets it?
   int received_by_far_and_stranger(int& stranger_count) {
-    std::array<std::uint8_t, 160> payload{};
-    leg->participant().send(payload);
+    leg->participant().send(std::array<std::uint8_t, 160>{});
     settle();
-    std::array<std::uint8_t, 2048> buf;
-    udp::endpoint from;
-    boost::system::error_code ec;
-    int n_far = 0;
-    stranger_count = 0;
-    while (far.receive_from(asio::buffer(buf), from, 0, ec) > 0 && !ec) ++n_far;
-    while (stranger.receive_from(asio::buffer(buf), from, 0, ec) > 0 && !ec) ++stranger_count;
-    return n_far;
+    return drain_both(far, stranger, stranger_count);
   }
 };
+
+// Datagrams waiting on `a` (returned) and on `b` (into b_count), read and discarded.
+int drain_both(udp::socket& a, udp::socket& b, int& b_count) {
+  std::array<std::uint8_t, 2048> buf;
+  udp::endpoint from;
+  boost::system::error_code ec;
+  int n = 0;
+  b_count = 0;
+  while (a.receive_from(asio::buffer(buf), from, 0, ec) > 0 && !ec) ++n;
+  while (b.receive_from(asio::buffer(buf), from, 0, ec) > 0 && !ec) ++b_count;
+  return n;
+}
 
 }  // namespace
 
@@ -196,17 +202,9 @@ TEST_CASE("audio leg (SDES) under attack: replays, forgeries and plain RTP are d
   };
   // Which of the two sockets gets what the gateway sends now.
   auto where = [&](int& to_attacker) {
-    std::array<std::uint8_t, 160> payload{};
-    leg->participant().send(payload);
+    leg->participant().send(std::array<std::uint8_t, 160>{});
     settle();
-    std::array<std::uint8_t, 2048> buf;
-    udp::endpoint from;
-    boost::system::error_code ec;
-    int to_far = 0;
-    to_attacker = 0;
-    while (far.receive_from(asio::buffer(buf), from, 0, ec) > 0 && !ec) ++to_far;
-    while (attacker.receive_from(asio::buffer(buf), from, 0, ec) > 0 && !ec) ++to_attacker;
-    return to_far;
+    return drain_both(far, attacker, to_attacker);
   };
 
   // Every datagram sent is counted one way or the other; wait (bounded) until all were seen, so a
