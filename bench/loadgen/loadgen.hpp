@@ -94,6 +94,7 @@ struct Counters {
   std::atomic<std::uint64_t> sessions{0}, session_failures{0};
   std::atomic<std::uint64_t> dials{0}, dial_failures{0};
   std::atomic<std::uint64_t> dials_refused{0};  ///< 503 from an overloaded server (shed, not failed)
+  std::atomic<std::uint64_t> dial_errors_logged{0};  ///< refused/failed dials whose answer went to stderr
   std::atomic<std::uint64_t> invites{0}, unknown_invites{0}, acked{0}, legs_failed{0};
   std::atomic<std::uint64_t> server_byes{0}, unexpected_byes{0}, byes_sent{0}, byes_ok{0};
   std::atomic<std::uint64_t> holds_ok{0}, calls_done{0};

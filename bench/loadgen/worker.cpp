@@ -357,7 +357,11 @@ asio::awaitable<void> Worker::run_session(CallPlan plan, Clock::time_point inten
       }
     }
     if (id.empty()) {
-      if (opt_.verbose) std::fprintf(stderr, "dial failed: %d %s\n", r.status, r.body.c_str());
+      // The first 20 refused or failed dials of a run always say why (the server's JSON message),
+      // then one in a thousand: a soak that ends with one 503 must show its reason.
+      if (const auto n = c_.dial_errors_logged.fetch_add(1, std::memory_order_relaxed); opt_.verbose || n < 20 || n % 1000 == 0)
+        std::fprintf(stderr, "dial %s (#%llu): %d %.300s\n", r.status == 503 ? "refused" : "failed",
+                     static_cast<unsigned long long>(n + 1), r.status, r.body.c_str());
       // A 503 is the server shedding load (limits.shardBusyPercent): counted apart from failures.
       (r.status == 503 ? c_.dials_refused : c_.dial_failures).fetch_add(1, std::memory_order_relaxed);
       run->failed = true;   // e.g. 404: the session is gone; never reused

@@ -52,6 +52,10 @@ churn_rc=0
 [ -n "$churn_pid" ] && { wait "$churn_pid" || churn_rc=$?; churn_pid=""; }
 kill "$sampler" 2>/dev/null || true
 sampler=""
+# What the server itself counted (refusals by cause, drops) and said at warn level, kept beside the
+# verdict so that a failed dial can be explained after the fact.
+curl -s --max-time 5 "$SB_URL/metrics" >"$out/metrics-end.txt" || true
+tail -c 1000000 "$SB_DIR/server.log" >"$out/server-warn.log" || true
 if command -v gnuplot >/dev/null; then
   gnuplot <<EOF
 set terminal pngcairo size 900,420 font ",10"
@@ -94,6 +98,9 @@ summary = "\n".join([
         step["server_us_per_call_per_20ms"]),
     "- churn: %s calls dialed (%s sessions), %s dial failures, %s failed legs" % (
         churn.get("sessions", "-"), churn_sessions, churn.get("dial_failures", "-"), churn.get("legs_failed", "-")),
+    "- refused or failed dials, as the generators logged them: %s" % (
+        "; ".join(sorted({l.split(": ", 1)[1].strip() for f in ("churn.err", "loadgen.err") if os.path.exists(out + "/" + f)
+                          for l in open(out + "/" + f, errors="replace") if l.startswith("dial ")})) or "none"),
     "- RSS: %d KiB at minute 5, %d KiB at the end (max %d); fds: %d at minute 5, %d at the end (max %d)" % (
         ref[2], last[2], max(r[2] for r in rows) if rows else 0, ref[1], last[1], max(r[1] for r in rows) if rows else 0),
     ""])

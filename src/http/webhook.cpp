@@ -22,6 +22,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/url/ipv4_address.hpp>
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
 #include <openssl/err.h>
@@ -152,6 +153,9 @@ std::optional<WebhookTarget> parse_webhook_url(std::string_view url) {
         if (!(std::isalnum(uc) || c == '-' || c == '.' || c == '_')) return std::nullopt;
         c = static_cast<char>(std::tolower(uc));
       }
+      // A reg-name that decodes to a dotted quad ("%3127.0.0.1") is an IPv4 literal: classify it as
+      // one, so it is never sent as a TLS SNI name (RFC 6066 §3) and reads the same once rebuilt.
+      t.host_is_ip = static_cast<bool>(boost::urls::parse_ipv4_address(t.host));
       t.host_header = t.host;
       break;
     }

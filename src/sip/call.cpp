@@ -458,7 +458,7 @@ asio::awaitable<std::optional<CallEnd>> Call::invite_phase() {
               invite_target_ = inv.target;
               dialog_ = Dialog::from_response(in->msg, call_id_, local_tag_, from_uri_, to_uri_, cseq_, from_display_);
               if (!dialog_) {
-                log::warn("sip", "call {}: 2xx without a usable To tag/Contact", params_.id);
+                log::warn("sip", "call {}: 2xx without a usable To tag, Contact or Record-Route", params_.id);
                 co_return CallEnd{502, "Bad Gateway"};
               }
               ua_.bind_dialog(call_id_, local_tag_, weak_from_this());

@@ -44,7 +44,13 @@ std::optional<Dialog> Dialog::from_response(const Message& response, std::string
     std::string value;
     append_unfolded(value, h.value);
     ListCursor list(value);
-    while (auto e = list.next()) rr.emplace_back(*e);
+    while (auto e = list.next()) {
+      // Every element must be a name-addr with a SIP URI: one that is not would leave the
+      // in-dialog requests (the ACK first) without a next hop (§16.12.1.1 route construction).
+      auto na = parse_name_addr(*e);
+      if (!na || na->star || !parse_uri(na->uri)) return std::nullopt;
+      rr.emplace_back(*e);
+    }
   }
   std::reverse(rr.begin(), rr.end());
   d.route_set = std::move(rr);

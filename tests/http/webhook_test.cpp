@@ -789,6 +789,17 @@ TEST_CASE("webhook: URLs are validated at enqueue and split into host, port and 
   REQUIRE(e);
   CHECK(e->port == 80);
   CHECK(e->host_header == "example.com");
+  // Found by fuzz_http_webhook_url: a percent-encoded reg-name that decodes to a dotted quad is an
+  // IPv4 literal (no SNI for it), and rebuilt from its parts it reads the same.
+  auto f = parse_webhook_url("https://%3127.0.0.17:8443/h");
+  REQUIRE(f);
+  CHECK(f->host == "127.0.0.17");
+  CHECK(f->host_is_ip);
+  CHECK(f->host_header == "127.0.0.17:8443");
+  auto g = parse_webhook_url("https://%61pi.example.com/h");  // %61 = 'a': still a name
+  REQUIRE(g);
+  CHECK(g->host == "api.example.com");
+  CHECK_FALSE(g->host_is_ip);
 }
 
 TEST_CASE("webhook: backoff doubles from backoff_initial, keeps at least half and never passes backoff_max") {

@@ -76,6 +76,19 @@ TEST_CASE("a 2xx without a To tag or without a Contact makes no dialog") {
   CHECK_FALSE(Dialog::from_response(no_contact.msg, "c", "l", "sip:gw@x", "sip:b@x", 1).has_value());
 }
 
+TEST_CASE("a 2xx whose Record-Route holds an element that is not a SIP name-addr makes no dialog") {
+  // Found by fuzz_sip_transaction (10 M-run campaign): a garbage Record-Route element gave a
+  // dialog whose next hop was empty, so the ACK and BYE had nowhere to go.
+  for (const char* rr : {"Record-Route: \xff\xff;\xc2\r\n", "Record-Route: <sip:p1.example.com;lr>, <mailto:x@y>\r\n",
+                         "Record-Route: *\r\n", "Record-Route: <sip:p1.example.com;lr>, <>\r\n"}) {
+    INFO(rr);
+    Parsed r(std::string("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa\r\n") + rr +
+             "From: <sip:gw@x>;tag=l\r\nTo: <sip:b@x>;tag=r\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n"
+             "Contact: <sip:b@192.0.2.4>\r\nContent-Length: 0\r\n\r\n");
+    CHECK_FALSE(Dialog::from_response(r.msg, "c", "l", "sip:gw@x", "sip:b@x", 1).has_value());
+  }
+}
+
 TEST_CASE("remote CSeq must not go backwards, and a target refresh moves the remote target") {
   Parsed r(k2xx);
   auto d = Dialog::from_response(r.msg, "c1@gw", "local1", "sip:gw@10.0.0.1", "sip:bob@example.com", 2);
