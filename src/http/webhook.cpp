@@ -22,7 +22,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <boost/url/ipv4_address.hpp>
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
 #include <openssl/err.h>
@@ -145,6 +144,10 @@ std::optional<WebhookTarget> parse_webhook_url(std::string_view url) {
 
   switch (u.host_type()) {
     case boost::urls::host_type::name: {
+      // A DNS name never needs percent-encoding (RFC 3986 §3.2.2 allows it for other registries;
+      // IDNs come punycoded). Refused: decoded, "%3127.0.0.1" would be an IP literal taken for a
+      // name (sent as TLS SNI) and other forms would not read back the same once rebuilt.
+      if (u.encoded_host().find('%') != boost::urls::string_view::npos) return std::nullopt;
       t.host = u.host_address();
       if (t.host.empty()) return std::nullopt;
       for (char& c : t.host) {
@@ -153,9 +156,6 @@ std::optional<WebhookTarget> parse_webhook_url(std::string_view url) {
         if (!(std::isalnum(uc) || c == '-' || c == '.' || c == '_')) return std::nullopt;
         c = static_cast<char>(std::tolower(uc));
       }
-      // A reg-name that decodes to a dotted quad ("%3127.0.0.1") is an IPv4 literal: classify it as
-      // one, so it is never sent as a TLS SNI name (RFC 6066 §3) and reads the same once rebuilt.
-      t.host_is_ip = static_cast<bool>(boost::urls::parse_ipv4_address(t.host));
       t.host_header = t.host;
       break;
     }
