@@ -43,6 +43,12 @@ constexpr std::uint32_t k_host_priority = (126u << 24) | (65535u << 8) | (256u -
 
 /// cname written for a track whose publisher gave none (RFC 3550 §6.5.1 only asks it be stable).
 constexpr std::string_view k_default_cname = "switchboard";
+/// An SDES item holds at most 255 octets (RFC 3550 §6.5): a longer cname is not one a browser can
+/// send in RTCP, so it is dropped (the default is written instead).
+constexpr std::size_t k_max_cname = 255;
+/// Media SSRCs kept per track (RTX/FEC repair SSRCs are not counted): Chrome's simulcast writes
+/// three; more is not a browser, and each one costs a lookup per forwarded packet (router.cpp).
+constexpr std::size_t k_max_track_ssrcs = 8;
 /// The one header extension forwarded: abs-send-time (the 24-bit 6.18 fixed-point send time
 /// that receive-side bandwidth estimation reads; webrtc.org's RTP header extension list).
 constexpr std::string_view k_abs_send_time_uri = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
@@ -148,7 +154,7 @@ void read_ssrcs(const sdp::Media& m, Track& t) {
     }
   }
   for (const std::uint32_t s : all)
-    if (!repair.contains(s)) t.ssrcs.push_back(s);
+    if (!repair.contains(s) && t.ssrcs.size() < k_max_track_ssrcs) t.ssrcs.push_back(s);
   if (t.ssrcs.empty()) return;
   for (const auto& a : m.attributes) {
     if (!a.has_value || !iequals(a.name, "ssrc")) continue;
@@ -157,7 +163,7 @@ void read_ssrcs(const sdp::Media& m, Track& t) {
     rest = trim(rest);
     const std::size_t colon = rest.find(':');
     if (colon != std::string_view::npos && iequals(rest.substr(0, colon), "cname")) {
-      t.cname = std::string(trim(rest.substr(colon + 1)));
+      if (const std::string_view cname = trim(rest.substr(colon + 1)); cname.size() <= k_max_cname) t.cname = std::string(cname);
       return;
     }
   }

@@ -307,6 +307,27 @@ TEST_CASE("Chrome publisher offer: Opus 111 and VP8 96 kept, with fmtp, primary 
   CHECK(v.cname == "Qw3rTy7uIoP9aSdF");
 }
 
+TEST_CASE("a publisher's SSRCs are capped at 8 media SSRCs a track, and a cname longer than an SDES item is dropped") {
+  // Found by fuzz_webrtc_session_description: a video section listing dozens of SSRCs (a=ssrc and
+  // ssrc-group lines) made the track carry all of them — each a lookup per forwarded packet.
+  std::string many = "a=ssrc-group:SIM";
+  for (int i = 1; i <= 40; ++i) many += " " + std::to_string(5000 + i);
+  const std::string long_cname(300, 'c');
+  std::string text = join({{"v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0 1"}, chrome_audio(),
+                           chrome_video_vp8()});
+  text += many + "\r\n";
+  text = without(text, {"a=ssrc:1001 cname:Qw3rTy7uIoP9aSdF"});
+  const auto at = text.find("a=ssrc:1001 msid");
+  REQUIRE(at != std::string::npos);
+  text.insert(at, "a=ssrc:1001 cname:" + long_cname + "\r\n");
+  const auto d = must_parse_offer(text);
+  REQUIRE(d.tracks.size() == 2);
+  CHECK(d.tracks[0].ssrcs == std::vector<std::uint32_t>{1001});
+  CHECK(d.tracks[0].cname.empty());  // 300 octets: not an SDES item; the default is written
+  CHECK(d.tracks[1].ssrcs.size() == 8);
+  CHECK(d.tracks[1].ssrcs.front() == 2002);
+}
+
 TEST_CASE("publisher offer with LF line ends and session-level credentials parses the same") {
   // ICE and DTLS attributes moved to the session level (legal per RFC 8839 / RFC 8122).
   std::string text = join({{"v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0 1",
