@@ -55,7 +55,6 @@ asio::awaitable<std::string> client_metrics(signaling::ClientApi* c) {
   add("switchboard_sfu_forwarded_rtcp_total", "counter", "RTCP packets relayed by the SFU", r.forwarded_rtcp);
   add("switchboard_sfu_keyframe_requests_total", "counter", "PLIs the SFU sent to publishers for new subscribers", r.keyframe_requests);
   add("switchboard_sfu_datagrams_total", "counter", "UDP datagrams received on the WebRTC ports", r.datagrams_in);
-  add("switchboard_sfu_unknown_source_total", "counter", "Datagrams from no known peer (dropped)", r.unknown_source);
   add("switchboard_sfu_send_errors_total", "counter", "WebRTC sends that failed (media dropped, never queued)", r.send_errors);
   add("switchboard_sfu_local_publications", "gauge", "SIP parties' streams published to browsers (Opus from the mix)",
       r.local_publications);
@@ -63,6 +62,17 @@ asio::awaitable<std::string> client_metrics(signaling::ClientApi* c) {
       r.local_rtp);
   add("switchboard_sfu_audio_taps_total", "counter", "Browser audio packets handed to a session mix", r.audio_tapped);
   add("switchboard_sfu_remb_total", "counter", "Subscribers' REMB estimates relayed to publishers (lowest recent one)", r.remb);
+  out += "# HELP switchboard_sfu_dropped_total Datagrams on the WebRTC ports dropped, by reason\n"
+         "# TYPE switchboard_sfu_dropped_total counter\n";
+  auto drop = [&](std::string_view reason, std::uint64_t v) {
+    out += fmt::format("switchboard_sfu_dropped_total{{reason=\"{}\"}} {}\n", reason, v);
+  };
+  drop("unknown_source", r.unknown_source);    // no leg has that ufrag (STUN) or address (the rest)
+  drop("ice_rejected", r.ice_rejected);        // a leg's check that failed ICE authentication
+  drop("foreign_source", r.foreign_source);    // DTLS/media not from the leg's nominated pair
+  drop("before_keys", r.before_keys);          // media before the leg's DTLS produced keys
+  drop("srtp_auth", r.srtp_auth);              // SRTP/SRTCP authentication or replay failure
+  drop("foreign_ssrc", r.foreign_ssrc);        // authenticated, but an SSRC the offer did not declare
   add("switchboard_sfu_consent_expired_total", "counter", "Browser legs whose ICE consent lapsed (30 s without a check, RFC 7675): sending to them stopped", r.consent_expired);
   co_return out;
 }

@@ -273,6 +273,8 @@ asio::awaitable<webrtc::RouterStats> ClientApi::router_stats() {
     t.keyframe_requests += s.keyframe_requests, t.publications += s.publications, t.subscriptions += s.subscriptions;
     t.local_publications += s.local_publications, t.local_rtp += s.local_rtp, t.audio_tapped += s.audio_tapped;
     t.foreign_ssrc += s.foreign_ssrc, t.remb += s.remb, t.consent_expired += s.consent_expired;
+    t.ice_rejected += s.ice_rejected, t.foreign_source += s.foreign_source, t.before_keys += s.before_keys;
+    t.srtp_auth += s.srtp_auth;
   }
   co_return t;
 }

@@ -75,8 +75,8 @@ void Peer::on_dtls_state() {
   }
 }
 
-void Peer::receive(std::span<std::uint8_t> d, const StunAddress& from, Clock::time_point now) {
-  if (state_ == State::closed) return;
+PeerInput Peer::receive(std::span<std::uint8_t> d, const StunAddress& from, Clock::time_point now) {
+  if (state_ == State::closed) return PeerInput::closed;
   const Kind kind = classify(d);
   switch (kind) {
     case Kind::stun: {
@@ -86,37 +86,39 @@ void Peer::receive(std::span<std::uint8_t> d, const StunAddress& from, Clock::ti
       if (o.reply_size) send_(from, std::span<const std::uint8_t>(out.data(), o.reply_size));
       if (o.selected_changed) maybe_start_dtls(now);
       flush_dtls();
-      return;
+      // An error answer (400, 401, 487) is a rejected check too: nothing was learned from it.
+      return o.dropped || o.error_code != 0 ? PeerInput::ice_rejected : PeerInput::accepted;
     }
     case Kind::dtls:
       // Only from the nominated address once there is one (the association is pinned to it).
       if (agent_.selected() && !(*agent_.selected() == from)) {
         ++stats_.foreign;
-        return;
+        return PeerInput::foreign;
       }
       if (!dtls_) {
-        if (early_dtls_.size() < kMaxEarlyDtls) early_dtls_.emplace_back(d.begin(), d.end());
-        return;
+        if (early_dtls_.size() >= kMaxEarlyDtls) return PeerInput::before_keys;
+        early_dtls_.emplace_back(d.begin(), d.end());
+        return PeerInput::accepted;
       }
       dtls_->receive(d, now);
       flush_dtls();
       on_dtls_state();
-      return;
+      return PeerInput::accepted;
     case Kind::rtp:
     case Kind::rtcp: {
       const bool rtcp = kind == Kind::rtcp;
       if (!agent_.selected() || !(*agent_.selected() == from)) {
         ++stats_.foreign;  // media only from the pair ICE nominated
-        return;
+        return PeerInput::foreign;
       }
       if (!srtp_in_) {
         ++stats_.dropped_before_keys;
-        return;
+        return PeerInput::before_keys;
       }
       const int n = rtcp ? srtp_in_->unprotect_rtcp(d, d.size()) : srtp_in_->unprotect_rtp(d, d.size());
       if (n < 0) {
         ++stats_.srtp_failures;
-        return;
+        return PeerInput::srtp_auth;
       }
       stats_.bytes_in += d.size();
       if (rtcp) {
@@ -126,12 +128,13 @@ void Peer::receive(std::span<std::uint8_t> d, const StunAddress& from, Clock::ti
         ++stats_.rtp_in;
         if (cb_.on_rtp) cb_.on_rtp(d.first(static_cast<std::size_t>(n)));
       }
-      return;
+      return PeerInput::accepted;
     }
     case Kind::other:
-      ++stats_.foreign;
-      return;
+      break;
   }
+  ++stats_.foreign;  // Kind::other: not STUN, DTLS, RTP or RTCP (RFC 7983 §7)
+  return PeerInput::foreign;
 }
 
 bool Peer::send_rtp(std::span<std::uint8_t> buf, std::size_t len) {

@@ -29,6 +29,17 @@ struct PeerStats {
   std::uint64_t held_no_consent = 0;    ///< packets not sent while consent had lapsed
 };
 
+// What became of one datagram handed to Peer::receive: the router counts the drops on /metrics
+// (switchboard_sfu_dropped_total), so a flood on the SFU port is visible by kind.
+enum class PeerInput : std::uint8_t {
+  accepted,     ///< an ICE check answered, a DTLS record taken, SRTP/SRTCP authenticated
+  ice_rejected, ///< STUN the ICE agent dropped unanswered (IceStats::dropped says why)
+  foreign,      ///< DTLS or media from other than the nominated address, or not WebRTC at all
+  before_keys,  ///< SRTP/SRTCP before DTLS produced keys
+  srtp_auth,    ///< SRTP/SRTCP that failed authentication or the replay check (RFC 3711 §3.3.2)
+  closed,       ///< the peer connection is closed
+};
+
 class Peer {
  public:
   using Clock = std::chrono::steady_clock;
@@ -60,7 +71,7 @@ class Peer {
   void set_remote(std::string_view ice_ufrag, std::string fingerprint_alg, std::string fingerprint, Clock::time_point now);
 
   // One datagram from `from` (the port routes it here by ICE ufrag or by address).
-  void receive(std::span<std::uint8_t> datagram, const StunAddress& from, Clock::time_point now);
+  PeerInput receive(std::span<std::uint8_t> datagram, const StunAddress& from, Clock::time_point now);
   // Protects and sends to the nominated address; `buf` must have room for the SRTP tag
   // (kSendSlack bytes past `len`). Dropped (false) before keys.
   bool send_rtp(std::span<std::uint8_t> buf, std::size_t len);

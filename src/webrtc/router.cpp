@@ -258,7 +258,14 @@ void Router::on_datagram(std::span<std::uint8_t> d, const udp::endpoint& ep) {
     ++stats_.unknown_source;
     return;
   }
-  peer->receive(d, from, Peer::Clock::now());
+  switch (peer->receive(d, from, Peer::Clock::now())) {
+    case PeerInput::accepted: break;
+    case PeerInput::ice_rejected: ++stats_.ice_rejected; break;
+    case PeerInput::foreign: ++stats_.foreign_source; break;
+    case PeerInput::before_keys: ++stats_.before_keys; break;
+    case PeerInput::srtp_auth: ++stats_.srtp_auth; break;
+    case PeerInput::closed: ++stats_.unknown_source; break;  // a leg on its way out: as if gone
+  }
   // Only a check can nominate a pair; once it has, the pair's address routes DTLS and SRTP to
   // this peer (the media path itself does one lookup and no insert).
   if (stun)

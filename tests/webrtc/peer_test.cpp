@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "rtp/dtls.hpp"
+#include "rtp/srtp.hpp"
 #include "webrtc/ice_lite.hpp"
 #include "webrtc/peer.hpp"
 #include "webrtc/stun.hpp"
@@ -138,4 +139,59 @@ TEST_CASE("webrtc peer: a check from another address does not refresh consent fo
   }
   CHECK(r.peer->check_consent(r.t0 + 35s));
   CHECK_FALSE(r.send_one());
+}
+
+TEST_CASE("webrtc peer: what a hostile datagram gets — each refused by kind, the leg's media unaffected") {
+  Rig r;
+  // The browser's own SRTP context, from its end of the DTLS handshake.
+  const auto& k = *r.b.dtls->keys();
+  auto browser_out = rtp::SrtpContext::create(k.suite, k.local_key_salt, rtp::SrtpContext::Direction::outbound);
+  REQUIRE(browser_out);
+  auto srtp = [&](std::uint16_t seq) {
+    Bytes pkt(12 + 20 + 16, 0);
+    pkt[0] = 0x80, pkt[1] = 111, pkt[2] = static_cast<std::uint8_t>(seq >> 8), pkt[3] = static_cast<std::uint8_t>(seq);
+    pkt[11] = 7;
+    const int n = browser_out->protect_rtp(pkt, 32);
+    REQUIRE(n > 32);
+    pkt.resize(static_cast<std::size_t>(n));
+    return pkt;
+  };
+  const auto t = r.t0 + 1s;
+  auto good = srtp(1);
+  auto replay = good;
+  CHECK(r.peer->receive(good, r.b.addr, t) == PeerInput::accepted);
+  // The same packet again (an attacker who captured it): libsrtp's replay window refuses it.
+  CHECK(r.peer->receive(replay, r.b.addr, t) == PeerInput::srtp_auth);
+  // One bit flipped in the payload: authentication fails.
+  auto forged = srtp(2);
+  forged[20] ^= 1;
+  CHECK(r.peer->receive(forged, r.b.addr, t) == PeerInput::srtp_auth);
+  // A valid packet from another address (a spoofer elsewhere): media only from the nominated pair.
+  StunAddress other = r.b.addr;
+  other.port = 50001;
+  auto moved = srtp(3);
+  CHECK(r.peer->receive(moved, other, t) == PeerInput::foreign);
+  // A check signed with the wrong password, and one for another ufrag: rejected by ICE.
+  IceCredentials wrong = r.peer->local();
+  wrong.pwd = std::string(wrong.pwd.size(), 'x');
+  auto bad_check = r.b.check(wrong, false);
+  CHECK(r.peer->receive(bad_check, r.b.addr, t) == PeerInput::ice_rejected);
+  // Bytes that are not WebRTC at all (RFC 7983: first byte 64..127), and a DTLS record from
+  // elsewhere.
+  Bytes junk{100, 1, 2, 3};
+  CHECK(r.peer->receive(junk, r.b.addr, t) == PeerInput::foreign);
+  Bytes dtls{22, 0xfe, 0xfd, 0, 0};
+  CHECK(r.peer->receive(dtls, other, t) == PeerInput::foreign);
+  CHECK(r.peer->stats().srtp_failures == 2);
+  CHECK(r.peer->stats().rtp_in == 1);
+  // The leg carries on: the next genuine packet is taken, and a genuine check still answered.
+  auto next = srtp(4);
+  CHECK(r.peer->receive(next, r.b.addr, t) == PeerInput::accepted);
+  CHECK(r.peer->stats().rtp_in == 2);
+  auto ok_check = r.b.check(r.peer->local(), false);
+  r.sent.clear();
+  CHECK(r.peer->receive(ok_check, r.b.addr, t) == PeerInput::accepted);
+  CHECK(r.sent.size() == 1);
+  r.peer->close();
+  CHECK(r.peer->receive(next, r.b.addr, t) == PeerInput::closed);
 }
