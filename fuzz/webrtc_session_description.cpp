@@ -34,15 +34,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       require(answer.find("a=mid:" + t.mid) != std::string::npos, "an accepted mid missing from the answer");
     }
     for (const auto& t : offer->tracks) {
-      require(t.ssrcs.size() <= 8, "a track keeps more than 8 media SSRCs");
-      require(t.cname.size() <= 255, "a cname longer than an SDES item");
+      require(t.ssrcs.size() <= webrtc::k_max_track_ssrcs, "a track keeps more media SSRCs than the cap");
+      require(t.cname.size() <= webrtc::k_max_cname, "a cname longer than an SDES item");
     }
     // As the router offers them (Router::subscribe): one SSRC of ours per track. Parsed
-    // with the limits the SFU itself reads a browser's SDP with (64 KiB, 512 a= lines a section).
+    // with the limits the SFU itself reads a browser's SDP with.
     auto tracks = offer->tracks;
     for (auto& t : tracks) t.ssrcs = {0x5b5b5b5bu};
     const std::string sub = webrtc::build_subscriber_offer(tracks, local, "stream-label");
-    auto sub_parsed = sdp::parse(sub, sdp::Limits{.max_size = 64 * 1024, .max_media = 16, .max_attributes = 512});
+    auto sub_parsed = sdp::parse(sub, sdp::Limits{.max_size = webrtc::k_max_description_size,
+                                                   .max_media = webrtc::k_max_description_media,
+                                                   .max_attributes = webrtc::k_max_section_attributes});
     require(bool(sub_parsed), "our subscriber offer does not parse");
     require(sub_parsed.session->media.size() == offer->tracks.size(), "subscriber offer m-lines differ from tracks");
   }

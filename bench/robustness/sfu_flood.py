@@ -85,14 +85,19 @@ def ipv4_udp(src, sport, dst, dport, payload):
     return ip + struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
 
 
-def capture(ports, seconds, limit=400):
-    """What 127.0.0.1 sent to the SFU ports on lo for `seconds`: {(src_port, dst_port): {...}}."""
+def capture(ports, seconds, most, limit=400):
+    """What 127.0.0.1 sent to the SFU ports on lo: {(src_port, dst_port): {...}}. At least
+    `seconds`, then until every flow has shown an ICE check (browsers send consent checks every
+    few seconds, RFC 7675), at most `most` seconds."""
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     s.bind(("lo", 0))
     s.settimeout(0.05)
     flows = {}
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    t0 = time.monotonic()
+    while True:
+        took = time.monotonic() - t0
+        if took >= most or (took >= seconds and flows and all(f["users"] for f in flows.values())):
+            break
         try:
             frame, addr = s.recvfrom(65535)
         except socket.timeout:
@@ -139,11 +144,12 @@ def main():
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--pps", type=int, default=5000, help="datagrams per second, all kinds together")
     ap.add_argument("--strangers", type=int, default=64, help="stranger sources (127.0.0.2 and up)")
-    ap.add_argument("--capture-seconds", type=float, default=2)
+    ap.add_argument("--capture-seconds", type=float, default=2, help="listen at least this long")
+    ap.add_argument("--capture-max", type=float, default=15, help="and at most this long")
     ap.add_argument("--no-spoof", action="store_true", help="strangers only")
     a = ap.parse_args()
 
-    flows = {} if a.no_spoof else capture(set(a.port), a.capture_seconds)
+    flows = {} if a.no_spoof else capture(set(a.port), a.capture_seconds, a.capture_max)
     # The spoofer's repertoire by kind, each a list of (sport, dport, packet factory); the kinds
     # take turns, and within a kind its flows and packets do.
     by_kind = {}

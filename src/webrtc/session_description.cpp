@@ -32,23 +32,17 @@ class DescriptionCategory final : public std::error_category {
   }
 };
 
-/// A browser's offer is a few KiB, but Chrome writes 60–100 a= lines in its video section (an
-/// rtpmap, fmtp and up to five rtcp-fb per payload type), far over the SIP-sized default of 64.
-/// The size bound is what keeps the work proportional to what we accept.
-constexpr sdp::Limits k_limits{
-    .max_size = 64 * 1024, .max_media = 16, .max_attributes = 512, .require_media = true};
+/// The bounds of the header (session_description.hpp) as sdp::parse takes them.
+constexpr sdp::Limits k_limits{.max_size = k_max_description_size,
+                               .max_media = k_max_description_media,
+                               .max_attributes = k_max_section_attributes,
+                               .require_media = true};
 
 /// RFC 8445 §5.1.2.1 with type preference 126 (host), local preference 65535, component 1.
 constexpr std::uint32_t k_host_priority = (126u << 24) | (65535u << 8) | (256u - 1u);
 
 /// cname written for a track whose publisher gave none (RFC 3550 §6.5.1 only asks it be stable).
 constexpr std::string_view k_default_cname = "switchboard";
-/// An SDES item holds at most 255 octets (RFC 3550 §6.5): a longer cname is not one a browser can
-/// send in RTCP, so it is dropped (the default is written instead).
-constexpr std::size_t k_max_cname = 255;
-/// Media SSRCs kept per track (RTX/FEC repair SSRCs are not counted): Chrome's simulcast writes
-/// three; more is not a browser, and each one costs a lookup per forwarded packet (router.cpp).
-constexpr std::size_t k_max_track_ssrcs = 8;
 /// The one header extension forwarded: abs-send-time (the 24-bit 6.18 fixed-point send time
 /// that receive-side bandwidth estimation reads; webrtc.org's RTP header extension list).
 constexpr std::string_view k_abs_send_time_uri = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";

@@ -23,6 +23,7 @@
 #pragma once
 #include "base/result.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -47,6 +48,22 @@ enum class description_error {
 
 const std::error_category& description_category() noexcept;
 std::error_code make_error_code(description_error e) noexcept;
+
+// ---------------------------------------------------------------------------------------------
+// Bounds (what a browser's description may cost us; fuzz/webrtc_session_description.cpp checks them)
+
+/// A browser's offer is a few KiB, but Chrome writes 60–100 a= lines in its video section (an
+/// rtpmap, fmtp and up to five rtcp-fb per payload type), far over the SIP-sized default of 64.
+/// The size bound is what keeps the work proportional to what we accept.
+inline constexpr std::size_t k_max_description_size = 64 * 1024;
+inline constexpr std::size_t k_max_description_media = 16;
+inline constexpr std::size_t k_max_section_attributes = 512;
+/// An SDES item holds at most 255 octets (RFC 3550 §6.5): a longer cname is not one a browser can
+/// send in RTCP, so it is dropped (the default is written instead).
+inline constexpr std::size_t k_max_cname = 255;
+/// Media SSRCs kept per track (RTX/FEC repair SSRCs are not counted): Chrome's simulcast writes
+/// three; more is not a browser, and each one costs a lookup per forwarded packet (router.cpp).
+inline constexpr std::size_t k_max_track_ssrcs = 8;
 
 // ---------------------------------------------------------------------------------------------
 // Model
