@@ -220,9 +220,23 @@ boost::system::result<Config> parse_config(std::string_view text, std::string* w
       return fail("'clients.publicUrl' must start with http:// or https://");
     if (auto* ice = co.if_contains("iceServers")) {
       if (!ice->is_array()) return fail("'clients.iceServers' must be an array of {urls, username, credential}");
-      for (const auto& e : ice->as_array())
+      // RTCIceServer (W3C WebRTC §4.2.4): urls is a string or a list of them; username,
+      // credential and the rest are strings. Anything else (a number: Boost.JSON reads 1e400 as
+      // infinity) would reach every browser's RTCPeerConnection as given, so it is refused here.
+      auto strings = [](const boost::json::value& v) {
+        if (v.is_string()) return true;
+        if (!v.is_array() || v.as_array().empty()) return false;
+        for (const auto& u : v.as_array())
+          if (!u.is_string()) return false;
+        return true;
+      };
+      for (const auto& e : ice->as_array()) {
         if (!e.is_object() || !(e.as_object().contains("urls") || e.as_object().contains("url")))
           return fail("each of 'clients.iceServers' must be an object with urls");
+        for (const auto& m : e.as_object())
+          if (!strings(m.value()))
+            return fail("'clients.iceServers' members (urls, username, credential) must be strings or lists of strings");
+      }
       c.clients.ice_servers_json = boost::json::serialize(*ice);
     }
   }

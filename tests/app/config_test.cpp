@@ -45,6 +45,12 @@ TEST_CASE("bad config files are refused with a message naming the field") {
   CHECK_FALSE(parse_config(R"({"projects":[{"apiKey":"1","apiSecret":"0123456789abcdef","callbackUrl":"ftp://x"}]})", &why).has_value());
   CHECK_FALSE(parse_config(R"({"http":{"listen":"nope"}})", &why).has_value());
   CHECK_FALSE(parse_config(R"({"limits":{"httpBodyBytes":1e30}})", &why).has_value());
+  // ICE servers go to every browser as given: strings (or lists of them) only.
+  CHECK(parse_config(R"({"clients":{"iceServers":[{"urls":["stun:a.example","turn:b.example"],"username":"u","credential":"c"},{"urls":"stun:c.example"}]}})", &why).has_value());
+  CHECK_FALSE(parse_config(R"({"clients":{"iceServers":[{"urls":"stun:a.example","credential":1e400}]}})", &why).has_value());
+  CHECK(why.find("iceServers") != std::string::npos);
+  CHECK_FALSE(parse_config(R"({"clients":{"iceServers":[{"urls":[]}]}})", &why).has_value());
+  CHECK_FALSE(parse_config(R"({"clients":{"iceServers":[{"urls":["stun:a.example",3]}]}})", &why).has_value());
 }
 
 TEST_CASE("with no projects the embedded development project is used") {
