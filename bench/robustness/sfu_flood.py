@@ -11,9 +11,10 @@ Two kinds of attacker, mixed round-robin at --pps datagrams per second for --sec
   datagrams arrive on the legs' nominated 5-tuples): first it listens on `lo` (AF_PACKET) for
   --capture-seconds and keeps what the browsers sent the server; then it replays those SRTP/SRTCP
   packets (the replay window must refuse them), sends SRTP/SRTCP with the captured SSRCs and
-  random bytes (authentication must fail), DTLS records of random bytes into the established
-  associations (OpenSSL discards records that do not authenticate), and ICE checks with a
-  captured USERNAME and a forged MESSAGE-INTEGRITY (rejected by the ICE agent).
+  random bytes (authentication must fail), epoch-0 DTLS handshake records of random bytes into
+  the established associations (DTLS discards them: the handshake is over and they carry no
+  valid record; the legs must survive them), and ICE checks with a captured USERNAME and a
+  forged MESSAGE-INTEGRITY (dropped unanswered by the ICE agent).
 
 Needs root (raw and packet sockets), so run it inside the test's network namespace. Standard
 library only. Prints one JSON object: what was sent, by kind.
@@ -193,13 +194,12 @@ def main():
     per_tick = max(1, int(a.pps * tick))
     print("flooding", file=sys.stderr, flush=True)  # the capture is over (browser check o starts its window)
     t0 = time.monotonic()
-    n = 0
+    n = m = 0  # all datagrams; the strangers' (so they use every source and port)
     while True:
         now = time.monotonic()
         if now - t0 >= a.seconds:
             break
         for _ in range(per_tick):
-            port = a.port[n % len(a.port)]
             try:
                 # Every other datagram is the on-path attacker's when there is one.
                 if spoofed and n % 2:
@@ -209,8 +209,9 @@ def main():
                     raw.sendto(ipv4_udp("127.0.0.1", sport, a.server, dport, make()), (a.server, 0))
                     sent[kind] += 1
                 else:
-                    k = (n // (2 if spoofed else 1)) % len(kinds)
-                    socks[n % len(socks)].sendto(kinds[k](), (a.server, port))
+                    k = m % len(kinds)
+                    socks[m % len(socks)].sendto(kinds[k](), (a.server, a.port[m % len(a.port)]))
+                    m += 1
                     sent[names[k]] += 1
             except (BlockingIOError, OSError):
                 errors += 1

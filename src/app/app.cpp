@@ -68,7 +68,7 @@ asio::awaitable<std::string> client_metrics(signaling::ClientApi* c) {
     out += fmt::format("switchboard_sfu_dropped_total{{reason=\"{}\"}} {}\n", reason, v);
   };
   drop("unknown_source", r.unknown_source);    // no leg has that ufrag (STUN) or address (the rest)
-  drop("ice_rejected", r.ice_rejected);        // a leg's check that failed ICE authentication
+  drop("ice_rejected", r.ice_rejected);        // STUN a leg's ICE agent dropped unanswered (no auth, bad auth, malformed)
   drop("foreign_source", r.foreign_source);    // DTLS/media not from the leg's nominated pair
   drop("before_keys", r.before_keys);          // media before the leg's DTLS produced keys
   drop("srtp_auth", r.srtp_auth);              // SRTP/SRTCP authentication or replay failure

@@ -223,7 +223,7 @@ boost::system::result<Config> parse_config(std::string_view text, std::string* w
       // RTCIceServer (W3C WebRTC §4.2.4): urls is a string or a list of them; username,
       // credential and the rest are strings. Anything else (a number: Boost.JSON reads 1e400 as
       // infinity) would reach every browser's RTCPeerConnection as given, so it is refused here.
-      auto strings = [](const boost::json::value& v) {
+      auto urls_ok = [](const boost::json::value& v) {
         if (v.is_string()) return true;
         if (!v.is_array() || v.as_array().empty()) return false;
         for (const auto& u : v.as_array())
@@ -233,9 +233,12 @@ boost::system::result<Config> parse_config(std::string_view text, std::string* w
       for (const auto& e : ice->as_array()) {
         if (!e.is_object() || !(e.as_object().contains("urls") || e.as_object().contains("url")))
           return fail("each of 'clients.iceServers' must be an object with urls");
-        for (const auto& m : e.as_object())
-          if (!strings(m.value()))
-            return fail("'clients.iceServers' members (urls, username, credential) must be strings or lists of strings");
+        for (const auto& m : e.as_object()) {
+          const bool is_urls = m.key() == "urls" || m.key() == "url";
+          if (is_urls ? !urls_ok(m.value()) : !m.value().is_string())
+            return fail("'clients.iceServers': urls must be a string or a list of strings, and username, "
+                        "credential and the rest strings");
+        }
       }
       c.clients.ice_servers_json = boost::json::serialize(*ice);
     }

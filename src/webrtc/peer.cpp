@@ -86,8 +86,8 @@ PeerInput Peer::receive(std::span<std::uint8_t> d, const StunAddress& from, Cloc
       if (o.reply_size) send_(from, std::span<const std::uint8_t>(out.data(), o.reply_size));
       if (o.selected_changed) maybe_start_dtls(now);
       flush_dtls();
-      // An error answer (400, 401, 487) is a rejected check too: nothing was learned from it.
-      return o.dropped || o.error_code != 0 ? PeerInput::ice_rejected : PeerInput::accepted;
+      // An error answer (400, 420, 487) goes to an authenticated check: taken, not dropped.
+      return o.dropped ? PeerInput::ice_rejected : PeerInput::accepted;
     }
     case Kind::dtls:
       // Only from the nominated address once there is one (the association is pinned to it).
@@ -96,7 +96,10 @@ PeerInput Peer::receive(std::span<std::uint8_t> d, const StunAddress& from, Cloc
         return PeerInput::foreign;
       }
       if (!dtls_) {
-        if (early_dtls_.size() >= kMaxEarlyDtls) return PeerInput::before_keys;
+        if (early_dtls_.size() >= kMaxEarlyDtls) {
+          ++stats_.dropped_before_keys;
+          return PeerInput::before_keys;
+        }
         early_dtls_.emplace_back(d.begin(), d.end());
         return PeerInput::accepted;
       }

@@ -35,7 +35,8 @@ enum class PeerInput : std::uint8_t {
   accepted,     ///< an ICE check answered, a DTLS record taken, SRTP/SRTCP authenticated
   ice_rejected, ///< STUN the ICE agent dropped unanswered (IceStats::dropped says why)
   foreign,      ///< DTLS or media from other than the nominated address, or not WebRTC at all
-  before_keys,  ///< SRTP/SRTCP before DTLS produced keys
+  before_keys,  ///< SRTP/SRTCP before DTLS produced keys, or DTLS past the few records kept
+                ///< until the association starts
   srtp_auth,    ///< SRTP/SRTCP that failed authentication or the replay check (RFC 3711 §3.3.2)
   closed,       ///< the peer connection is closed
 };

@@ -38,9 +38,10 @@ struct RouterStats {
   std::uint64_t audio_tapped = 0;                     // browser audio packets handed to a tap
   std::uint64_t remb = 0;                             // subscribers' REMBs relayed (aggregated) to publishers
   std::uint64_t consent_expired = 0;                  // legs that went 30 s without an ICE check (RFC 7675)
-  // Datagrams a known leg dropped (PeerInput): checks that failed ICE authentication, DTLS or
-  // media from an address other than the leg's nominated pair, media before its keys, SRTP/SRTCP
-  // that failed authentication or the replay window. With unknown_source, what a flood on the
+  // Datagrams a known leg dropped (PeerInput): checks dropped unanswered by its ICE agent (failed
+  // authentication, not a request, malformed), DTLS or media from an address other than the
+  // leg's nominated pair, media before its keys, SRTP/SRTCP that failed authentication or the
+  // replay window. With unknown_source, what a flood on the
   // port costs is counted by kind.
   std::uint64_t ice_rejected = 0, foreign_source = 0, before_keys = 0, srtp_auth = 0;
 };

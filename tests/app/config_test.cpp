@@ -51,6 +51,7 @@ TEST_CASE("bad config files are refused with a message naming the field") {
   CHECK(why.find("iceServers") != std::string::npos);
   CHECK_FALSE(parse_config(R"({"clients":{"iceServers":[{"urls":[]}]}})", &why).has_value());
   CHECK_FALSE(parse_config(R"({"clients":{"iceServers":[{"urls":["stun:a.example",3]}]}})", &why).has_value());
+  CHECK_FALSE(parse_config(R"({"clients":{"iceServers":[{"urls":"turn:a.example","username":["u"]}]}})", &why).has_value());
 }
 
 TEST_CASE("with no projects the embedded development project is used") {

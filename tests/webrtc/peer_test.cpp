@@ -171,11 +171,17 @@ TEST_CASE("webrtc peer: what a hostile datagram gets — each refused by kind, t
   other.port = 50001;
   auto moved = srtp(3);
   CHECK(r.peer->receive(moved, other, t) == PeerInput::foreign);
-  // A check signed with the wrong password, and one for another ufrag: rejected by ICE.
+  // A check signed with the wrong password, and one for another ufrag: dropped unanswered by ICE.
   IceCredentials wrong = r.peer->local();
   wrong.pwd = std::string(wrong.pwd.size(), 'x');
   auto bad_check = r.b.check(wrong, false);
+  r.sent.clear();
   CHECK(r.peer->receive(bad_check, r.b.addr, t) == PeerInput::ice_rejected);
+  IceCredentials elsewhere = r.peer->local();
+  elsewhere.ufrag = "NotOurs1";
+  auto other_check = r.b.check(elsewhere, false);
+  CHECK(r.peer->receive(other_check, r.b.addr, t) == PeerInput::ice_rejected);
+  CHECK(r.sent.empty());
   // Bytes that are not WebRTC at all (RFC 7983: first byte 64..127), and a DTLS record from
   // elsewhere.
   Bytes junk{100, 1, 2, 3};
@@ -194,4 +200,22 @@ TEST_CASE("webrtc peer: what a hostile datagram gets — each refused by kind, t
   CHECK(r.sent.size() == 1);
   r.peer->close();
   CHECK(r.peer->receive(next, r.b.addr, t) == PeerInput::closed);
+}
+
+TEST_CASE("webrtc peer: media from the nominated pair before DTLS has keyed it is dropped as before_keys") {
+  Browser b;
+  b.addr.ip = {192, 0, 2, 11};
+  b.addr.port = 50002;
+  const auto ours = IceLiteAgent::generate_credentials();
+  Peer peer(Peer::Role::subscriber, ours, rtp::DtlsIdentity::generate(),
+            [](const StunAddress&, std::span<const std::uint8_t>) {}, {});
+  const auto t0 = Peer::Clock::now();
+  peer.set_remote(b.ufrag, "sha-256", b.id->fingerprint_sha256(), t0);
+  auto c = b.check(ours, true);
+  REQUIRE(peer.receive(c, b.addr, t0) == PeerInput::accepted);
+  REQUIRE(peer.remote_address());
+  Bytes rtp(12 + 20, 0);
+  rtp[0] = 0x80, rtp[1] = 111;
+  CHECK(peer.receive(rtp, b.addr, t0) == PeerInput::before_keys);
+  CHECK(peer.stats().dropped_before_keys == 1);
 }
