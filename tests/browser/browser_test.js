@@ -243,22 +243,24 @@ async function connectedPair(mediaMode) {
   return { sid, A, B, a, b };
 }
 
-// A counter or gauge from the server's /metrics (0 when absent).
-async function metric(name) {
-  const text = await new Promise((res, rej) => {
+// The server's /metrics text.
+function scrapeMetrics() {
+  return new Promise((res, rej) => {
     http.get(`${apiUrl}/metrics`, (r) => { let b = ''; r.on('data', (d) => { b += d; }); r.on('end', () => res(b)); })
       .on('error', rej);
   });
+}
+
+// A counter or gauge from the server's /metrics (0 when absent).
+async function metric(name) {
+  const text = await scrapeMetrics();
   const m = text.match(new RegExp(`^${name} (\\d+)$`, 'm'));
   return m ? Number(m[1]) : 0;
 }
 
 // Every series of a labelled counter: {label value: number}.
 async function metricsByLabel(name, label) {
-  const text = await new Promise((res, rej) => {
-    http.get(`${apiUrl}/metrics`, (r) => { let b = ''; r.on('data', (d) => { b += d; }); r.on('end', () => res(b)); })
-      .on('error', rej);
-  });
+  const text = await scrapeMetrics();
   const out = {};
   for (const m of text.matchAll(new RegExp(`^${name}\\{${label}="([^"]+)"\\} (\\d+)$`, 'gm'))) out[m[1]] = Number(m[2]);
   return out;
