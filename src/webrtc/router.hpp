@@ -41,8 +41,7 @@ struct RouterStats {
   // Datagrams a known leg dropped (PeerInput): checks dropped unanswered by its ICE agent (failed
   // authentication, not a request, malformed), DTLS or media from an address other than the
   // leg's nominated pair, media before its keys, SRTP/SRTCP that failed authentication or the
-  // replay window. With unknown_source, what a flood on the
-  // port costs is counted by kind.
+  // replay window. With unknown_source, what a flood on the port costs is counted by kind.
   std::uint64_t ice_rejected = 0, foreign_source = 0, before_keys = 0, srtp_auth = 0;
 };
 

@@ -749,7 +749,10 @@ async function scenarios() {
     const pairs = [...await A.call('selectedPairs'), ...await B.call('selectedPairs')];
     const ports = [...new Set(pairs.map((p) => p.remote.port))];
     assert.ok(ports.length >= 1 && pairs.length >= 2, `selected pairs: ${JSON.stringify(pairs)}`);
-    const rates = (x, y, secs) => ({
+    // Rates over the browser's own sampling times (RTCStats timestamps), not when a sample came
+    // back over the page RPC.
+    const rates = (x, y, secs = (y.timestamp - x.timestamp) / 1000) => ({
+      seconds: secs,
       fps: (y.framesDecoded - x.framesDecoded) / secs,
       audioPps: (y.audioPackets - x.audioPackets) / secs,
       videoPps: (y.videoPackets - x.videoPackets) / secs,
@@ -761,12 +764,11 @@ async function scenarios() {
     });
     // A quiet window as long as the flood: what B receives without it.
     const q0 = await B.call('inboundStats', pa.streamId);
-    const tq = Date.now();
     const pq0 = serverProc();
     await sleep(FLOOD.seconds * 1000);
     const pq1 = serverProc();
     const q1 = await B.call('inboundStats', pa.streamId);
-    const quiet = { ...rates(q0, q1, (Date.now() - tq) / 1000), serverCpu: cpuShare(pq0, pq1) };
+    const quiet = { ...rates(q0, q1), serverCpu: cpuShare(pq0, pq1) };
     const drops0 = await metricsByLabel('switchboard_sfu_dropped_total', 'reason');
     const rcvbuf0 = udpRcvbufErrors();
     const fwd0 = await metric('switchboard_sfu_forwarded_rtp_total');
@@ -774,17 +776,16 @@ async function scenarios() {
       '--seconds', String(FLOOD.seconds), '--pps', String(FLOOD.pps), ...ports.flatMap((p) => ['--port', String(p)])];
     const flood = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(flood);
-    let out = '', err = '', f0 = null, tf = 0, pf0 = null, started = false;
+    let out = '', err = '', f0 = null, pf0 = null, started = false;
     flood.stdout.on('data', (d) => { out += d; });
     // The flooder says when its capture ends and the flood starts: B's window starts with the
-    // first sample taken after that (its time is when the sample came back, so a slow answer
-    // shortens the window rather than counting flood time as quiet).
+    // first sample taken after that.
     flood.stderr.on('data', (d) => {
       err += d;
       if (!started && err.includes('flooding')) {
         started = true;
         pf0 = serverProc();
-        B.call('inboundStats', pa.streamId).then((st) => { f0 = st; tf = Date.now(); }, () => {});
+        B.call('inboundStats', pa.streamId).then((st) => { f0 = st; }, () => {});
       }
     });
     // 'close', not 'exit': the JSON on stdout may still be in flight when the process exits.
@@ -793,7 +794,7 @@ async function scenarios() {
     const f1 = await B.call('inboundStats', pa.streamId);
     assert.strictEqual(code, 0, `sfu_flood.py failed: ${err.slice(-600)}`);
     assert.ok(f0, 'the flood never started');
-    const during = { ...rates(f0, f1, (Date.now() - tf) / 1000), serverCpu: cpuShare(pf0, pf1) };
+    const during = { ...rates(f0, f1), serverCpu: cpuShare(pf0, pf1) };
     const proc = { before: pq0, floodStart: pf0, after: pf1 };
     const rcvbufErrors = udpRcvbufErrors() - rcvbuf0;
     const report = JSON.parse(out);
@@ -819,6 +820,8 @@ async function scenarios() {
     assert.ok(dropped.srtp_auth >= 0.9 * spoofedMedia, `srtp_auth ${dropped.srtp_auth} of ${spoofedMedia} replayed/forged`);
     assert.ok(dropped.ice_rejected >= 0.9 * k.forged_check, `ice_rejected ${dropped.ice_rejected} of ${k.forged_check} forged checks`);
     // B's media during the flood: frames still decoded, audio still arriving at its rate.
+    assert.ok(quiet.seconds >= 0.5 * FLOOD.seconds && during.seconds >= 0.5 * FLOOD.seconds,
+      `windows of ${quiet.seconds} s quiet and ${during.seconds} s flood (browser stats timestamps)`);
     assert.ok(during.audioPps >= 0.8 * quiet.audioPps, `audio ${during.audioPps.toFixed(1)} pkt/s during vs ${quiet.audioPps.toFixed(1)} quiet`);
     assert.ok(during.fps >= 0.5 * quiet.fps && during.fps > 0, `video ${during.fps.toFixed(1)} fps during vs ${quiet.fps.toFixed(1)} quiet`);
     assert.ok(during.energy > MIN_AUDIO_ENERGY, `A's tone still heard (energy ${during.energy})`);
