@@ -97,6 +97,8 @@ struct Counters {
   std::atomic<std::uint64_t> dial_errors_logged{0};  ///< refused/failed dials whose answer went to stderr
   std::atomic<std::uint64_t> invites{0}, unknown_invites{0}, acked{0}, legs_failed{0};
   std::atomic<std::uint64_t> server_byes{0}, unexpected_byes{0}, byes_sent{0}, byes_ok{0};
+  std::atomic<std::uint64_t> byes_rejected{0};         ///< our BYE answered ≥ 300 (first 20 to stderr)
+  std::atomic<std::uint64_t> transaction_timeouts{0};  ///< a request of ours never answered (64·T1)
   std::atomic<std::uint64_t> holds_ok{0}, calls_done{0};
   std::atomic<std::uint64_t> retransmissions{0}, sip_malformed{0};
   std::atomic<std::uint64_t> rtp_sent{0}, rtp_received{0}, rtp_expected{0}, rtp_late{0};

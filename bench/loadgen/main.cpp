@@ -236,7 +236,8 @@ struct Totals {
   X(server_byes) X(unexpected_byes) X(byes_sent) X(byes_ok) X(holds_ok) X(calls_done) X(retransmissions)    \
   X(sip_malformed) X(rtp_sent) X(rtp_received) X(rtp_expected) X(rtp_late) X(rtp_reordered) X(rtp_bad)      \
   X(rtcp_received) X(rtp_other) X(probes_sent) X(probes_found) X(send_late) X(legs_active) X(legs_heard)    \
-  X(legs_deaf) X(legs_probed) X(rtp_stray) X(rtp_send_errors) X(dials_refused)
+  X(legs_deaf) X(legs_probed) X(rtp_stray) X(rtp_send_errors) X(dials_refused) \
+  X(byes_rejected) X(transaction_timeouts)
 
 Totals totals(std::vector<std::unique_ptr<Worker>>& ws) {
   Totals t;

@@ -431,7 +431,12 @@ void Worker::on_sip(std::string_view datagram, const udp::endpoint& from) {
     }
     if (cseq_number(cseq) != leg->pending_cseq) return;
     if (method == "BYE" && leg->st == Leg::St::bye_sent) {
-      if (m.status_code < 300) c_.byes_ok.fetch_add(1, std::memory_order_relaxed);
+      if (m.status_code < 300) {
+        c_.byes_ok.fetch_add(1, std::memory_order_relaxed);
+      } else if (c_.byes_rejected.fetch_add(1, std::memory_order_relaxed) < 20 || opt_.verbose) {
+        std::fprintf(stderr, "bye rejected: %u %.*s (%s)\n", static_cast<unsigned>(m.status_code), static_cast<int>(m.reason.size()),
+                     m.reason.data(), leg->call_id.c_str());
+      }
       end_leg(leg, m.status_code >= 300);
     }
     return;
@@ -675,7 +680,8 @@ asio::awaitable<void> Worker::sweeper() {
       if (leg->st == Leg::St::ended) continue;
       if (!leg->pending.empty() && now >= leg->next_rtx) {
         if (now >= leg->give_up) {
-          if (opt_.verbose) std::fprintf(stderr, "transaction timeout on %s\n", leg->user.c_str());
+          if (c_.transaction_timeouts.fetch_add(1, std::memory_order_relaxed) < 20 || opt_.verbose)
+            std::fprintf(stderr, "transaction timeout on %s (state %d)\n", leg->user.c_str(), static_cast<int>(leg->st));
           end_leg(leg, true);
           continue;
         }
