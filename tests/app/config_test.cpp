@@ -27,7 +27,7 @@ TEST_CASE("a config file lists projects, listen address, limits and webhook poli
   CHECK(pinned->pin_threads);
   CHECK_FALSE(parse_config(R"({"pinThreads":"yes"})", &why).has_value());
   CHECK(why.find("pinThreads") != std::string::npos);
-  CHECK(c->limits.shard_busy_percent == 95);  // overload protection on by default
+  CHECK(c->limits.shard_busy_percent == 90);  // overload protection on by default
   auto busy = parse_config(R"({"limits":{"shardBusyPercent":0}})", &why);
   REQUIRE_MESSAGE(busy.has_value(), why);
   CHECK(busy->limits.shard_busy_percent == 0);
