@@ -11,7 +11,6 @@ build=$1 out=$2 shards_list=$3 args=$4 corpus=${5:-}
 mkdir -p "$out"
 . "$here/bench/loadgen/server.sh"
 trap sb_stop EXIT
-ncpu=$(nproc)
 cfg=$(mktemp /tmp/sb-scale.XXXXXX.json)
 # Wide RTP range (each leg reserves an even/odd pair, each shard a slice); pinned shards.
 echo '{"pinThreads": true, "media": {"rtpPortMin": 10000, "rtpPortMax": 60999}}' >"$cfg"
@@ -19,10 +18,9 @@ for k in $shards_list; do
   # ramp-per-shard START:STEP:MAX scales with K
   a=$(echo "$args" | awk -v k="$k" '{for(i=1;i<=NF;i++){if($i=="--ramp-per-shard"){split($(i+1),r,":");$i="--ramp";$(i+1)=r[1]*k":"r[2]*k":"r[3]*k}}print}')
   # As many generator workers as shards, on the CPUs the shards leave free (at least 2).
-  workers=$(( ncpu - k )); [ "$workers" -gt "$k" ] && workers=$k
-  [ "$workers" -lt 2 ] && workers=2
+  sb_generator_cpus "$k"
+  workers=$LG_WORKERS lg_cpus=$LG_CPUS
   sb_start "$build/switchboard" "$k" --config "$cfg"
-  lg_cpus="$k-$((ncpu - 1))"; [ "$k" -ge "$ncpu" ] && lg_cpus="0-$((ncpu - 1))"
   echo "== K=$k shards (CPUs 0-$((k - 1))), loadgen $workers workers on CPUs $lg_cpus: $a" >&2
   # shellcheck disable=SC2086
   taskset -c "$lg_cpus" "$build/bench/bench_loadgen" --url "$SB_URL" --server-pid "$SB_PID" --workers "$workers" \

@@ -31,3 +31,17 @@ sb_stop() {
   SB_PID=""
   rm -rf "$SB_DIR"
 }
+
+# Where the load generator runs beside a server whose K shards are pinned to CPUs 0..K-1
+# (--pin-threads): LG_CPUS, the CPUs after them (all of them when K ≥ the CPU count), and
+# LG_WORKERS, as many workers as shards that fit there, at least 2. scale.sh measures the knee
+# this way; soak.sh (PIN=1) and overload.sh run in the same conditions.
+#   sb_generator_cpus K
+sb_generator_cpus() {
+  local k=$1 ncpu
+  ncpu=$(nproc)
+  LG_CPUS="$k-$((ncpu - 1))"; [ "$k" -ge "$ncpu" ] && LG_CPUS="0-$((ncpu - 1))"
+  LG_WORKERS=$((ncpu - k)); [ "$LG_WORKERS" -gt "$k" ] && LG_WORKERS=$k
+  [ "$LG_WORKERS" -lt 2 ] && LG_WORKERS=2
+  return 0
+}

@@ -46,11 +46,12 @@ limits=""
 [ -n "$busy" ] && limits=", \"limits\": {\"shardBusyPercent\": $busy}"
 echo "{\"media\": {\"rtpPortMin\": 10000, \"rtpPortMax\": 60999}$limits}" >"$cfg"
 sb_start "$sb_bin" 1 --pin-threads --config "$cfg"
-lg=(taskset -c "1-$((ncpu - 1))" "$lg_bin" --url "$SB_URL" --server-pid "$SB_PID" ${corpus:+--corpus "$corpus"})
+sb_generator_cpus 1
+lg=(taskset -c "$LG_CPUS" "$lg_bin" --url "$SB_URL" --server-pid "$SB_PID" ${corpus:+--corpus "$corpus"})
 echo "overload: knee $knee${busy:+, shardBusyPercent $busy}; hold $hold ($hold_pct %), then $rate arrivals/s of ${lifetime_ms} ms calls: $offer ($offer_pct %) offered; windows of $step s"
 # Held calls: two steps, HOLD and HOLD + 1; the second step's one new session is only there to
 # give its window, which the overload below covers from start to end.
-"${lg[@]}" --workers 2 --scenario relay --ramp "$hold:1:$((hold + 1))" --step-seconds "$step" --launch-rate 100 \
+"${lg[@]}" --workers "$LG_WORKERS" --scenario relay --ramp "$hold:1:$((hold + 1))" --step-seconds "$step" --launch-rate 100 \
   --label "held, knee=$knee" --json "$out/held.json" >"$out/held.out" 2>"$out/held.err" &
 held_pid=$!
 # The quiet window ends when the generator prints its step; the overload starts then and lasts

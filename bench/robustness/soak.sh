@@ -43,9 +43,8 @@ if [ "$pin" = 1 ]; then
   # Shard i pins itself to CPU i; the main thread (it waits for signals) joins the shards' CPUs
   # (-p without -a: the shards keep their own pinning); the generators get the rest.
   taskset -p -c "0-$((shards - 1))" "$SB_PID" >/dev/null
-  lg_pin=(taskset -c "$shards-$((ncpu - 1))")
-  workers=$((ncpu - shards)); [ "$workers" -gt "$shards" ] && workers=$shards
-  [ "$workers" -lt 2 ] && workers=2
+  sb_generator_cpus "$shards"
+  lg_pin=(taskset -c "$LG_CPUS") workers=$LG_WORKERS
 elif [ "$pin" = 0 ]; then
   sb_start "$sb_bin" "$shards"
 else
